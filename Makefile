@@ -1,0 +1,47 @@
+# `make run` and `make test` do every missing set-up step themselves (see README.md).
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+PORT ?= 5000
+
+.PHONY: setup system run test lint bench translations migrate clean
+
+setup: system $(VENV)/.installed translations
+
+system:
+	@bash scripts/system-packages.sh
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(BIN)/python || python3 -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip
+	@$(BIN)/python -m pip install -q -r requirements.txt
+	@touch $@
+
+translations: $(VENV)/.installed
+	@$(BIN)/pybabel -q compile -d translations -D messages
+
+migrate: setup
+	@PORTAL_ENV=$${PORTAL_ENV:-development} $(FLASK) db upgrade
+
+run: migrate
+	@PORTAL_ENV=$${PORTAL_ENV:-development} $(FLASK) demo seed --if-empty
+	@echo "Serving on http://127.0.0.1:$(PORT)  (demo password: demo-pass-2026)"
+	@PORTAL_ENV=$${PORTAL_ENV:-development} $(FLASK) run --host 127.0.0.1 --port $(PORT)
+
+test: setup
+	@PORTAL_ENV=testing $(BIN)/pytest -q
+
+lint: setup
+	@$(BIN)/ruff check .
+
+bench: setup
+	@PORTAL_ENV=testing $(BIN)/python -m bench
+
+# Refresh the message catalogs after changing user-visible strings.
+messages: $(VENV)/.installed
+	@$(BIN)/pybabel -q extract -F babel.cfg -k _l -o translations/messages.pot .
+	@$(BIN)/pybabel -q update -i translations/messages.pot -d translations -D messages --no-fuzzy-matching
+
+clean:
+	rm -rf $(VENV) instance/portal.db

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+
+from .base import UTCDateTime, utcnow
+from .org import Organization
+
+
+class Role(str, enum.Enum):
+    partner_agent = "partner_agent"
+    partner_admin = "partner_admin"
+    credit_officer = "credit_officer"
+    channel_manager = "channel_manager"
+    admin = "admin"
+
+
+PARTNER_ROLES = frozenset({Role.partner_agent.value, Role.partner_admin.value})
+BANK_ROLES = frozenset({Role.credit_officer.value, Role.channel_manager.value, Role.admin.value})
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "user"
+
+    # Set when the user is loaded from a server-side session; Flask-Login keeps it in the cookie.
+    session_token = None
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(30))
+    org_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    active: Mapped[bool] = mapped_column(default=True)
+    locale: Mapped[str | None] = mapped_column(String(10))
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    org: Mapped[Organization] = relationship(foreign_keys=[org_id])
+
+    @property
+    def is_partner(self) -> bool:
+        return self.role in PARTNER_ROLES
+
+    @property
+    def is_bank(self) -> bool:
+        return self.role in BANK_ROLES
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    def get_id(self) -> str | None:
+        return self.session_token
+
+    def __repr__(self) -> str:
+        return f"<User {self.email}>"
+
+
+class UserSession(db.Model):
+    """A server-side login session: logout deletes it, so a replayed cookie finds nothing."""
+
+    __tablename__ = "user_session"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+
+    user: Mapped[User] = relationship()

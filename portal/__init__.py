@@ -1,0 +1,187 @@
+"""The partner channel portal: create_app and the steps that assemble it."""
+
+from __future__ import annotations
+
+from flask import Flask, g, has_request_context, jsonify, render_template, request, session
+from flask_babel import format_datetime, get_locale
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+
+from . import config, labels
+from .extensions import babel, csrf, db, limiter, login_manager, migrate
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(config.ROOT / "templates"),
+        static_folder=str(config.ROOT / "static"),
+        instance_path=str(config.INSTANCE),
+    )
+    app.config.update(config.load(test_config))
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_request_hooks(app)
+    register_templates(app)
+    register_cli(app)
+    return app
+
+
+def _select_locale():
+    if not has_request_context():
+        return "en"  # CLI output and jobs outside a request
+    chosen = session.get("lang")
+    if chosen in ("zh_CN", "en"):
+        return chosen
+    if current_user and getattr(current_user, "locale", None):
+        return current_user.locale
+    best = request.accept_languages.best_match(["zh_CN", "zh", "en"])
+    return "en" if best == "en" else "zh_CN"
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record):
+    # SQLite is the embedded default: WAL for concurrent readers, a busy timeout so writers
+    # queue instead of failing, and foreign keys enforced like on PostgreSQL.
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+
+def register_extensions(app: Flask) -> None:
+    import models  # noqa: F401  (the models must be known before migrations run)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(config.ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale,
+                   default_translation_directories=str(config.ROOT / "translations"))
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "strong"
+    login_manager.login_message = _l("Please log in to see this page.")
+    login_manager.login_message_category = "warning"
+
+    from .services import accounts
+
+    @login_manager.user_loader
+    def load_user(token: str):
+        return accounts.load_session(token, app.config["IDLE_TIMEOUT"])
+
+
+def register_blueprints(app: Flask) -> None:
+    from blueprints.admin.routes import bp as admin_bp
+    from blueprints.api.routes import bp as api_bp
+    from blueprints.api.routes import health_bp
+    from blueprints.auth.routes import bp as auth_bp
+    from blueprints.bank.routes import bp as bank_bp
+    from blueprints.partner.routes import bp as partner_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(partner_bp, url_prefix="/partner")
+    app.register_blueprint(bank_bp, url_prefix="/bank")
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(api_bp, url_prefix="/api/v1")
+    app.register_blueprint(health_bp)
+    csrf.exempt(api_bp)
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from .services.errors import DomainError
+
+    def render_error(status: int, message=None):
+        db.session.rollback()
+        if _wants_json():
+            codes = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                     405: "method_not_allowed", 409: "state_conflict", 413: "too_large",
+                     422: "invalid", 429: "rate_limited", 500: "server_error"}
+            body = {"error": {"code": codes.get(status, "error"),
+                              "message": str(message or ""), "fields": {}}}
+            return jsonify(body), status
+        return render_template("errors/error.html", status=status, message=message), status
+
+    for status in (400, 403, 404, 405, 413, 429, 500):
+        app.register_error_handler(status, lambda e, s=status: render_error(s))
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(e):
+        return render_error(400, _l("The form has expired. Reload the page and try again."))
+
+    @app.errorhandler(DomainError)
+    def domain_error(e: DomainError):
+        if _wants_json():
+            db.session.rollback()
+            return jsonify({"error": {"code": e.code, "message": str(e.message),
+                                      "fields": {k: str(v) for k, v in e.fields.items()}}}), e.status
+        return render_error(e.status, e.message)
+
+
+def register_request_hooks(app: Flask) -> None:
+    @app.after_request
+    def commit_or_roll_back(response):
+        # One commit per request: services only flush. A request that ends in an error
+        # status leaves nothing behind.
+        if response.status_code < 400 and not g.get("rolled_back"):
+            db.session.commit()
+        else:
+            db.session.rollback()
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if current_user.is_authenticated and not request.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.teardown_request
+    def roll_back_on_error(exc):
+        if exc is not None:
+            db.session.rollback()
+
+
+def register_templates(app: Flask) -> None:
+    app.jinja_env.globals.update(labels.ALL)
+    app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+
+    @app.template_filter("dt")
+    def _dt(value, fmt="yyyy-MM-dd HH:mm"):
+        return format_datetime(value, fmt) if value else "—"
+
+    @app.template_filter("money")
+    def _money(value):
+        return "—" if value is None else f"{value:,.2f}"
+
+    @app.template_filter("hours")
+    def _hours(seconds):
+        if seconds is None:
+            return "—"
+        hours = seconds / 3600
+        return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} d"
+
+
+def register_cli(app: Flask) -> None:
+    from .cli import register
+
+    register(app)
+
+
+def database_ok() -> bool:
+    try:
+        db.session.execute(text("SELECT 1"))
+        return True
+    except Exception:  # noqa: BLE001 — any failure means "not healthy"
+        db.session.rollback()
+        return False

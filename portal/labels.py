@@ -1,0 +1,123 @@
+"""Display names of the codes the portal uses, in both languages (through Flask-Babel)."""
+
+from flask_babel import lazy_gettext as _l
+
+STATES = {
+    "submitted": _l("Submitted"),
+    "documents_requested": _l("Documents requested"),
+    "under_review": _l("Under review"),
+    "approved": _l("Approved"),
+    "contract_signed": _l("Contract signed"),
+    "disbursed": _l("Disbursed"),
+    "declined": _l("Declined"),
+    "withdrawn": _l("Withdrawn"),
+    "conflict": _l("Already registered (conflict)"),
+    "rejected_duplicate": _l("Rejected as duplicate"),
+    "expired": _l("Expired"),
+}
+
+# What the partner sees for a conflict: only that the buyer is already registered.
+PARTNER_STATES = {**STATES, "conflict": _l("Buyer already registered"),
+                  "rejected_duplicate": _l("Buyer already registered")}
+
+STATE_BADGES = {
+    "submitted": "primary", "documents_requested": "warning", "under_review": "info",
+    "approved": "success", "contract_signed": "success", "disbursed": "dark",
+    "declined": "danger", "withdrawn": "secondary", "conflict": "warning",
+    "rejected_duplicate": "secondary", "expired": "secondary",
+}
+
+ACTIONS = {
+    "under_review": _l("Start review"),
+    "documents_requested": _l("Request documents"),
+    "approved": _l("Approve"),
+    "declined": _l("Decline"),
+    "contract_signed": _l("Record contract signed"),
+    "disbursed": _l("Record disbursement"),
+    "withdrawn": _l("Withdraw"),
+    "expired": _l("Mark expired"),
+    "submitted": _l("Grant to this partner"),
+    "rejected_duplicate": _l("Reject as duplicate"),
+}
+
+ROLES = {
+    "partner_agent": _l("Partner sales agent"),
+    "partner_admin": _l("Partner administrator"),
+    "credit_officer": _l("Credit officer"),
+    "channel_manager": _l("Channel manager"),
+    "admin": _l("Administrator"),
+}
+
+PARTNER_TYPES = {
+    "real_estate_developer": _l("Real-estate developer"),
+    "property_broker": _l("Property broker"),
+    "car_dealer": _l("Car dealer"),
+    "car_manufacturer": _l("Car manufacturer"),
+    "study_abroad_agency": _l("Study-abroad agency"),
+    "retail_mall": _l("Retail mall"),
+    "law_firm": _l("Law firm"),
+    "appraiser": _l("Appraiser"),
+    "guarantee_company": _l("Guarantee company"),
+    "credit_rating_agency": _l("Credit rating agency"),
+    "insurer": _l("Insurer"),
+    "bank": _l("Bank"),
+}
+
+ORG_STATUSES = {
+    "pending": _l("Pending"),
+    "active": _l("Active"),
+    "suspended": _l("Suspended"),
+    "terminated": _l("Terminated"),
+}
+
+INDUSTRIES = {
+    "government": _l("Government bodies"),
+    "education_science_culture_health": _l("Education, science, culture and health"),
+    "military": _l("Military"),
+    "finance_insurance": _l("Finance and insurance"),
+    "post_telecom": _l("Post and telecom"),
+    "utilities": _l("Water, power and gas utilities"),
+    "industry_transport": _l("Industry and transport"),
+    "commerce_trade": _l("Commerce and trade"),
+    "real_estate_construction": _l("Real estate and construction"),
+    "agriculture": _l("Agriculture, forestry, husbandry and fishery"),
+    "social_services": _l("Social services"),
+    "other": _l("Other"),
+}
+
+DOCUMENT_KINDS = {
+    "id_card": _l("ID card"),
+    "income_proof": _l("Proof of income"),
+    "purchase_contract": _l("Purchase contract"),
+    "down_payment_receipt": _l("Down-payment receipt"),
+    "vehicle_invoice": _l("Vehicle invoice"),
+    "admission_letter": _l("Admission letter"),
+    "bank_statement": _l("Bank statement"),
+    "other": _l("Other document"),
+}
+
+STIPULATION_STATUSES = {
+    "missing": _l("Missing"),
+    "uploaded": _l("Uploaded, awaiting review"),
+    "accepted": _l("Accepted"),
+    "rejected": _l("Rejected"),
+    "pending": _l("Awaiting review"),
+}
+
+DECLINE_REASONS = {
+    "credit_policy": _l("Does not meet credit policy"),
+    "income_insufficient": _l("Income insufficient"),
+    "documents_unverifiable": _l("Documents could not be verified"),
+    "collateral_insufficient": _l("Collateral insufficient"),
+    "other": _l("Other reason"),
+}
+
+CLOCKS = {"bank": _l("Bank"), "partner": _l("Partner")}
+
+ALL = {
+    "STATES": STATES, "PARTNER_STATES": PARTNER_STATES, "STATE_BADGES": STATE_BADGES,
+    "ACTIONS": ACTIONS, "ROLES": ROLES, "PARTNER_TYPES": PARTNER_TYPES,
+    "ORG_STATUSES": ORG_STATUSES, "INDUSTRIES": INDUSTRIES, "DOCUMENT_KINDS": DOCUMENT_KINDS,
+    "STIPULATION_STATUSES": STIPULATION_STATUSES, "DECLINE_REASONS": DECLINE_REASONS,
+    "CLOCKS": CLOCKS,
+}

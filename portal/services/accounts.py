@@ -1,0 +1,271 @@
+"""Organisations, users, passwords and server-side login sessions."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+
+from models import (
+    BANK_KIND,
+    BANK_ROLES,
+    PARTNER_ROLES,
+    Organization,
+    OrgStatus,
+    PartnerType,
+    Role,
+    User,
+    UserSession,
+    utcnow,
+)
+
+from . import Ctx, audit
+from ..extensions import db
+from .errors import Forbidden, ValidationFailed
+
+MIN_PASSWORD = 12
+_hasher = PasswordHasher()
+# Verifying against this keeps the time of a failed login the same for unknown e-mails.
+_DUMMY_HASH = _hasher.hash("not-a-real-password-ever")
+ORG_CODE = re.compile(r"^[A-Z0-9_]{2,32}$")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password_strength(password: str) -> None:
+    if len(password or "") < MIN_PASSWORD:
+        raise ValidationFailed(
+            {"password": _l("A password needs at least %(n)d characters.", n=MIN_PASSWORD)}
+        )
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def normalise_email(email: str) -> str:
+    try:
+        return validate_email(email, check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        raise ValidationFailed({"email": _l("Enter a valid e-mail address.")}) from None
+
+
+def bank_org() -> Organization:
+    org = db.session.scalar(select(Organization).where(Organization.kind == BANK_KIND))
+    if org is None:
+        org = Organization(code="BANK", name="The Bank", kind=BANK_KIND, status="active")
+        db.session.add(org)
+        db.session.flush()
+    return org
+
+
+def create_org(ctx: Ctx, *, code: str, name: str, kind: str, status: str = "active",
+               branch: str | None = None, manager_email: str | None = None,
+               contact_name: str | None = None, contact_phone: str | None = None,
+               contact_email: str | None = None) -> Organization:
+    errors = {}
+    code = (code or "").strip().upper()
+    if not ORG_CODE.match(code):
+        errors["code"] = _l("Use 2-32 capital letters, digits or underscores.")
+    elif db.session.scalar(select(Organization.id).where(Organization.code == code)):
+        errors["code"] = _l("An organisation with code %(code)s already exists.", code=code)
+    if not (name or "").strip():
+        errors["name"] = _l("A name is required.")
+    if kind not in {t.value for t in PartnerType}:
+        errors["kind"] = _l("Unknown partner type.")
+    if status not in {s.value for s in OrgStatus}:
+        errors["status"] = _l("Unknown status.")
+    manager = None
+    if manager_email:
+        manager = db.session.scalar(select(User).where(User.email == manager_email.strip().lower()))
+        if manager is None or manager.role != Role.channel_manager.value:
+            errors["manager"] = _l("No channel manager with that e-mail.")
+    if errors:
+        raise ValidationFailed(errors)
+    org = Organization(code=code, name=name.strip(), kind=kind, status=status, branch=branch or None,
+                       channel_manager_id=manager.id if manager else None,
+                       contact_name=contact_name or None, contact_phone=contact_phone or None,
+                       contact_email=contact_email or None)
+    db.session.add(org)
+    db.session.flush()
+    audit.record(ctx, "org.create", org, code=code, kind=kind, status=status)
+    return org
+
+
+ORG_FIELDS = ("name", "status", "branch", "channel_manager_id", "contact_name", "contact_phone",
+              "contact_email")
+
+
+def update_org(ctx: Ctx, org: Organization, **changes) -> Organization:
+    if org.is_bank:
+        raise Forbidden(_l("The bank's own organisation is not edited here."))
+    if "status" in changes and changes["status"] not in {s.value for s in OrgStatus}:
+        raise ValidationFailed({"status": _l("Unknown status.")})
+    if changes.get("channel_manager_id"):
+        manager = db.session.get(User, changes["channel_manager_id"])
+        if manager is None or manager.role != Role.channel_manager.value:
+            raise ValidationFailed({"channel_manager_id": _l("No channel manager with that e-mail.")})
+    diff = {}
+    for field in ORG_FIELDS:
+        if field in changes and getattr(org, field) != (changes[field] or None):
+            diff[field] = [getattr(org, field), changes[field] or None]
+            setattr(org, field, changes[field] or None)
+    if diff:
+        audit.record(ctx, "org.update", org, changes=diff)
+    return org
+
+
+def create_user(ctx: Ctx, *, email: str, role: str, org: Organization | None = None,
+                name: str | None = None, password: str | None = None) -> tuple[User, str]:
+    """Create a user; returns it with the password (generated when none was given)."""
+    email = normalise_email(email)
+    errors = {}
+    if db.session.scalar(select(User.id).where(User.email == email)):
+        errors["email"] = _l("A user with this e-mail already exists.")
+    if role not in {r.value for r in Role}:
+        errors["role"] = _l("Unknown role.")
+    elif role in BANK_ROLES:
+        org = org or bank_org()
+        if not org.is_bank:
+            errors["org"] = _l("Bank roles belong to the bank's organisation.")
+    elif org is None or org.is_bank:
+        errors["org"] = _l("A partner user needs a partner organisation.")
+    if errors:
+        raise ValidationFailed(errors)
+    if ctx.user is not None and not can_manage_users_of(ctx.user, org, role):
+        raise Forbidden(_l("You may not create this user."))
+    password = password or generate_password()
+    check_password_strength(password)
+    user = User(email=email, name=(name or email.split("@")[0]).strip(), role=role, org_id=org.id,
+                password_hash=hash_password(password))
+    db.session.add(user)
+    db.session.flush()
+    audit.record(ctx, "user.create", user, email=None, role=role, org=org.code)
+    return user, password
+
+
+def can_manage_users_of(actor: User, org: Organization, role: str | None = None) -> bool:
+    if actor.role == Role.admin.value:
+        return True
+    if actor.role == Role.partner_admin.value:
+        return org.id == actor.org_id and (role is None or role in PARTNER_ROLES)
+    return False
+
+
+def set_user_active(ctx: Ctx, user: User, active: bool) -> None:
+    if not can_manage_users_of(ctx.user, user.org, user.role):
+        raise Forbidden(_l("You may not change this user."))
+    if user.id == ctx.user.id:
+        raise Forbidden(_l("You cannot deactivate your own account."))
+    user.active = active
+    if not active:
+        db.session.execute(UserSession.__table__.delete().where(UserSession.user_id == user.id))
+    audit.record(ctx, "user.activate" if active else "user.deactivate", user)
+
+
+def reset_password(ctx: Ctx, user: User) -> str:
+    if not can_manage_users_of(ctx.user, user.org, user.role):
+        raise Forbidden(_l("You may not change this user."))
+    password = generate_password()
+    user.password_hash = hash_password(password)
+    user.failed_logins = 0
+    user.locked_until = None
+    db.session.execute(UserSession.__table__.delete().where(UserSession.user_id == user.id))
+    audit.record(ctx, "user.password_reset", user)
+    return password
+
+
+class LoginRefused(Exception):
+    def __init__(self, message):
+        self.message = message
+        super().__init__(str(message))
+
+
+def authenticate(ctx: Ctx, email: str, password: str, *, max_failures: int,
+                 lock_minutes: int) -> User:
+    """Check the password, with a strict per-account lock after repeated failures."""
+    email = (email or "").strip().lower()
+    user = db.session.scalar(select(User).where(func.lower(User.email) == email))
+    now = utcnow()
+    refused = LoginRefused(_l("Wrong e-mail or password."))
+    if user is None:
+        _verify(_DUMMY_HASH, password)
+        audit.record(ctx, "login.failed", email=email, reason="unknown_email")
+        raise refused
+    if user.locked_until and user.locked_until > now:
+        audit.record(ctx, "login.refused_locked", user, email=email)
+        raise LoginRefused(
+            _l("Too many failed attempts. Try again after %(time)s.",
+               time=user.locked_until.strftime("%H:%M UTC"))
+        )
+    if not _verify(user.password_hash, password) or not user.active:
+        user.failed_logins += 1
+        detail = {"failures": user.failed_logins}
+        if user.failed_logins >= max_failures:
+            user.locked_until = now + timedelta(minutes=lock_minutes)
+            user.failed_logins = 0
+            detail["locked_until"] = user.locked_until.isoformat()
+        audit.record(ctx, "login.failed", user, email=email, **detail)
+        raise refused
+    if not user.org.is_bank and user.org.status == OrgStatus.terminated.value:
+        audit.record(ctx, "login.failed", user, email=email, reason="org_terminated")
+        raise LoginRefused(_l("Your organisation's access has ended."))
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def _verify(hashed: str, password: str) -> bool:
+    try:
+        return _hasher.verify(hashed, password or "")
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def start_session(ctx: Ctx, user: User, user_agent: str | None = None) -> UserSession:
+    session = UserSession(id=secrets.token_urlsafe(32), user_id=user.id, ip=ctx.ip,
+                          user_agent=(user_agent or "")[:300])
+    db.session.add(session)
+    user.session_token = session.id
+    audit.record(ctx, "login", user)
+    return session
+
+
+def load_session(token: str, idle_timeout: timedelta) -> User | None:
+    """The user of a live session, or None: logged out, expired by idleness, or deactivated."""
+    if not token:
+        return None
+    session = db.session.get(UserSession, token)
+    if session is None:
+        return None
+    now = utcnow()
+    if now - session.last_seen_at > idle_timeout or not session.user.active:
+        db.session.delete(session)
+        return None
+    # Touch at most once a minute so reading pages does not write on every request.
+    if now - session.last_seen_at > timedelta(seconds=60):
+        session.last_seen_at = now
+    session.user.session_token = token
+    return session.user
+
+
+def end_session(ctx: Ctx, token: str | None) -> None:
+    if token:
+        db.session.execute(UserSession.__table__.delete().where(UserSession.id == token))
+    if ctx.user:
+        audit.record(ctx, "logout", ctx.user)
+
+
+def last_seen(session: UserSession) -> datetime:
+    return session.last_seen_at

@@ -1,0 +1,155 @@
+"""Demo data for development: the accounts of CONTRACT.md and months of referral history."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from stdnum.cn import ric
+
+from models import User, utcnow
+
+from . import Ctx, accounts, documents, referrals
+from ..extensions import db
+from .lifecycle import State
+
+PASSWORD = "demo-pass-2026"
+SYSTEM = Ctx(user=None, ip="demo")
+
+PARTNERS = [
+    ("SUNRISE", "Sunrise Homes", "real_estate_developer", "sales@sunrise-homes.example",
+     ["agent@sunrise-homes.example"], "housing_mortgage"),
+    ("NORTHSTAR", "Northstar Auto", "car_dealer", "sales@northstar-auto.example", [], "auto_loan"),
+    ("BRIDGE", "Bridge Study Abroad", "study_abroad_agency", "desk@bridge-study.example", [],
+     "study_abroad_loan"),
+    ("HARBOR", "Harbor Realty", "property_broker", "sales@harbor-realty.example", [],
+     "housing_mortgage"),
+]
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛",
+         "明", "超", "秀英", "华", "慧"]
+INDUSTRIES = ["government", "education_science_culture_health", "finance_insurance",
+              "industry_transport", "post_telecom", "commerce_trade", "real_estate_construction",
+              "social_services", "other", "other"]
+ASSETS = {
+    "housing_mortgage": ("Unit 12-0{n}, Sunrise Garden Phase 2", 1_200_000, 400_000, 700_000, 240),
+    "auto_loan": ("Northstar SUV model {n}", 260_000, 80_000, 150_000, 36),
+    "study_abroad_loan": ("MSc tuition, University {n}", 0, 0, 300_000, 60),
+}
+
+
+def database_is_empty() -> bool:
+    return not db.session.scalar(select(func.count(User.id)))
+
+
+def national_id(rng: random.Random) -> str:
+    region = rng.choice(["110105", "110108", "310104", "310115", "440305", "330102"])
+    born = f"{rng.randint(1970, 1998)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
+    body = f"{region}{born}{rng.randint(100, 999)}"
+    return body + ric.calc_check_digit(body + "0")  # the function expects a check-digit slot
+
+
+def mobile(rng: random.Random) -> str:
+    return rng.choice(["138", "139", "186", "150", "177"]) + f"{rng.randint(0, 99_999_999):08d}"
+
+
+def intake_data(rng: random.Random, product: str, n: int) -> dict:
+    description, price, down, amount, term = ASSETS[product]
+    return {
+        "product": product,
+        "buyer_name": rng.choice(SURNAMES) + rng.choice(GIVEN),
+        "national_id": national_id(rng),
+        "mobile": mobile(rng),
+        "employer": rng.choice(["市第一中学", "国家电网", "华信贸易有限公司", "城建集团", "个体经营"]),
+        "industry": rng.choice(INDUSTRIES),
+        "monthly_income": rng.randint(8, 40) * 1000,
+        "amount": amount + rng.randint(-5, 2) * 10_000,
+        "term_months": term,
+        "asset_description": description.format(n=n) if price else None,
+        "asset_price": price or None,
+        "down_payment": down or None,
+        "consent": True,
+        "external_ref": f"DEMO-{product[:4].upper()}-{n:04d}",
+    }
+
+
+# Paths a demo referral takes; each step is (state, hours after the previous one).
+PATHS = [
+    [("under_review", 20), ("approved", 50), ("contract_signed", 72), ("disbursed", 48)],
+    [("documents_requested", 10), ("under_review", 40), ("approved", 30), ("contract_signed", 60)],
+    [("under_review", 30), ("declined", 40)],
+    [("documents_requested", 24), ("under_review", 70), ("approved", 30)],
+    [("under_review", 12), ("documents_requested", 20)],
+    [("withdrawn", 60)],
+    [("under_review", 8)],
+    [],
+]
+
+
+def seed(rng_seed: int = 2026) -> str:
+    rng = random.Random(rng_seed)
+    accounts.bank_org()
+    staff = {}
+    for email, role, name in [("admin@bank.example", "admin", "系统管理员"),
+                              ("manager@bank.example", "channel_manager", "渠道经理 王敏"),
+                              ("officer@bank.example", "credit_officer", "信贷员 李强")]:
+        staff[role], _ = accounts.create_user(SYSTEM, email=email, role=role, name=name,
+                                              password=PASSWORD)
+    officer = Ctx(user=staff["credit_officer"], ip="demo")
+    now = utcnow()
+    count = 0
+    for code, name, kind, admin_email, agents, product in PARTNERS:
+        org = accounts.create_org(SYSTEM, code=code, name=name, kind=kind, branch="Shanghai Pudong",
+                                  manager_email="manager@bank.example")
+        admin, _ = accounts.create_user(SYSTEM, email=admin_email, role="partner_admin", org=org,
+                                        password=PASSWORD)
+        for agent_email in agents:
+            accounts.create_user(SYSTEM, email=agent_email, role="partner_agent", org=org,
+                                 password=PASSWORD)
+        partner = Ctx(user=admin, ip="demo")
+        for n in range(1, 15):
+            submitted = now - timedelta(days=rng.randint(3, 150), hours=rng.randint(0, 23))
+            result = referrals.submit(partner, org, intake_data(rng, product, n), at=submitted)
+            count += 1
+            at = submitted
+            for state, hours in rng.choice(PATHS):
+                at = at + timedelta(hours=hours * rng.uniform(0.6, 1.4))
+                if at >= now:
+                    break
+                actor = partner if (state == "under_review" and
+                                    result.referral.status == "documents_requested") else officer
+                if state == "documents_requested":
+                    documents.request_documents(actor, result.referral, ["income_proof"],
+                                                "请补充近六个月工资流水 / Six months of payslips",
+                                                at=at)
+                    continue
+                if actor is partner:
+                    for stip in result.referral.stipulations:
+                        stip.status = "uploaded"
+                referrals.transition(actor, result.referral, state, at=at,
+                                     reason_code="credit_policy" if state == State.declined else None,
+                                     note="demo history")
+    _demo_conflict(rng, now)
+    return f"{len(PARTNERS)} partners, {count + 1} referrals"
+
+
+def _demo_conflict(rng: random.Random, now) -> None:
+    """Harbor refers a buyer Sunrise already registered: the attribution case on the demo."""
+    from models import Organization, Referral
+
+    sunrise_ref = db.session.scalar(
+        select(Referral).join(Organization).where(Organization.code == "SUNRISE",
+                                                  Referral.status.in_(["submitted", "under_review"]))
+        .order_by(Referral.submitted_at.desc()))
+    harbor = db.session.scalar(select(Organization).where(Organization.code == "HARBOR"))
+    if sunrise_ref is None or harbor is None:
+        return
+    harbor_admin = db.session.scalar(select(User).where(User.org_id == harbor.id))
+    data = intake_data(rng, "housing_mortgage", 99)
+    from . import pii
+
+    data["national_id"] = pii.decrypt(sunrise_ref.national_id_enc)
+    data["buyer_name"] = sunrise_ref.buyer_name
+    referrals.submit(Ctx(user=harbor_admin, ip="demo"), harbor, data, at=now - timedelta(hours=5))

@@ -1,0 +1,143 @@
+"""Stipulations and documents: requests, uploads checked by content, reviews, safe storage."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import uuid
+from pathlib import Path
+
+import filetype
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from PIL import Image, UnidentifiedImageError
+
+from models import Document, Referral, Stipulation, utcnow
+
+from . import Ctx, audit, referrals
+from ..extensions import db
+from .errors import Forbidden, StateConflict, ValidationFailed
+from .lifecycle import TERMINAL, State
+from .reference import DOCUMENT_KINDS
+
+ALLOWED_TYPES = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}
+
+
+def sniff(data: bytes) -> str | None:
+    """The content type by what the bytes are, not what the file is called; None if not allowed."""
+    kind = filetype.guess(data[:8192])
+    if kind is None or kind.mime not in ALLOWED_TYPES:
+        return None
+    if kind.mime == "application/pdf":
+        return kind.mime if b"%%EOF" in data[-2048:] else None
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return None
+    return kind.mime
+
+
+def _storage_root() -> Path:
+    return Path(current_app.config["UPLOAD_DIR"])
+
+
+def path_of(document: Document) -> Path:
+    return _storage_root() / document.storage_key
+
+
+def _safe_filename(name: str) -> str:
+    name = os.path.basename((name or "").replace("\\", "/")).strip()
+    return "".join(ch for ch in name if ch.isprintable() and ch not in '"<>|:*?')[:200] or "upload"
+
+
+def upload(ctx: Ctx, referral: Referral, kind: str, filename: str, data: bytes) -> Document:
+    if State(referral.status) in TERMINAL:
+        raise StateConflict(_l("This referral is closed; no more documents can be added."))
+    if ctx.user is not None and ctx.user.is_partner and ctx.user.org_id != referral.org_id:
+        raise Forbidden()
+    errors = {}
+    if kind not in DOCUMENT_KINDS:
+        errors["kind"] = _l("Choose what kind of document this is.")
+    limit = current_app.config["UPLOAD_MAX_BYTES"]
+    content_type = None
+    if not data:
+        errors["file"] = _l("Choose a file to upload.")
+    elif len(data) > limit:
+        errors["file"] = _l("The file is larger than %(mb)d MB.", mb=limit // (1024 * 1024))
+    else:
+        content_type = sniff(data)
+        if content_type is None:
+            errors["file"] = _l("Only PDF, JPEG and PNG files are accepted.")
+    if errors:
+        raise ValidationFailed(errors)
+    now = utcnow()
+    key = f"{now:%Y/%m}/{uuid.uuid4().hex}{ALLOWED_TYPES[content_type]}"
+    target = _storage_root() / key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    document = Document(kind=kind, filename=_safe_filename(filename), content_type=content_type,
+                        size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+                        storage_key=key, uploaded_by_id=ctx.user.id if ctx.user else None,
+                        uploaded_at=now)
+    referral.documents.append(document)
+    stipulation = next((s for s in referral.stipulations if s.kind == kind), None)
+    if stipulation is None:
+        stipulation = Stipulation(kind=kind, requested_at=now)
+        referral.stipulations.append(stipulation)
+    if stipulation.status != "accepted":
+        stipulation.status = "uploaded"
+    db.session.flush()
+    audit.record(ctx, "document.upload", document, referral=referral.id, kind=kind,
+                 sha256=document.sha256, size=document.size)
+    return document
+
+
+def review(ctx: Ctx, document: Document, *, accept: bool, reason: str | None = None) -> None:
+    if ctx.user is None or not ctx.user.is_bank:
+        raise Forbidden()
+    reason = (reason or "").strip() or None
+    if not accept and not reason:
+        raise ValidationFailed({"reason": _l("Say why the document is rejected.")})
+    if document.status != "pending":
+        raise StateConflict(_l("This document has already been reviewed."))
+    document.status = "accepted" if accept else "rejected"
+    document.reviewed_by_id = ctx.user.id
+    document.reviewed_at = utcnow()
+    document.review_reason = reason
+    stipulation = next((s for s in document.referral.stipulations if s.kind == document.kind), None)
+    if stipulation is not None:
+        stipulation.status = document.status
+    audit.record(ctx, "document.accept" if accept else "document.reject", document,
+                 referral=document.referral_id, reason=reason)
+
+
+def request_documents(ctx: Ctx, referral: Referral, kinds: list[str], note: str,
+                      expected_version: int | None = None, at=None) -> None:
+    """Ask the partner for documents: open a stipulation per kind and hand the clock over."""
+    kinds = [k for k in kinds if k in DOCUMENT_KINDS]
+    if not kinds:
+        raise ValidationFailed({"kinds": _l("Choose at least one document.")})
+    now = at or utcnow()
+    by_kind = {s.kind: s for s in referral.stipulations}
+    for kind in kinds:
+        stipulation = by_kind.get(kind)
+        if stipulation is None:
+            referral.stipulations.append(Stipulation(
+                kind=kind, status="missing", note=note, requested_by_id=ctx.user.id if ctx.user else None,
+                requested_at=now))
+        else:
+            stipulation.status = "missing"
+            stipulation.note = note
+            stipulation.requested_by_id = ctx.user.id if ctx.user else None
+            stipulation.requested_at = now
+    referrals.transition(ctx, referral, State.documents_requested.value, note=note,
+                         partner_note=note, expected_version=expected_version, at=now)
+
+
+def checklist(referral: Referral) -> list[dict]:
+    latest: dict[str, Document] = {}
+    for doc in referral.documents:
+        latest[doc.kind] = doc
+    return [{"stipulation": s, "document": latest.get(s.kind)} for s in referral.stipulations]

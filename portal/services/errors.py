@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+
+class DomainError(Exception):
+    code = "error"
+    status = 400
+
+    def __init__(self, message=None, fields: dict | None = None):
+        self.message = message if message is not None else _l("The request could not be completed.")
+        self.fields = fields or {}
+        super().__init__(str(self.message))
+
+
+class ValidationFailed(DomainError):
+    code = "invalid"
+    status = 422
+
+    def __init__(self, fields: dict, message=None):
+        super().__init__(message if message is not None else _l("Please correct the highlighted fields."), fields)
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status = 404
+
+    def __init__(self, message=None):
+        super().__init__(message if message is not None else _l("Not found."))
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+    status = 403
+
+
+class StateConflict(DomainError):
+    code = "state_conflict"
+    status = 409
+
+
+class AlreadyRegistered(DomainError):
+    code = "already_registered"
+    status = 409
+
+    def __init__(self):
+        super().__init__(_l("This buyer is already registered for this product by your organisation."))

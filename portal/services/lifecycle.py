@@ -1,0 +1,121 @@
+"""The referral lifecycle: states, whose clock runs in each, and the one transition table."""
+
+from __future__ import annotations
+
+import enum
+
+
+class State(str, enum.Enum):
+    submitted = "submitted"
+    documents_requested = "documents_requested"
+    under_review = "under_review"
+    approved = "approved"
+    contract_signed = "contract_signed"
+    disbursed = "disbursed"
+    declined = "declined"
+    withdrawn = "withdrawn"
+    conflict = "conflict"
+    rejected_duplicate = "rejected_duplicate"
+    expired = "expired"
+
+
+class Actor(str, enum.Enum):
+    """Who may make a move: mapped onto roles by ACTOR_ROLES."""
+
+    officer = "officer"  # credit officers (and admins)
+    manager = "manager"  # channel managers (and admins)
+    partner = "partner"  # the referring organisation's users
+    system = "system"  # imports and scheduled jobs
+
+
+ACTOR_ROLES: dict[Actor, frozenset[str]] = {
+    Actor.officer: frozenset({"credit_officer", "admin"}),
+    Actor.manager: frozenset({"channel_manager", "admin"}),
+    Actor.partner: frozenset({"partner_agent", "partner_admin"}),
+    Actor.system: frozenset(),
+}
+
+S = State
+CLOCK: dict[State, str | None] = {
+    S.submitted: "bank",
+    S.documents_requested: "partner",
+    S.under_review: "bank",
+    S.approved: "bank",
+    S.contract_signed: "bank",
+    S.conflict: "bank",
+    S.disbursed: None,
+    S.declined: None,
+    S.withdrawn: None,
+    S.rejected_duplicate: None,
+    S.expired: None,
+}
+
+TERMINAL = frozenset(s for s, c in CLOCK.items() if c is None)
+DECIDED = frozenset({S.approved, S.contract_signed, S.disbursed, S.declined})
+
+O, M, P, Y = Actor.officer, Actor.manager, Actor.partner, Actor.system
+
+# (from, to) -> who may make the move. Anything not listed is refused.
+TRANSITIONS: dict[tuple[State, State], frozenset[Actor]] = {
+    (S.submitted, S.under_review): frozenset({O, Y}),
+    (S.submitted, S.documents_requested): frozenset({O, Y}),
+    (S.submitted, S.declined): frozenset({O, Y}),
+    (S.submitted, S.withdrawn): frozenset({O, P, Y}),
+    (S.documents_requested, S.under_review): frozenset({O, P, Y}),
+    (S.documents_requested, S.declined): frozenset({O, Y}),
+    (S.documents_requested, S.withdrawn): frozenset({O, P, Y}),
+    (S.documents_requested, S.expired): frozenset({O, Y}),
+    (S.under_review, S.documents_requested): frozenset({O, Y}),
+    (S.under_review, S.approved): frozenset({O, Y}),
+    (S.under_review, S.declined): frozenset({O, Y}),
+    (S.under_review, S.withdrawn): frozenset({O, P, Y}),
+    (S.approved, S.contract_signed): frozenset({O, Y}),
+    (S.approved, S.withdrawn): frozenset({O, P, Y}),
+    (S.contract_signed, S.disbursed): frozenset({O, Y}),
+    (S.contract_signed, S.withdrawn): frozenset({O, Y}),
+    (S.conflict, S.submitted): frozenset({M, Y}),
+    (S.conflict, S.rejected_duplicate): frozenset({M, Y}),
+    (S.conflict, S.withdrawn): frozenset({P, Y}),
+}
+
+# Moves that need a written note (the bank's reason) before they are made.
+NOTE_REQUIRED = frozenset(
+    {
+        (S.conflict, S.submitted),
+        (S.conflict, S.rejected_duplicate),
+        (S.submitted, S.documents_requested),
+        (S.under_review, S.documents_requested),
+    }
+)
+
+# Partner-safe decline categories: the only reason a partner ever sees for a decline.
+DECLINE_REASONS = (
+    "credit_policy",
+    "income_insufficient",
+    "documents_unverifiable",
+    "collateral_insufficient",
+    "other",
+)
+
+
+def actors_for_role(role: str | None) -> set[Actor]:
+    if role is None:
+        return {Actor.system}
+    return {a for a, roles in ACTOR_ROLES.items() if role in roles}
+
+
+def allowed(from_state: str, to_state: str, role: str | None) -> bool:
+    try:
+        key = (State(from_state), State(to_state))
+    except ValueError:
+        return False
+    who = TRANSITIONS.get(key)
+    return bool(who and who & actors_for_role(role))
+
+
+def next_states(from_state: str, role: str | None) -> list[State]:
+    return [to for (fr, to) in TRANSITIONS if fr.value == from_state and allowed(fr, to, role)]
+
+
+def is_decided(state: str) -> bool:
+    return State(state) in DECIDED

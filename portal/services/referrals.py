@@ -1,0 +1,356 @@
+"""Referral intake, attribution and the lifecycle moves, shared by the web pages, API and CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Select, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from models import (
+    BuyerRegistration,
+    Organization,
+    Product,
+    Referral,
+    ReferralEvent,
+    Stipulation,
+    User,
+    utcnow,
+)
+
+from . import Ctx, audit, pii
+from ..extensions import db
+from .errors import AlreadyRegistered, Forbidden, NotFound, StateConflict, ValidationFailed
+from .lifecycle import CLOCK, DECLINE_REASONS, NOTE_REQUIRED, State, allowed
+from .reference import INDUSTRY_CLASS
+
+# States in which a referral does not hold the buyer for its partner.
+NOT_HOLDING = (State.withdrawn, State.expired, State.rejected_duplicate, State.declined)
+
+
+@dataclass
+class IntakeResult:
+    referral: Referral
+    conflict: bool
+
+
+def _decimal(value, field, errors, *, minimum=Decimal("0"), required=True):
+    if value in (None, ""):
+        if required:
+            errors[field] = _l("This field is required.")
+        return None
+    try:
+        number = Decimal(str(value).replace(",", "").strip())
+    except InvalidOperation:
+        errors[field] = _l("Enter a number.")
+        return None
+    if not number.is_finite() or number < minimum or number > Decimal("1e11"):
+        errors[field] = _l("Enter an amount between %(low)s and 100,000,000,000.", low=minimum)
+        return None
+    return number.quantize(Decimal("0.01"))
+
+
+def _text(data, field, errors, *, required=True, max_len=200):
+    value = (data.get(field) or "").strip()
+    if required and not value:
+        errors[field] = _l("This field is required.")
+    elif len(value) > max_len:
+        errors[field] = _l("At most %(n)d characters.", n=max_len)
+    return value or None
+
+
+def validate_intake(data: dict, *, today=None) -> dict:
+    """Check a flat intake dict; return cleaned values or raise ValidationFailed with every error.
+
+    Keys: product, buyer_name, national_id, mobile, employer, industry, monthly_income, amount,
+    term_months, asset_description, asset_price, down_payment, consent, consent_notice_version,
+    consent_obtained_at, external_ref.
+    """
+    errors: dict[str, str] = {}
+    out: dict = {}
+    product = db.session.get(Product, data.get("product") or "")
+    if product is None or not product.active:
+        errors["product"] = _l("Choose a loan product.")
+    out["product"] = product
+    out["buyer_name"] = _text(data, "buyer_name", errors, max_len=100)
+    try:
+        out["national_id"] = pii.normalise_national_id(data.get("national_id") or "", today)
+    except ValueError as exc:
+        errors["national_id"] = exc.args[0]
+    try:
+        out["mobile"] = pii.normalise_mobile(data.get("mobile") or "")
+    except ValueError as exc:
+        errors["mobile"] = exc.args[0]
+    out["employer"] = _text(data, "employer", errors)
+    industry = data.get("industry") or ""
+    if industry not in INDUSTRY_CLASS:
+        errors["industry"] = _l("Choose the employer's industry.")
+    out["industry"] = industry
+    out["monthly_income"] = _decimal(data.get("monthly_income"), "monthly_income", errors,
+                                     minimum=Decimal("0"))
+    out["amount"] = amount = _decimal(data.get("amount"), "amount", errors, minimum=Decimal("1"))
+    term = data.get("term_months")
+    try:
+        term = int(str(term).strip())
+        if not 1 <= term <= (product.max_term_months if product else 360):
+            raise ValueError
+    except (TypeError, ValueError):
+        errors["term_months"] = _l("Enter a term between 1 and %(n)d months.",
+                                   n=product.max_term_months if product else 360)
+        term = None
+    out["term_months"] = term
+    if product is not None and amount is not None and not (
+            product.min_amount <= amount <= product.max_amount):
+        errors["amount"] = _l("This product lends between %(low)s and %(high)s.",
+                              low=f"{product.min_amount:,}", high=f"{product.max_amount:,}")
+    needs_asset = product is not None and product.asset_kind in ("property", "vehicle")
+    out["asset_description"] = _text(data, "asset_description", errors, required=needs_asset,
+                                     max_len=300)
+    out["asset_price"] = price = _decimal(data.get("asset_price"), "asset_price", errors,
+                                          required=needs_asset)
+    out["down_payment"] = down = _decimal(data.get("down_payment"), "down_payment", errors,
+                                          required=needs_asset)
+    if price is not None and down is not None and down > price:
+        errors["down_payment"] = _l("The down payment cannot exceed the price.")
+    if needs_asset and price is not None and down is not None and amount is not None \
+            and amount > price - down:
+        errors["amount"] = _l("The loan cannot exceed the price less the down payment.")
+    if data.get("consent") not in (True, "y", "on", "true", "1", 1):
+        errors["consent"] = _l("The buyer's consent to pass their data to the bank is required.")
+    out["consent_notice_version"] = (data.get("consent_notice_version")
+                                     or current_app.config["CONSENT_NOTICE_VERSION"])
+    obtained = data.get("consent_obtained_at") or utcnow()
+    if isinstance(obtained, str):
+        try:
+            obtained = datetime.fromisoformat(obtained.replace("Z", "+00:00"))
+        except ValueError:
+            errors["consent_obtained_at"] = _l("Give the time of consent as ISO-8601.")
+    if isinstance(obtained, datetime):
+        if obtained.tzinfo is None:
+            errors["consent_obtained_at"] = _l("Give the time of consent with its time zone.")
+        elif obtained > utcnow() + timedelta(minutes=5):
+            errors["consent_obtained_at"] = _l("The time of consent cannot be in the future.")
+    out["consent_obtained_at"] = obtained
+    out["external_ref"] = _text(data, "external_ref", errors, required=False, max_len=64)
+    if errors:
+        raise ValidationFailed(errors)
+    return out
+
+
+def _lock_buyer(id_hash: str, product_code: str) -> None:
+    """Serialise intakes of one buyer and product so two at once cannot both pass the check."""
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    db.session.execute(
+        insert(BuyerRegistration)
+        .values(national_id_hash=id_hash, product_code=product_code, touched_at=utcnow())
+        .on_conflict_do_nothing()
+    )
+    db.session.execute(
+        update(BuyerRegistration)
+        .where(BuyerRegistration.national_id_hash == id_hash,
+               BuyerRegistration.product_code == product_code)
+        .values(touched_at=utcnow())
+    )
+
+
+def find_holders(id_hash: str, product_code: str, at: datetime) -> list[Referral]:
+    window = timedelta(days=current_app.config["PROTECTION_WINDOW_DAYS"])
+    return list(db.session.scalars(
+        select(Referral)
+        .where(Referral.national_id_hash == id_hash, Referral.product_code == product_code,
+               Referral.submitted_at >= at - window,
+               Referral.status.not_in([s.value for s in NOT_HOLDING]))
+        .order_by(Referral.submitted_at, Referral.id)
+    ))
+
+
+def submit(ctx: Ctx, org: Organization, data: dict, *, check_product=None,
+           at: datetime | None = None) -> IntakeResult:
+    """Register a referral for `org`, or put it in conflict when another partner holds the buyer.
+
+    `check_product(org, product)` lets the agreement rules refuse a product not covered; `at`
+    backdates the submission (history imports and demo data only).
+    """
+    if not org.can_submit:
+        raise Forbidden(_l("Only an active partner organisation can submit referrals."))
+    clean = validate_intake(data, today=at.date() if at else None)
+    product: Product = clean["product"]
+    if check_product is not None:
+        check_product(org, product)
+    if clean["external_ref"] and db.session.scalar(
+            select(Referral.id).where(Referral.org_id == org.id,
+                                      Referral.external_ref == clean["external_ref"])):
+        raise ValidationFailed({"external_ref": _l("This reference is already used by another "
+                                                   "of your referrals.")})
+    now = at or utcnow()
+    id_hash = pii.id_hash(clean["national_id"])
+    _lock_buyer(id_hash, product.code)
+    holders = find_holders(id_hash, product.code, now)
+    if any(h.org_id == org.id for h in holders):
+        raise AlreadyRegistered()
+    conflict = any(h.status != State.conflict.value for h in holders)
+    status = State.conflict if conflict else State.submitted
+    referral = Referral(
+        org_id=org.id, submitted_by_id=ctx.user.id if ctx.user else None,
+        product_code=product.code, external_ref=clean["external_ref"],
+        buyer_name=clean["buyer_name"], national_id_hash=id_hash,
+        national_id_enc=pii.encrypt(clean["national_id"]),
+        national_id_masked=pii.mask_national_id(clean["national_id"]),
+        mobile_enc=pii.encrypt(clean["mobile"]), mobile_masked=pii.mask_mobile(clean["mobile"]),
+        employer=clean["employer"], industry=clean["industry"],
+        customer_class=INDUSTRY_CLASS[clean["industry"]], monthly_income=clean["monthly_income"],
+        amount=clean["amount"], term_months=clean["term_months"],
+        asset_description=clean["asset_description"], asset_price=clean["asset_price"],
+        down_payment=clean["down_payment"],
+        consent_notice_version=clean["consent_notice_version"],
+        consent_obtained_at=clean["consent_obtained_at"],
+        status=status.value, clock=CLOCK[status], status_changed_at=now, submitted_at=now,
+    )
+    referral.events.append(ReferralEvent(
+        at=now, actor_id=referral.submitted_by_id, from_state=None, to_state=status.value,
+        clock=CLOCK[status],
+        note="Same buyer and product registered by another partner within the protection window"
+        if conflict else None,
+    ))
+    for doc in product.required_documents:
+        referral.stipulations.append(Stipulation(kind=doc.kind, requested_at=now))
+    db.session.add(referral)
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:
+        raise ValidationFailed({"external_ref": _l("This reference is already used by another "
+                                                   "of your referrals.")}) from None
+    audit.record(ctx, "referral.submit", referral, status=status.value)
+    return IntakeResult(referral, conflict)
+
+
+def transition(ctx: Ctx, referral: Referral, to: str, *, note: str | None = None,
+               partner_note: str | None = None, reason_code: str | None = None,
+               expected_version: int | None = None, at: datetime | None = None) -> ReferralEvent:
+    """Move a referral along the lifecycle, or refuse with StateConflict."""
+    try:
+        target = State(to)
+    except ValueError:
+        raise ValidationFailed({"to": _l("Unknown state.")}) from None
+    if expected_version is not None and expected_version != referral.version:
+        raise StateConflict(_l("Someone else changed this referral while you were looking at it. "
+                               "Reload it and try again."))
+    current = referral.status
+    if not allowed(current, target.value, ctx.role):
+        raise StateConflict(_l("A referral that is %(from)s cannot move to %(to)s.",
+                               **{"from": current, "to": target.value}))
+    note = (note or "").strip() or None
+    if (State(current), target) in NOTE_REQUIRED and not note:
+        raise ValidationFailed({"note": _l("Write the reason for this decision.")})
+    if target == State.declined:
+        if reason_code not in DECLINE_REASONS:
+            raise ValidationFailed({"reason_code": _l("Choose a reason category.")})
+    elif reason_code is not None and reason_code not in DECLINE_REASONS:
+        reason_code = None
+    if (ctx.user is not None and ctx.user.is_partner and current == State.documents_requested
+            and target == State.under_review):
+        outstanding = [s for s in referral.stipulations if s.status in ("missing", "rejected")]
+        if outstanding:
+            raise StateConflict(_l("Upload every requested document before sending it back."))
+    now = at or utcnow()
+    elapsed = max(0, int((now - referral.status_changed_at).total_seconds()))
+    if referral.clock == "bank":
+        referral.bank_seconds += elapsed
+    elif referral.clock == "partner":
+        referral.partner_seconds += elapsed
+    referral.status = target.value
+    referral.clock = CLOCK[target]
+    referral.status_changed_at = now
+    if target == State.documents_requested:
+        referral.ever_documents_requested = True
+    if target in (State.approved, State.declined) and referral.decided_at is None:
+        referral.decided_at = now
+    if target == State.declined:
+        referral.decline_reason = reason_code
+    if target == State.disbursed:
+        referral.disbursed_at = now
+    if CLOCK[target] is None:
+        referral.closed_at = now
+    event = ReferralEvent(at=now, actor_id=ctx.user.id if ctx.user else None, from_state=current,
+                          to_state=target.value, clock=CLOCK[target], note=note,
+                          partner_note=(partner_note or "").strip() or None,
+                          reason_code=reason_code)
+    referral.events.append(event)
+    try:
+        db.session.flush()
+    except StaleDataError:
+        raise StateConflict(_l("Someone else changed this referral at the same moment. "
+                               "Reload it and try again.")) from None
+    audit.record(ctx, "referral.transition", referral, **{"from": current, "to": target.value})
+    return event
+
+
+def visible_referrals(user: User) -> Select:
+    """Every referral this user may see: their own organisation's, or all for bank staff."""
+    query = select(Referral)
+    if user.is_partner:
+        query = query.where(Referral.org_id == user.org_id)
+    elif not user.is_bank:
+        query = query.where(False)
+    return query
+
+
+def get_for(user: User, referral_id: int) -> Referral:
+    """Load a referral the user may see; another organisation's is simply not found."""
+    referral = db.session.get(Referral, referral_id)
+    if referral is None or (user.is_partner and referral.org_id != user.org_id) or not (
+            user.is_partner or user.is_bank):
+        raise NotFound()
+    return referral
+
+
+def search(query: Select, *, q: str | None = None, status: str | None = None,
+           product: str | None = None, org_id: int | None = None) -> Select:
+    if q:
+        like = f"%{q.strip()}%"
+        query = query.where(or_(Referral.buyer_name.ilike(like), Referral.external_ref.ilike(like),
+                                Referral.id == (int(q) if q.strip().isdigit() else -1)))
+    if status:
+        query = query.where(Referral.status == status)
+    if product:
+        query = query.where(Referral.product_code == product)
+    if org_id:
+        query = query.where(Referral.org_id == org_id)
+    return query
+
+
+def reveal(ctx: Ctx, referral: Referral) -> dict:
+    """The buyer's full ID number and mobile for bank staff, recorded in the audit log."""
+    if ctx.user is None or not ctx.user.is_bank:
+        raise NotFound()
+    audit.record(ctx, "referral.reveal", referral, fields=["national_id", "mobile"])
+    return {"national_id": pii.decrypt(referral.national_id_enc),
+            "mobile": pii.decrypt(referral.mobile_enc)}
+
+
+def bank_clock_seconds(referral: Referral, now: datetime | None = None) -> int:
+    running = referral.clock == "bank"
+    extra = ((now or utcnow()) - referral.status_changed_at).total_seconds() if running else 0
+    return referral.bank_seconds + max(0, int(extra))
+
+
+def partner_clock_seconds(referral: Referral, now: datetime | None = None) -> int:
+    running = referral.clock == "partner"
+    extra = ((now or utcnow()) - referral.status_changed_at).total_seconds() if running else 0
+    return referral.partner_seconds + max(0, int(extra))
+
+
+def conflict_holder(referral: Referral) -> Referral | None:
+    """For bank staff: the earlier referral that holds the buyer a conflict is about."""
+    holders = [h for h in find_holders(referral.national_id_hash, referral.product_code,
+                                       referral.submitted_at)
+               if h.id != referral.id and h.status != State.conflict.value]
+    return holders[0] if holders else None

@@ -1,0 +1,98 @@
+"""factory_boy factories and helpers that build test data through the real services."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import factory
+from factory.alchemy import SQLAlchemyModelFactory
+from stdnum.cn import ric
+
+from models import Organization, User
+from portal.extensions import db
+from portal.services import Ctx, referrals
+from portal.services.accounts import bank_org, hash_password
+
+PASSWORD = "correct-horse-battery-staple"
+_password_hash: str | None = None
+
+
+def password_hash() -> str:
+    # argon2 is slow on purpose; hash the shared test password once.
+    global _password_hash
+    if _password_hash is None:
+        _password_hash = hash_password(PASSWORD)
+    return _password_hash
+
+
+class OrgFactory(SQLAlchemyModelFactory):
+    class Meta:
+        model = Organization
+        sqlalchemy_session = db.session
+        sqlalchemy_session_persistence = "flush"
+
+    code = factory.Sequence(lambda n: f"ORG{n:03d}")
+    name = factory.Sequence(lambda n: f"Partner {n}")
+    kind = "real_estate_developer"
+    status = "active"
+    branch = "Shanghai"
+
+
+class UserFactory(SQLAlchemyModelFactory):
+    class Meta:
+        model = User
+        sqlalchemy_session = db.session
+        sqlalchemy_session_persistence = "flush"
+
+    email = factory.Sequence(lambda n: f"user{n}@example.test")
+    name = factory.Sequence(lambda n: f"User {n}")
+    role = "partner_agent"
+    org = factory.SubFactory(OrgFactory)
+    password_hash = factory.LazyFunction(password_hash)
+
+    @classmethod
+    def bank(cls, role: str, **kwargs) -> User:
+        return cls(role=role, org=bank_org(), **kwargs)
+
+
+_ids = itertools.count(1)
+
+
+def national_id(seq: int | None = None, born: str = "19850612") -> str:
+    """A valid 18-character PRC ID, different for each seq."""
+    seq = next(_ids) if seq is None else seq
+    body = f"110105{born}{seq % 1000:03d}"
+    return body + ric.calc_check_digit(body + "0")
+
+
+def mobile(seq: int | None = None) -> str:
+    seq = random.randint(0, 99_999_999) if seq is None else seq
+    return f"139{seq % 100_000_000:08d}"
+
+
+def intake(**overrides) -> dict:
+    data = {
+        "product": "housing_mortgage",
+        "buyer_name": "张伟",
+        "national_id": national_id(),
+        "mobile": mobile(),
+        "employer": "市第一中学",
+        "industry": "education_science_culture_health",
+        "monthly_income": "25000",
+        "amount": "700000",
+        "term_months": "240",
+        "asset_description": "Unit 12-01, Sunrise Garden",
+        "asset_price": "1200000",
+        "down_payment": "400000",
+        "consent": True,
+    }
+    data.update(overrides)
+    return data
+
+
+def submit(user: User, at=None, **overrides):
+    """Submit a referral through the real intake service and flush it."""
+    result = referrals.submit(Ctx(user=user, ip="127.0.0.1"), user.org, intake(**overrides), at=at)
+    db.session.flush()
+    return result.referral
