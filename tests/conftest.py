@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import text
 
@@ -17,6 +18,19 @@ from portal.security import ctx  # noqa: F401  (imported so fixtures can monkeyp
 from tests import factories
 
 REFERENCE_TABLES = {"product", "product_document", "alembic_version"}
+
+
+class PortalClient(FlaskClient):
+    """Each request runs in an app context of its own, as in production (fresh `g`, its own
+    session). What the test body wrote is committed first, and the test body's objects are
+    expired afterwards so they show what the request did."""
+
+    def open(self, *args, **kwargs):
+        db.session.commit()
+        with self.application.app_context():
+            response = super().open(*args, **kwargs)
+        db.session.expire_all()
+        return response
 
 
 def _database_url(tmp_path_factory) -> str:
@@ -38,6 +52,7 @@ def app(tmp_path_factory):
         "RATELIMIT_STORAGE_URI": "memory://",
         "SERVER_NAME": "localhost",
     })
+    app.test_client_class = PortalClient
     with app.app_context():
         if db.engine.dialect.name == "postgresql":
             with db.engine.begin() as conn:

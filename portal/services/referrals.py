@@ -260,12 +260,32 @@ def transition(ctx: Ctx, referral: Referral, to: str, *, note: str | None = None
         outstanding = [s for s in referral.stipulations if s.status in ("missing", "rejected")]
         if outstanding:
             raise StateConflict(_l("Upload every requested document before sending it back."))
-    now = at or utcnow()
+    # No autoflush while the referral changes: the version check must happen in the one flush
+    # below, where a lost race becomes a StateConflict.
+    with db.session.no_autoflush:
+        event = _apply(ctx, referral, target, at or utcnow(), note=note,
+                       partner_note=partner_note, reason_code=reason_code)
+    try:
+        db.session.flush()
+    except StaleDataError:
+        raise StateConflict(_l("Someone else changed this referral at the same moment. "
+                               "Reload it and try again.")) from None
+    audit.record(ctx, "referral.transition", referral, **{"from": current, "to": target.value})
+    return event
+
+
+def _apply(ctx: Ctx, referral: Referral, target: State, now: datetime, *, note, partner_note,
+           reason_code) -> ReferralEvent:
+    """Move the referral to `target` at `now`: clocks, milestone dates and the timeline event."""
     elapsed = max(0, int((now - referral.status_changed_at).total_seconds()))
     if referral.clock == "bank":
         referral.bank_seconds += elapsed
     elif referral.clock == "partner":
         referral.partner_seconds += elapsed
+    event = ReferralEvent(at=now, actor_id=ctx.user.id if ctx.user else None,
+                          from_state=referral.status, to_state=target.value, clock=CLOCK[target],
+                          note=note, partner_note=(partner_note or "").strip() or None,
+                          reason_code=reason_code)
     referral.status = target.value
     referral.clock = CLOCK[target]
     referral.status_changed_at = now
@@ -279,17 +299,7 @@ def transition(ctx: Ctx, referral: Referral, to: str, *, note: str | None = None
         referral.disbursed_at = now
     if CLOCK[target] is None:
         referral.closed_at = now
-    event = ReferralEvent(at=now, actor_id=ctx.user.id if ctx.user else None, from_state=current,
-                          to_state=target.value, clock=CLOCK[target], note=note,
-                          partner_note=(partner_note or "").strip() or None,
-                          reason_code=reason_code)
     referral.events.append(event)
-    try:
-        db.session.flush()
-    except StaleDataError:
-        raise StateConflict(_l("Someone else changed this referral at the same moment. "
-                               "Reload it and try again.")) from None
-    audit.record(ctx, "referral.transition", referral, **{"from": current, "to": target.value})
     return event
 
 

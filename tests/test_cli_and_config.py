@@ -1,0 +1,96 @@
+"""The CLI commands of CONTRACT.md, configuration rules, and /healthz."""
+
+import pytest
+from sqlalchemy import func, select
+
+from models import Organization, Referral, User
+from portal import create_app
+from portal.config import ConfigError
+from portal.extensions import db
+
+
+@pytest.fixture
+def cli(app):
+    return app.test_cli_runner()
+
+
+def test_orgs_create_and_refuse_a_taken_code(cli, world):
+    result = cli.invoke(args=["orgs", "create", "--code", "ACME", "--name", "Acme Cars",
+                              "--type", "car_dealer", "--manager", world.manager.email])
+    assert result.exit_code == 0, result.output
+    org = db.session.scalar(select(Organization).where(Organization.code == "ACME"))
+    assert (org.kind, org.status, org.channel_manager_id) == ("car_dealer", "active",
+                                                             world.manager.id)
+    again = cli.invoke(args=["orgs", "create", "--code", "ACME", "--name", "Other",
+                             "--type", "car_dealer"])
+    assert again.exit_code != 0 and "already exists" in again.output
+    bad = cli.invoke(args=["orgs", "create", "--code", "X1", "--name", "Y", "--type", "bakery"])
+    assert bad.exit_code != 0
+
+
+def test_users_create_prints_a_one_time_password_that_works(cli, world, client):
+    result = cli.invoke(args=["users", "create", "--email", "new.agent@a.test", "--role",
+                              "partner_agent", "--org", world.org_a.code])
+    assert result.exit_code == 0, result.output
+    password = result.output.split("One-time password: ")[1].strip()
+    response = client.post("/login", data={"email": "new.agent@a.test", "password": password})
+    assert response.status_code == 302
+
+
+def test_users_create_checks_role_organisation_and_password(cli, world):
+    assert cli.invoke(args=["users", "create", "--email", "x@a.test", "--role",
+                            "partner_agent"]).exit_code != 0  # a partner user needs --org
+    assert cli.invoke(args=["users", "create", "--email", "y@bank.test", "--role",
+                            "credit_officer", "--org", world.org_a.code]).exit_code != 0
+    short = cli.invoke(args=["users", "create", "--email", "z@bank.test", "--role", "admin",
+                             "--password", "short"])
+    assert short.exit_code != 0 and "12" in short.output
+    ok = cli.invoke(args=["users", "create", "--email", "z@bank.test", "--role", "admin",
+                          "--password", "a-long-enough-password"])
+    assert ok.exit_code == 0 and "One-time password" not in ok.output
+
+
+def test_demo_seed_builds_the_contract_accounts_once(cli, app):
+    result = cli.invoke(args=["demo", "seed", "--if-empty"])
+    assert result.exit_code == 0, result.output
+    emails = set(db.session.scalars(select(User.email)))
+    assert {"admin@bank.example", "manager@bank.example", "officer@bank.example",
+            "sales@sunrise-homes.example", "agent@sunrise-homes.example",
+            "sales@northstar-auto.example", "desk@bridge-study.example",
+            "sales@harbor-realty.example"} <= emails
+    codes = set(db.session.scalars(select(Organization.code)))
+    assert {"SUNRISE", "NORTHSTAR", "BRIDGE", "HARBOR"} <= codes
+    assert db.session.scalar(select(func.count(Referral.id))) > 40
+    assert db.session.scalar(select(func.count(Referral.id)).where(
+        Referral.status == "conflict")) >= 1
+    again = cli.invoke(args=["demo", "seed", "--if-empty"])
+    assert "left as it is" in again.output
+
+
+def test_demo_accounts_log_in_with_the_contract_password(cli, client):
+    cli.invoke(args=["demo", "seed", "--if-empty"])
+    response = client.post("/login", data={"email": "sales@sunrise-homes.example",
+                                           "password": "demo-pass-2026"})
+    assert response.status_code == 302
+
+
+def test_production_refuses_demo_data_and_a_missing_secret(monkeypatch, tmp_path):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(ConfigError):
+        create_app({"PORTAL_ENV": "production"})
+    with pytest.raises(ConfigError):  # too short
+        create_app({"PORTAL_ENV": "production", "SECRET_KEY": "short"})
+    app = create_app({"PORTAL_ENV": "production", "SECRET_KEY": "p" * 40,
+                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.db'}"})
+    assert app.config["SESSION_COOKIE_SECURE"]
+    with app.app_context():  # the CLI runner uses the app whose context is active
+        result = app.test_cli_runner().invoke(args=["demo", "seed"])
+    assert result.exit_code != 0 and "production" in result.output
+
+
+def test_healthz_is_503_when_the_database_does_not_answer(tmp_path):
+    app = create_app({"PORTAL_ENV": "testing", "SECRET_KEY": "t" * 40,
+                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/missing/dir/x.db"})
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["status"] != "ok"
