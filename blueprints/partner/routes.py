@@ -1,3 +1,322 @@
-from flask import Blueprint
+"""The partner face: dashboard, referrals (intake, detail, documents, export) and the partner
+administrator's user management. Every page shows the user's own organisation only; another
+organisation's referral, document or user is simply not found (404)."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from models import PARTNER_ROLES, Referral
+from portal import labels
+from portal.extensions import db
+from portal.security import ctx, partner_required, roles_required
+from portal.services import accounts, documents, lifecycle, partner_views, referrals
+from portal.services.errors import AlreadyRegistered, DomainError, Forbidden, ValidationFailed
+from portal.services.lifecycle import State
+
+from .forms import FilterForm, ReferralForm, UploadForm, UserForm
 
 bp = Blueprint("partner", __name__)
+
+partner_admin_required = roles_required("partner_admin")
+
+
+def _locale() -> str:
+    return str(get_locale() or "en")
+
+
+def _referral(referral_id: int) -> Referral:
+    """Load-then-authorize: the user's organisation's referral, or 404."""
+    return referrals.get_for(current_user, referral_id)
+
+
+def _version() -> int | None:
+    return request.form.get("version", type=int)
+
+
+def _fail_and_return(exc: DomainError, endpoint: str, **values):
+    # The request ends in a redirect (status < 400) which would commit: undo first.
+    db.session.rollback()
+    flash(str(exc.message), "danger")
+    return redirect(url_for(endpoint, **values))
+
+
+# --- dashboard ---------------------------------------------------------------------------------
+
+@bp.route("/")
+@partner_required
+def dashboard():
+    org_id = current_user.org_id
+    return render_template(
+        "partner/dashboard.html",
+        counts=partner_views.status_counts(org_id),
+        waiting=partner_views.waiting_on_partner(org_id),
+        activity=partner_views.recent_activity(org_id),
+        product_names=partner_views.product_names(_locale()),
+    )
+
+
+# --- referral list and export ------------------------------------------------------------------
+
+def _filters() -> tuple[FilterForm, dict]:
+    form = FilterForm(request.args)
+    form.status.choices = [("", _("All statuses"))] + [
+        (code, labels.PARTNER_STATES[code]) for code in partner_views.STATUS_GROUPS]
+    form.product.choices = [("", _("All products"))] + list(
+        partner_views.product_names(_locale()).items())
+    status = form.status.data if form.status.data in partner_views.STATUS_GROUPS else None
+    product = form.product.data if form.product.data in dict(form.product.choices) else None
+    return form, {"q": form.q.data, "status": status or None, "product": product or None}
+
+
+@bp.route("/referrals", endpoint="referrals")
+@partner_required
+def referral_list():
+    form, filters = _filters()
+    page = db.paginate(partner_views.org_referrals(current_user.org_id, **filters),
+                       per_page=current_app.config["PER_PAGE"], error_out=False, max_per_page=100)
+    return render_template("partner/referrals.html", form=form, page=page,
+                           filtered=any(filters.values()),
+                           product_names=partner_views.product_names(_locale()))
+
+
+@bp.route("/referrals.csv")
+@partner_required
+def export_csv():
+    _form, filters = _filters()
+    lines = partner_views.csv_lines(partner_views.org_referrals(current_user.org_id, **filters))
+    response = Response(lines, mimetype="text/csv")
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="referrals-{current_user.org.code}.csv"')
+    return response
+
+
+# --- intake ------------------------------------------------------------------------------------
+
+def _referral_form() -> ReferralForm:
+    form = ReferralForm()
+    active = [p for p in partner_views.products() if p.active]
+    form.product.choices = [("", _("Choose a product"))] + [
+        (p.code, p.display_name(_locale())) for p in active]
+    form.industry.choices = [("", _("Choose an industry"))] + list(labels.INDUSTRIES.items())
+    return form
+
+
+@bp.route("/referrals/new", methods=["GET", "POST"])
+@partner_required
+def new_referral():
+    form = _referral_form()
+    notice_version = current_app.config["CONSENT_NOTICE_VERSION"]
+    errors: dict = {}
+    message = None
+    status = 200
+    if form.validate_on_submit():
+        try:
+            result = referrals.submit(ctx(), current_user.org, form.intake_data(notice_version))
+        except ValidationFailed as exc:
+            errors = {k: str(v) for k, v in exc.fields.items()}
+            status = 422
+        except AlreadyRegistered as exc:
+            message, status = str(exc.message), exc.status
+        except Forbidden as exc:
+            message, status = str(exc.message), exc.status
+        else:
+            if result.conflict:
+                flash(_("This buyer is already registered with the bank; a channel manager will "
+                        "review it"), "warning")
+            else:
+                flash(_("Referral %(id)d submitted.", id=result.referral.id), "success")
+            return redirect(url_for(".referral", referral_id=result.referral.id))
+    elif form.is_submitted():
+        status = 422
+    known = set(ReferralForm.INTAKE_FIELDS) | {"consent"}
+    other_errors = [v for k, v in errors.items() if k not in known]
+    return render_template("partner/new_referral.html", form=form, errors=errors,
+                           other_errors=other_errors, message=message,
+                           notice_version=notice_version), status
+
+
+# --- one referral ------------------------------------------------------------------------------
+
+def _upload_form() -> UploadForm:
+    form = UploadForm()
+    form.kind.choices = [("", _("Choose a document type"))] + list(labels.DOCUMENT_KINDS.items())
+    return form
+
+
+def _render_referral(referral: Referral, upload_form: UploadForm | None = None,
+                     upload_errors: dict | None = None, status: int = 200):
+    upload_form = upload_form or _upload_form()
+    outstanding_kinds = list(dict.fromkeys(s.kind for s in partner_views.outstanding(referral)))
+    if not upload_form.kind.data and len(outstanding_kinds) == 1:
+        upload_form.kind.data = outstanding_kinds[0]
+    role = current_user.role
+    return render_template(
+        "partner/referral.html",
+        referral=referral,
+        product_name=referral.product.display_name(_locale()),
+        timeline=partner_views.timeline(referral),
+        checklist=documents.checklist(referral),
+        outstanding=outstanding_kinds,
+        upload_form=upload_form,
+        upload_errors=upload_errors or {},
+        can_upload=State(referral.status) not in lifecycle.TERMINAL,
+        can_resubmit=referral.status == State.documents_requested.value
+        and lifecycle.allowed(referral.status, State.under_review.value, role),
+        can_withdraw=lifecycle.allowed(referral.status, State.withdrawn.value, role),
+        bank_seconds=referrals.bank_clock_seconds(referral),
+        partner_seconds=referrals.partner_clock_seconds(referral),
+    ), status
+
+
+@bp.route("/referrals/<int:referral_id>")
+@partner_required
+def referral(referral_id: int):
+    return _render_referral(_referral(referral_id))
+
+
+@bp.route("/referrals/<int:referral_id>/documents", methods=["POST"])
+@partner_required
+def upload(referral_id: int):
+    referral = _referral(referral_id)
+    form = _upload_form()
+    file = request.files.get("file")
+    data = file.read() if file else b""
+    try:
+        document = documents.upload(ctx(), referral, form.kind.data or "",
+                                    file.filename if file else "", data)
+    except ValidationFailed as exc:
+        return _render_referral(referral, form, {k: str(v) for k, v in exc.fields.items()}, 422)
+    except DomainError as exc:
+        return _fail_and_return(exc, ".referral", referral_id=referral.id)
+    flash(_("%(kind)s uploaded: %(name)s. The bank will review it.",
+            kind=labels.DOCUMENT_KINDS.get(document.kind, document.kind),
+            name=document.filename), "success")
+    return redirect(url_for(".referral", referral_id=referral.id))
+
+
+def _move(referral_id: int, to: str, done_message: str):
+    referral = _referral(referral_id)
+    try:
+        referrals.transition(ctx(), referral, to, expected_version=_version())
+    except DomainError as exc:
+        return _fail_and_return(exc, ".referral", referral_id=referral_id)
+    flash(done_message, "success")
+    return redirect(url_for(".referral", referral_id=referral_id))
+
+
+@bp.route("/referrals/<int:referral_id>/resubmit", methods=["POST"])
+@partner_required
+def resubmit(referral_id: int):
+    return _move(referral_id, State.under_review.value,
+                 _("Sent back to the bank. The bank's clock runs again."))
+
+
+@bp.route("/referrals/<int:referral_id>/withdraw", methods=["POST"])
+@partner_required
+def withdraw(referral_id: int):
+    return _move(referral_id, State.withdrawn.value, _("The referral has been withdrawn."))
+
+
+@bp.route("/referrals/<int:referral_id>/documents/<int:document_id>")
+@partner_required
+def document(referral_id: int, document_id: int):
+    doc = partner_views.document_of(_referral(referral_id), document_id)
+    path = documents.path_of(doc)
+    if not path.is_file():
+        abort(404)
+    partner_views.record_download(ctx(), doc)
+    response = send_file(path, mimetype=doc.content_type, as_attachment=True,
+                         download_name=doc.filename, conditional=False, etag=False)
+    response.headers["Cache-Control"] = "no-store, private"
+    return response
+
+
+# --- the partner administrator's users ---------------------------------------------------------
+
+def _user_form() -> UserForm:
+    form = UserForm()
+    form.role.choices = [(r, labels.ROLES[r]) for r in ("partner_agent", "partner_admin")]
+    return form
+
+
+def _render_users(form: UserForm | None = None, errors: dict | None = None,
+                  one_time: dict | None = None, status: int = 200):
+    page = db.paginate(partner_views.org_users(current_user.org_id),
+                       per_page=current_app.config["PER_PAGE"], error_out=False)
+    return render_template("partner/users.html", page=page, form=form or _user_form(),
+                           errors=errors or {}, one_time=one_time), status
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@partner_admin_required
+def users():
+    if request.method == "GET":
+        return _render_users()
+    form = _user_form()
+    if not form.validate_on_submit():
+        return _render_users(form, status=422)
+    role = form.role.data if form.role.data in PARTNER_ROLES else ""
+    try:
+        user, password = accounts.create_user(ctx(), email=form.email.data or "", role=role,
+                                              org=current_user.org, name=form.name.data or None)
+    except ValidationFailed as exc:
+        return _render_users(form, {k: str(v) for k, v in exc.fields.items()}, status=422)
+    except Forbidden as exc:
+        flash(str(exc.message), "danger")
+        return _render_users(form, status=403)
+    # Shown on this page once, never stored in the session cookie or sent again.
+    return _render_users(one_time={"email": user.email, "password": password, "created": True})
+
+
+def _org_user(user_id: int):
+    return partner_views.org_user(current_user.org_id, user_id)
+
+
+def _set_active(user_id: int, active: bool):
+    user = _org_user(user_id)
+    try:
+        accounts.set_user_active(ctx(), user, active)
+    except DomainError as exc:
+        return _fail_and_return(exc, ".users")
+    flash(_("%(email)s can log in again.", email=user.email) if active
+          else _("%(email)s is deactivated and logged out.", email=user.email), "success")
+    return redirect(url_for(".users"))
+
+
+@bp.route("/users/<int:user_id>/deactivate", methods=["POST"])
+@partner_admin_required
+def deactivate_user(user_id: int):
+    return _set_active(user_id, False)
+
+
+@bp.route("/users/<int:user_id>/activate", methods=["POST"])
+@partner_admin_required
+def activate_user(user_id: int):
+    return _set_active(user_id, True)
+
+
+@bp.route("/users/<int:user_id>/reset-password", methods=["POST"])
+@partner_admin_required
+def reset_password(user_id: int):
+    user = _org_user(user_id)
+    try:
+        password = accounts.reset_password(ctx(), user)
+    except DomainError as exc:
+        return _fail_and_return(exc, ".users")
+    return _render_users(one_time={"email": user.email, "password": password, "created": False})

@@ -1,0 +1,202 @@
+"""Read-side queries for the partner pages: dashboard counts, lists, timeline, CSV export.
+
+Everything here is limited to one organisation and shaped for a partner's eyes: no bank-internal
+notes, no other partner, no staff identities, masked ID numbers and mobiles only.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import selectinload
+
+from models import Document, Product, Referral, ReferralEvent, User
+
+from ..extensions import db
+from . import Ctx, audit, referrals
+from .errors import NotFound
+from .lifecycle import State
+
+# The status filter a partner can choose. A pending conflict and one resolved against the
+# partner look the same to them ("buyer already registered"), so they are one choice.
+STATUS_GROUPS: dict[str, tuple[str, ...]] = {
+    State.submitted.value: (State.submitted.value,),
+    State.documents_requested.value: (State.documents_requested.value,),
+    State.under_review.value: (State.under_review.value,),
+    State.approved.value: (State.approved.value,),
+    State.contract_signed.value: (State.contract_signed.value,),
+    State.disbursed.value: (State.disbursed.value,),
+    State.declined.value: (State.declined.value,),
+    State.withdrawn.value: (State.withdrawn.value,),
+    State.expired.value: (State.expired.value,),
+    State.conflict.value: (State.conflict.value, State.rejected_duplicate.value),
+}
+GROUP_OF = {code: group for group, codes in STATUS_GROUPS.items() for code in codes}
+
+
+def products() -> list[Product]:
+    return list(db.session.scalars(select(Product).order_by(Product.code)))
+
+
+def product_names(locale: str) -> dict[str, str]:
+    return {p.code: p.display_name(locale) for p in products()}
+
+
+def org_referrals(org_id: int, *, q: str | None = None, status: str | None = None,
+                  product: str | None = None) -> Select:
+    """The organisation's referrals, filtered like the list page; newest first."""
+    query = select(Referral).where(Referral.org_id == org_id)
+    query = referrals.search(query, q=(q or "").strip()[:100] or None,
+                             product=product or None)
+    if status:
+        query = query.where(Referral.status.in_(STATUS_GROUPS.get(status, (status,))))
+    return query.order_by(Referral.submitted_at.desc(), Referral.id.desc())
+
+
+def status_counts(org_id: int) -> dict[str, int]:
+    """Referrals per partner-visible status group, only groups that have any."""
+    rows = db.session.execute(
+        select(Referral.status, func.count(Referral.id))
+        .where(Referral.org_id == org_id).group_by(Referral.status)
+    ).all()
+    counts: dict[str, int] = {}
+    for status, count in rows:
+        group = GROUP_OF.get(status, status)
+        counts[group] = counts.get(group, 0) + count
+    return {g: counts[g] for g in STATUS_GROUPS if g in counts}
+
+
+def outstanding(referral: Referral) -> list:
+    """Stipulations still waiting on the partner: never uploaded, or rejected by the bank."""
+    return [s for s in referral.stipulations if s.status in ("missing", "rejected")]
+
+
+def waiting_on_partner(org_id: int, limit: int = 50) -> list[dict]:
+    """Referrals where the bank asked for documents, the longest waiting first."""
+    rows = db.session.scalars(
+        select(Referral)
+        .where(Referral.org_id == org_id, Referral.status == State.documents_requested.value)
+        .options(selectinload(Referral.stipulations), selectinload(Referral.events))
+        .order_by(Referral.status_changed_at, Referral.id)
+        .limit(limit)
+    )
+    out = []
+    for referral in rows:
+        request_event = next((e for e in reversed(referral.events)
+                              if e.to_state == State.documents_requested.value), None)
+        out.append({
+            "referral": referral,
+            "since": referral.status_changed_at,
+            "kinds": [s.kind for s in outstanding(referral)],
+            "partner_note": request_event.partner_note if request_event else None,
+        })
+    return out
+
+
+def _by(event: ReferralEvent, org_id: int) -> str:
+    """Who made a move, as a partner may know it: their own organisation, or the bank."""
+    actor = event.actor
+    return "partner" if actor is not None and actor.org_id == org_id else "bank"
+
+
+def _event_view(event: ReferralEvent, org_id: int) -> dict:
+    # Deliberately not event.note (bank-internal) and not the actor's name.
+    return {
+        "at": event.at,
+        "from_state": event.from_state,
+        "to_state": event.to_state,
+        "reason_code": event.reason_code if event.to_state == State.declined.value else None,
+        "partner_note": event.partner_note,
+        "by": _by(event, org_id),
+    }
+
+
+def timeline(referral: Referral) -> list[dict]:
+    return [_event_view(e, referral.org_id) for e in referral.events]
+
+
+def recent_activity(org_id: int, limit: int = 10) -> list[dict]:
+    events = db.session.scalars(
+        select(ReferralEvent)
+        .join(Referral, Referral.id == ReferralEvent.referral_id)
+        .where(Referral.org_id == org_id)
+        .options(selectinload(ReferralEvent.referral), selectinload(ReferralEvent.actor))
+        .order_by(ReferralEvent.at.desc(), ReferralEvent.id.desc())
+        .limit(limit)
+    )
+    return [{**_event_view(e, org_id), "referral": e.referral} for e in events]
+
+
+def document_of(referral: Referral, document_id: int) -> Document:
+    """A document of this referral (already checked to be the user's), else not found."""
+    document = db.session.get(Document, document_id)
+    if document is None or document.referral_id != referral.id:
+        raise NotFound()
+    return document
+
+
+def record_download(ctx: Ctx, document: Document) -> None:
+    audit.record(ctx, "document.download", document, referral=document.referral_id)
+
+
+def org_users(org_id: int) -> Select:
+    return select(User).where(User.org_id == org_id).order_by(User.active.desc(), User.email)
+
+
+def org_user(org_id: int, user_id: int) -> User:
+    """A user of this organisation; anyone else's is simply not found."""
+    user = db.session.get(User, user_id)
+    if user is None or user.org_id != org_id:
+        raise NotFound()
+    return user
+
+
+# --- CSV export -----------------------------------------------------------------------------
+
+CSV_COLUMNS = ("id", "external_ref", "product", "buyer_name", "national_id_masked",
+               "mobile_masked", "amount", "term_months", "status", "submitted_at",
+               "status_changed_at")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value) -> str:
+    """A cell as text that a spreadsheet will not run as a formula."""
+    if value is None:
+        return ""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    text = str(value)
+    if isinstance(value, str) and text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
+
+
+def csv_lines(query: Select) -> Iterator[str]:
+    """The referrals of `query` as CSV lines (masked data only), starting with a UTF-8 BOM."""
+    columns = query.with_only_columns(
+        Referral.id, Referral.external_ref, Referral.product_code, Referral.buyer_name,
+        Referral.national_id_masked, Referral.mobile_masked, Referral.amount,
+        Referral.term_months, Referral.status, Referral.submitted_at, Referral.status_changed_at,
+    )
+    rows = db.session.execute(columns).all()
+    return _render_csv(rows)
+
+
+def _render_csv(rows: Iterable) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def flush() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    writer.writerow(CSV_COLUMNS)
+    yield "\ufeff" + flush()
+    for row in rows:
+        writer.writerow([neutralise(v) for v in row])
+        yield flush()
