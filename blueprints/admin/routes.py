@@ -1,3 +1,259 @@
-from flask import Blueprint
+"""The admin face: organisations, users and the audit log."""
+
+from datetime import UTC, datetime, time, timedelta
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import get_timezone
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from models import PARTNER_ROLES, User, utcnow
+from portal.extensions import db
+from portal.security import ctx, roles_required
+from portal.services import accounts, admin_views, queue
+from portal.services.errors import DomainError, ValidationFailed
+
+from .forms import (
+    ActionForm,
+    AuditFilterForm,
+    OrgCreateForm,
+    OrgEditForm,
+    OrgFilterForm,
+    UserCreateForm,
+    UserFilterForm,
+)
 
 bp = Blueprint("admin", __name__)
+
+admin_required = roles_required("admin")
+# Statuses that cut a partner off: changing to one needs an explicit confirmation.
+CUTTING_STATUSES = ("suspended", "terminated")
+
+
+def _paginate(query):
+    page = request.args.get("page", 1, type=int)
+    per_page = request.args.get("per_page", current_app.config["PER_PAGE"], type=int)
+    return db.paginate(query, page=max(page, 1), per_page=max(1, min(per_page, 100)),
+                       error_out=False)
+
+
+def _manager_choices():
+    return [("", _("No channel manager"))] + [
+        (u.id, f"{u.name} <{u.email}>") for u in admin_views.channel_managers()]
+
+
+def _org_choices(blank: str):
+    return [("", blank)] + [(o.id, f"{o.name} ({o.code})") for o in queue.partner_orgs()]
+
+
+@bp.route("/")
+@admin_required
+def dashboard():
+    return render_template("admin/dashboard.html", data=admin_views.dashboard(),
+                           compact_json=admin_views.compact_json)
+
+
+# --- organisations ------------------------------------------------------------------------
+
+@bp.route("/orgs")
+@admin_required
+def orgs():
+    form = OrgFilterForm(formdata=request.args)
+    form.validate()
+    page = _paginate(admin_views.org_search(q=form.q.data, kind=form.kind.data or None,
+                                            status=form.status.data or None))
+    return render_template("admin/orgs.html", form=form, page=page)
+
+
+def _org_errors(fields: dict) -> dict:
+    """The service's field names, mapped onto the form's."""
+    return {("channel_manager_id" if k == "manager" else k): str(v) for k, v in fields.items()}
+
+
+@bp.route("/orgs/new", methods=["GET", "POST"])
+@admin_required
+def new_org():
+    form = OrgCreateForm()
+    form.channel_manager_id.choices = _manager_choices()
+    errors, status = {}, 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            managers = {u.id: u.email for u in admin_views.channel_managers()}
+            try:
+                org = accounts.create_org(
+                    ctx(), code=form.code.data, name=form.name.data, kind=form.kind.data,
+                    status=form.status.data, branch=form.branch.data,
+                    manager_email=managers.get(form.channel_manager_id.data, "")
+                    if form.channel_manager_id.data else None,
+                    contact_name=form.contact_name.data, contact_phone=form.contact_phone.data,
+                    contact_email=form.contact_email.data)
+            except ValidationFailed as err:
+                db.session.rollback()
+                errors = _org_errors(err.fields)
+            else:
+                flash(_("Organisation %(code)s created.", code=org.code), "success")
+                return redirect(url_for("admin.edit_org", org_id=org.id))
+        status = 422
+    return render_template("admin/org_form.html", form=form, errors=errors, org=None), status
+
+
+@bp.route("/orgs/<int:org_id>", methods=["GET", "POST"])
+@admin_required
+def edit_org(org_id: int):
+    org = admin_views.get_org(org_id)
+    if org is None:
+        abort(404)
+    form = OrgEditForm(obj=org)
+    form.channel_manager_id.choices = _manager_choices()
+    errors, status = {}, 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            cutting = form.status.data in CUTTING_STATUSES and form.status.data != org.status
+            if cutting and not form.confirm_status.data:
+                errors = {"confirm_status": _("Tick the box to confirm: a suspended or "
+                                              "terminated partner loses access.")}
+            else:
+                try:
+                    accounts.update_org(
+                        ctx(), org, name=form.name.data, status=form.status.data,
+                        branch=form.branch.data, channel_manager_id=form.channel_manager_id.data,
+                        contact_name=form.contact_name.data,
+                        contact_phone=form.contact_phone.data,
+                        contact_email=form.contact_email.data)
+                except ValidationFailed as err:
+                    db.session.rollback()
+                    errors = _org_errors(err.fields)
+                except DomainError as err:
+                    db.session.rollback()
+                    flash(str(err.message), "danger")
+                    return redirect(url_for("admin.orgs"))
+                else:
+                    flash(_("Organisation %(code)s saved.", code=org.code), "success")
+                    return redirect(url_for("admin.edit_org", org_id=org.id))
+        status = 422
+    return render_template("admin/org_form.html", form=form, errors=errors, org=org,
+                           users=admin_views.org_users(org),
+                           cutting_statuses=CUTTING_STATUSES, action_form=ActionForm()), status
+
+
+# --- users --------------------------------------------------------------------------------
+
+def _render_users(create_form, errors=None, status=200):
+    filters = UserFilterForm(formdata=request.args)
+    filters.org.choices = [(str(k), v) for k, v in _org_choices("—")]
+    filters.validate()
+    org_id = int(filters.org.data) if (filters.org.data or "").isdigit() else None
+    page = _paginate(admin_views.user_search(q=filters.q.data, role=filters.role.data or None,
+                                             org_id=org_id))
+    return render_template("admin/users.html", filters=filters, page=page, form=create_form,
+                           errors=errors or {}, action_form=ActionForm(), now=utcnow()), status
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@admin_required
+def users():
+    form = UserCreateForm()
+    form.org_id.choices = _org_choices(_("— (bank roles)"))
+    if request.method == "GET":
+        return _render_users(form)
+    if not form.validate_on_submit():
+        return _render_users(form, status=422)
+    org = None
+    if form.role.data in PARTNER_ROLES and form.org_id.data:
+        org = admin_views.get_org(form.org_id.data)
+    try:
+        user, password = accounts.create_user(ctx(), email=form.email.data, role=form.role.data,
+                                              org=org, name=form.name.data)
+    except ValidationFailed as err:
+        db.session.rollback()
+        fields = {("org_id" if k == "org" else k): str(v) for k, v in err.fields.items()}
+        return _render_users(form, errors=fields, status=422)
+    # The password is shown on this response only: not flashed, not kept in the session.
+    return render_template("admin/password_once.html", user=user, password=password,
+                           created=True)
+
+
+def _user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+def _user_action(user_id: int, action):
+    """Run `action(user)`; on a refusal roll back and say why. Returns (done, result, user)."""
+    user = _user(user_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        result = action(user)
+    except DomainError as err:
+        db.session.rollback()
+        flash(str(err.message), "danger")
+        return False, None, user
+    return True, result, user
+
+
+@bp.route("/users/<int:user_id>/deactivate", methods=["POST"])
+@admin_required
+def deactivate_user(user_id: int):
+    done, _result, user = _user_action(user_id,
+                                       lambda u: accounts.set_user_active(ctx(), u, False))
+    if done:
+        flash(_("%(email)s is deactivated and logged out everywhere.", email=user.email),
+              "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/<int:user_id>/activate", methods=["POST"])
+@admin_required
+def activate_user(user_id: int):
+    done, _result, user = _user_action(user_id,
+                                       lambda u: accounts.set_user_active(ctx(), u, True))
+    if done:
+        flash(_("%(email)s can log in again.", email=user.email), "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/<int:user_id>/reset-password", methods=["POST"])
+@admin_required
+def reset_password(user_id: int):
+    done, password, user = _user_action(user_id, lambda u: accounts.reset_password(ctx(), u))
+    if not done:
+        return redirect(url_for("admin.users"))
+    # Shown on this response only, like a new user's first password.
+    return render_template("admin/password_once.html", user=user, password=password,
+                           created=False)
+
+
+# --- audit log ------------------------------------------------------------------------------
+
+def _day_start(day) -> datetime:
+    """Midnight of a calendar day in the portal's time zone, as an aware UTC datetime."""
+    return get_timezone().localize(datetime.combine(day, time.min)).astimezone(UTC)
+
+
+@bp.route("/audit")
+@admin_required
+def audit():
+    form = AuditFilterForm(formdata=request.args)
+    form.action.choices = [("", "—")] + [(a, a) for a in admin_views.audit_actions()]
+    form.target_type.choices = [("", "—")] + [(t, t) for t in admin_views.audit_target_types()]
+    form.validate()
+    since = _day_start(form.date_from.data) if form.date_from.data else None
+    until = (_day_start(form.date_to.data + timedelta(days=1)) if form.date_to.data else None)
+    page = _paginate(admin_views.audit_search(
+        action=form.action.data or None, actor_email=form.actor.data,
+        target_type=form.target_type.data or None, target_id=form.target_id.data,
+        since=since, until=until))
+    return render_template("admin/audit.html", form=form, page=page,
+                           compact_json=admin_views.compact_json, me=current_user)

@@ -1,3 +1,297 @@
-from flask import Blueprint
+"""The bank's face: the officers' work queue, referral detail and decisions, the conflict queue."""
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from models import Document
+from portal.extensions import db
+from portal.labels import ACTIONS, PARTNER_TYPES, STATES
+from portal.security import bank_required, ctx, roles_required, safe_next
+from portal.services import audit, documents, lifecycle, queue, referrals
+from portal.services.errors import DomainError, ValidationFailed
+from portal.services.lifecycle import State
+
+from .forms import (
+    ActionForm,
+    ReferralFilterForm,
+    RequestDocumentsForm,
+    ResolveConflictForm,
+    ReviewDocumentForm,
+    TransitionForm,
+)
 
 bp = Blueprint("bank", __name__)
+
+# Final or hard-to-undo moves ask the officer to confirm first.
+CONFIRM_STATES = frozenset({"declined", "withdrawn", "disbursed", "expired"})
+# Moves out of a conflict go through the conflict form (it needs a written reason and sends
+# the partner a neutral message).
+CONFLICT_STATES = frozenset({State.submitted.value, State.rejected_duplicate.value})
+
+
+def _paginate(query):
+    page = request.args.get("page", 1, type=int)
+    per_page = request.args.get("per_page", current_app.config["PER_PAGE"], type=int)
+    return db.paginate(query, page=max(page, 1), per_page=max(1, min(per_page, 100)),
+                       error_out=False)
+
+
+def _refuse(message, endpoint="bank.referral", **values):
+    """Undo whatever the failed attempt flushed, say why, and go back."""
+    db.session.rollback()
+    flash(str(message), "danger")
+    return redirect(url_for(endpoint, **values))
+
+
+def _filter_form(statuses) -> ReferralFilterForm:
+    form = ReferralFilterForm(formdata=request.args)
+    form.status.choices = [("", _("Any status"))] + [(s, STATES[s]) for s in statuses]
+    form.product.choices = [("", _("Any product"))] + [
+        (p.code, p.display_name(str(_locale()))) for p in queue.products()]
+    form.org.choices = [("", _("Any partner"))] + [
+        (str(o.id), f"{o.name} ({o.code})") for o in queue.partner_orgs()]
+    form.partner_type.choices = [("", _("Any partner type"))] + [
+        (k, v) for k, v in PARTNER_TYPES.items() if k != "bank"]
+    form.validate()
+    return form
+
+
+def _locale():
+    return get_locale() or "zh_CN"
+
+
+def _filters(form: ReferralFilterForm) -> queue.ReferralFilters:
+    return queue.ReferralFilters(q=form.value("q"), status=form.value("status"),
+                                 product=form.value("product"), org_id=form.org_id(),
+                                 partner_type=form.value("partner_type"))
+
+
+@bp.route("/queue", endpoint="queue")
+@bank_required
+def work_queue():
+    form = _filter_form(queue.QUEUE_STATES)
+    page = _paginate(queue.work_queue(current_user, _filters(form)))
+    return render_template("bank/queue.html", form=form, page=page,
+                           bank_clock=referrals.bank_clock_seconds)
+
+
+@bp.route("/referrals", endpoint="referrals")
+@bank_required
+def all_referrals():
+    form = _filter_form([s.value for s in State])
+    page = _paginate(queue.all_referrals(current_user, _filters(form)))
+    return render_template("bank/referrals.html", form=form, page=page,
+                           bank_clock=referrals.bank_clock_seconds)
+
+
+def _actions(referral) -> list[str]:
+    """The moves offered as buttons: every allowed one but documents_requested (its own form)
+    and the conflict outcomes (the conflict form)."""
+    return [s.value for s in lifecycle.next_states(referral.status, current_user.role)
+            if s != State.documents_requested and s.value not in CONFLICT_STATES]
+
+
+def _failure(kind: str, key, form, fields: dict | None = None) -> dict:
+    """A refused form, to show again with what was typed and why it was refused."""
+    errors = {name: [str(m) for m in messages] for name, messages in form.errors.items()}
+    for name, message in (fields or {}).items():
+        errors.setdefault(name, []).append(str(message))
+    data = {name: value for name, value in form.data.items() if name != "csrf_token"}
+    return {"kind": kind, "key": key, "data": data, "errors": errors}
+
+
+def _render_referral(referral, *, revealed=None, failed=None, status=200):
+    """The detail page; `failed` (from _failure) shows a refused form again."""
+    can_request = State.documents_requested in lifecycle.next_states(referral.status,
+                                                                     current_user.role)
+    can_resolve = (referral.status == State.conflict.value
+                   and current_user.role in ("channel_manager", "admin"))
+    holder = (referrals.conflict_holder(referral)
+              if referral.status in (State.conflict.value, State.rejected_duplicate.value)
+              else None)
+    return render_template(
+        "bank/referral.html", r=referral, revealed=revealed, actions=_actions(referral),
+        confirm_states=CONFIRM_STATES, can_request=can_request, can_resolve=can_resolve,
+        holder=holder, checklist=documents.checklist(referral),
+        bank_seconds=referrals.bank_clock_seconds(referral),
+        partner_seconds=referrals.partner_clock_seconds(referral),
+        failed=failed, action_form=ActionForm(),
+    ), status
+
+
+def _load(referral_id: int):
+    return referrals.get_for(current_user, referral_id)
+
+
+@bp.route("/referrals/<int:referral_id>")
+@bank_required
+def referral(referral_id: int):
+    return _render_referral(_load(referral_id))
+
+
+@bp.route("/referrals/<int:referral_id>/reveal", methods=["POST"])
+@roles_required("credit_officer", "channel_manager", "admin")
+def reveal(referral_id: int):
+    referral = _load(referral_id)
+    if not ActionForm().validate_on_submit():
+        return _refuse(_("The form has expired. Reload the page and try again."),
+                       referral_id=referral_id)
+    # Shown on this one page only: never put in the session or a redirect.
+    clear = referrals.reveal(ctx(), referral)
+    return _render_referral(referral, revealed=clear)
+
+
+@bp.route("/referrals/<int:referral_id>/transition", methods=["POST"])
+@bank_required
+def transition(referral_id: int):
+    referral = _load(referral_id)
+    form = TransitionForm()
+    to = form.to.data or ""
+    if to in CONFLICT_STATES and referral.status == State.conflict.value:
+        return _refuse(_("Resolve an attribution conflict with the conflict form."),
+                       referral_id=referral_id)
+    if to == State.documents_requested.value:
+        return _refuse(_("Request documents with the document request form."),
+                       referral_id=referral_id)
+    if not form.validate_on_submit():
+        if form.version.errors or form.to.errors:
+            return _refuse(_("The form was incomplete. Reload the page and try again."),
+                           referral_id=referral_id)
+        db.session.rollback()
+        return _render_referral(referral, failed=_failure("transition", to, form), status=422)
+    try:
+        referrals.transition(ctx(), referral, to, note=form.note.data,
+                             partner_note=form.partner_note.data,
+                             reason_code=form.reason_code.data or None,
+                             expected_version=int(form.version.data))
+    except ValidationFailed as err:
+        if "to" in err.fields:  # not a state at all: nothing to show again
+            return _refuse(err.fields["to"], referral_id=referral_id)
+        db.session.rollback()
+        return _render_referral(referral, failed=_failure("transition", to, form, err.fields),
+                                status=422)
+    except DomainError as err:
+        return _refuse(err.message, referral_id=referral_id)
+    flash(_("%(action)s: done. The referral is now %(state)s.",
+            action=_action_label(to), state=STATES.get(referral.status, referral.status)),
+          "success")
+    return redirect(url_for("bank.referral", referral_id=referral_id))
+
+
+def _action_label(to: str) -> str:
+    return str(ACTIONS.get(to, to))
+
+
+@bp.route("/referrals/<int:referral_id>/request-documents", methods=["POST"])
+@bank_required
+def request_documents(referral_id: int):
+    referral = _load(referral_id)
+    form = RequestDocumentsForm()
+    if not form.validate_on_submit():
+        if form.version.errors:
+            return _refuse(_("The form was incomplete. Reload the page and try again."),
+                           referral_id=referral_id)
+        db.session.rollback()
+        return _render_referral(referral, failed=_failure("request", None, form), status=422)
+    try:
+        documents.request_documents(ctx(), referral, form.kinds.data, form.note.data.strip(),
+                                    expected_version=int(form.version.data))
+    except ValidationFailed as err:
+        db.session.rollback()
+        return _render_referral(referral, failed=_failure("request", None, form, err.fields),
+                                status=422)
+    except DomainError as err:
+        return _refuse(err.message, referral_id=referral_id)
+    flash(_("Documents requested. The partner's clock is running now."), "success")
+    return redirect(url_for("bank.referral", referral_id=referral_id))
+
+
+@bp.route("/documents/<int:document_id>/review", methods=["POST"])
+@bank_required
+def review_document(document_id: int):
+    document = db.session.get(Document, document_id)
+    if document is None:
+        abort(404)
+    referral = _load(document.referral_id)
+    form = ReviewDocumentForm()
+    if not form.validate_on_submit():
+        return _refuse(_("Choose to accept or reject the document."), referral_id=referral.id)
+    try:
+        documents.review(ctx(), document, accept=form.decision.data == "accept",
+                         reason=form.reason.data)
+    except ValidationFailed as err:
+        db.session.rollback()
+        return _render_referral(referral, failed=_failure("review", document_id, form, err.fields),
+                                status=422)
+    except DomainError as err:
+        return _refuse(err.message, referral_id=referral.id)
+    flash(_("Document accepted.") if document.status == "accepted" else _("Document rejected."),
+          "success")
+    return redirect(url_for("bank.referral", referral_id=referral.id))
+
+
+@bp.route("/referrals/<int:referral_id>/documents/<int:document_id>")
+@bank_required
+def document(referral_id: int, document_id: int):
+    referral = _load(referral_id)
+    doc = queue.document_of(referral, document_id)
+    audit.record(ctx(), "document.download", doc, referral=referral.id)
+    return send_file(documents.path_of(doc), mimetype=doc.content_type, as_attachment=True,
+                     download_name=doc.filename)
+
+
+@bp.route("/conflicts")
+@roles_required("channel_manager", "admin")
+def conflicts():
+    scope = request.args.get("scope")
+    if scope not in ("mine", "all"):
+        scope = "mine" if current_user.role == "channel_manager" else "all"
+    page = _paginate(queue.conflict_queue(current_user, all_partners=scope == "all"))
+    return render_template("bank/conflicts.html", page=page, scope=scope,
+                           rows=queue.with_holders(page.items),
+                           bank_clock=referrals.bank_clock_seconds)
+
+
+@bp.route("/referrals/<int:referral_id>/resolve", methods=["POST"])
+@roles_required("channel_manager", "admin")
+def resolve_conflict(referral_id: int):
+    referral = _load(referral_id)
+    form = ResolveConflictForm()
+    back = safe_next(form.next.data) or url_for("bank.conflicts")
+    if not form.validate_on_submit():
+        db.session.rollback()
+        for errors in form.errors.values():
+            for message in errors:
+                flash(str(message), "danger")
+        return redirect(back)
+    grant = form.decision.data == "grant"
+    if grant:
+        partner_note = _("The bank has reviewed the registration of this buyer and will "
+                         "process this referral.")
+    else:
+        partner_note = _("This buyer is already registered with the bank for this product, "
+                         "so this referral will not be processed.")
+    try:
+        referrals.transition(ctx(), referral,
+                             State.submitted.value if grant else State.rejected_duplicate.value,
+                             note=form.reason.data, partner_note=partner_note,
+                             expected_version=int(form.version.data))
+    except DomainError as err:
+        db.session.rollback()
+        flash(str(err.message), "danger")
+        return redirect(back)
+    flash(_("Referral #%(id)d granted to its partner and sent to the queue.", id=referral.id)
+          if grant else _("Referral #%(id)d rejected as a duplicate.", id=referral.id), "success")
+    return redirect(back)

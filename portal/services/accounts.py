@@ -242,7 +242,8 @@ def start_session(ctx: Ctx, user: User, user_agent: str | None = None) -> UserSe
                           user_agent=(user_agent or "")[:300])
     db.session.add(session)
     user.session_token = session.id
-    audit.record(ctx, "login", user)
+    # The request is not logged in yet (ctx.user is None): the entry names who just logged in.
+    audit.record(Ctx(user=user, ip=ctx.ip), "login", user)
     return session
 
 

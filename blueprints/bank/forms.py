@@ -1,0 +1,86 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    HiddenField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional, ValidationError
+from wtforms.widgets import HiddenInput
+
+from portal.labels import DECLINE_REASONS, DOCUMENT_KINDS
+
+
+class ActionForm(FlaskForm):
+    """An empty form: CSRF protection for POST-only buttons (reveal)."""
+
+
+class ReferralFilterForm(FlaskForm):
+    """Filters of the queue and the referral list; read from the query string, no CSRF."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField(_l("Search"), validators=[Optional(), Length(max=100)])
+    status = SelectField(_l("Status"), validators=[Optional()], validate_choice=False)
+    product = SelectField(_l("Product"), validators=[Optional()], validate_choice=False)
+    org = SelectField(_l("Partner"), validators=[Optional()], validate_choice=False)
+    partner_type = SelectField(_l("Partner type"), validators=[Optional()], validate_choice=False)
+
+    def value(self, name: str):
+        data = self[name].data
+        return data or None
+
+    def org_id(self) -> int | None:
+        raw = self.org.data or ""
+        return int(raw) if raw.isdigit() else None
+
+
+def _version_field():
+    return IntegerField(widget=HiddenInput(), validators=[InputRequired()])
+
+
+class TransitionForm(FlaskForm):
+    to = HiddenField(validators=[DataRequired()])
+    version = _version_field()
+    # No Optional(): it would stop the chain before the decline checks below.
+    note = TextAreaField(_l("Internal note"), validators=[Length(max=2000)])
+    partner_note = TextAreaField(_l("Message to the partner"),
+                                 validators=[Optional(), Length(max=2000)])
+    reason_code = SelectField(_l("Reason category"),
+                              choices=[("", "—")] + list(DECLINE_REASONS.items()),
+                              validate_choice=False)  # the service checks the code
+
+    def validate_note(self, field):
+        if self.to.data == "declined" and not (field.data or "").strip():
+            raise ValidationError(_l("Write an internal note for the decline."))
+
+    def validate_reason_code(self, field):
+        if self.to.data == "declined" and not field.data:
+            raise ValidationError(_l("Choose a reason category."))
+
+
+class RequestDocumentsForm(FlaskForm):
+    version = _version_field()
+    kinds = SelectMultipleField(_l("Documents to request"), choices=list(DOCUMENT_KINDS.items()),
+                                validators=[DataRequired(_l("Choose at least one document."))])
+    note = TextAreaField(_l("Note to the partner"),
+                         validators=[DataRequired(_l("Say what the partner should provide.")),
+                                     Length(max=2000)])
+
+
+class ReviewDocumentForm(FlaskForm):
+    decision = HiddenField(validators=[AnyOf(["accept", "reject"])])
+    reason = TextAreaField(_l("Reason for rejection"), validators=[Optional(), Length(max=2000)])
+
+
+class ResolveConflictForm(FlaskForm):
+    version = _version_field()
+    decision = HiddenField(validators=[AnyOf(["grant", "reject"])])
+    reason = TextAreaField(_l("Written reason"),
+                           validators=[DataRequired(_l("Write the reason for this decision.")),
+                                       Length(max=2000)])
+    next = HiddenField()
