@@ -25,6 +25,12 @@ class PortalClient(FlaskClient):
     session). What the test body wrote is committed first, and the test body's objects are
     expired afterwards so they show what the request did."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Tests read English unless they ask for Chinese; a browser without a preference gets
+        # Chinese (see test_auth's language tests).
+        self.environ_base.setdefault("HTTP_ACCEPT_LANGUAGE", "en")
+
     def open(self, *args, **kwargs):
         db.session.commit()
         with self.application.app_context():
@@ -50,7 +56,6 @@ def app(tmp_path_factory):
         "UPLOAD_DIR": str(tmp_path_factory.mktemp("uploads")),
         "WTF_CSRF_ENABLED": False,
         "RATELIMIT_STORAGE_URI": "memory://",
-        "SERVER_NAME": "localhost",
     })
     app.test_client_class = PortalClient
     with app.app_context():
