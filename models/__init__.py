@@ -1,14 +1,44 @@
 """Typed SQLAlchemy models, one module per aggregate."""
 
+from .agreement import (
+    AGREEMENT_TRANSITIONS,
+    BRAND_KINDS,
+    FAMILY_OF,
+    PROJECT_KINDS,
+    Agreement,
+    AgreementAcceptance,
+    AgreementStatus,
+    AgreementTemplate,
+    PartnerFamily,
+)
 from .audit import AuditEntry
 from .base import UTCDateTime, utcnow
 from .document import Document, Stipulation
+from .integration import (
+    WEBHOOK_EVENT_TYPES,
+    ApiKey,
+    DeliveryAttempt,
+    IdempotencyRecord,
+    Notification,
+    OutboxEvent,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from .org import BANK_KIND, Organization, OrgStatus, PartnerType
 from .product import Product, ProductDocument
 from .referral import BuyerRegistration, Referral, ReferralEvent
 from .user import BANK_ROLES, PARTNER_ROLES, Role, User, UserSession
 
 __all__ = [
+    "AGREEMENT_TRANSITIONS",
+    "Agreement",
+    "AgreementAcceptance",
+    "AgreementStatus",
+    "AgreementTemplate",
+    "BRAND_KINDS",
+    "FAMILY_OF",
+    "PROJECT_KINDS",
+    "PartnerFamily",
     "AuditEntry",
     "BANK_KIND",
     "BANK_ROLES",
@@ -28,4 +58,12 @@ __all__ = [
     "UserSession",
     "UTCDateTime",
     "utcnow",
+    "ApiKey",
+    "DeliveryAttempt",
+    "IdempotencyRecord",
+    "Notification",
+    "OutboxEvent",
+    "WEBHOOK_EVENT_TYPES",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

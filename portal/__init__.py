@@ -78,6 +78,11 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    # Modules that add routes to a face's blueprint (cooperation agreements).
+    import blueprints.auth.verify  # noqa: F401
+    import blueprints.bank.agreements  # noqa: F401
+    import blueprints.partner.agreements  # noqa: F401
+    import blueprints.partner.integration  # noqa: F401  (API keys, webhooks, notifications)
     from blueprints.admin.routes import bp as admin_bp
     from blueprints.api.routes import bp as api_bp
     from blueprints.api.routes import health_bp
@@ -123,8 +128,9 @@ def register_errorhandlers(app: Flask) -> None:
     def domain_error(e: DomainError):
         if _wants_json():
             db.session.rollback()
-            return jsonify({"error": {"code": e.code, "message": str(e.message),
-                                      "fields": {k: str(v) for k, v in e.fields.items()}}}), e.status
+            fields = {k: str(v) for k, v in e.fields.items()}
+            body = {"error": {"code": e.code, "message": str(e.message), "fields": fields}}
+            return jsonify(body), e.status
         return render_error(e.status, e.message)
 
 

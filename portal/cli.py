@@ -20,7 +20,11 @@ def _fail(err: DomainError) -> None:
 
 
 def register(app: Flask) -> None:
+    from . import cli_agreements, cli_integration
     from .services import accounts, demo
+
+    cli_integration.register(app)  # api-key, worker
+    cli_agreements.register(app)  # agreements roll
 
     system = Ctx(user=None, ip="cli")
 
@@ -31,7 +35,8 @@ def register(app: Flask) -> None:
     @orgs.command("create")
     @click.option("--code", required=True)
     @click.option("--name", required=True)
-    @click.option("--type", "kind", required=True, type=click.Choice([t.value for t in PartnerType]))
+    @click.option("--type", "kind", required=True,
+                  type=click.Choice([t.value for t in PartnerType]))
     @click.option("--manager", "manager_email", default=None, help="Channel manager's e-mail.")
     @click.option("--branch", default=None)
     def orgs_create(code, name, kind, manager_email, branch):

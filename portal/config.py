@@ -77,12 +77,34 @@ def load(overrides: dict | None = None) -> dict:
         "MAIL_USERNAME": env.get("MAIL_USERNAME"),
         "MAIL_PASSWORD": env.get("MAIL_PASSWORD"),
         "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER", "portal@bank.example"),
+        **_integration(env, portal_env),
     }
     if overrides:
         cfg.update(overrides)
     if cfg["PORTAL_ENV"] == "production":
         _refuse_insecure(cfg)
     return cfg
+
+
+def _integration(env, portal_env: str) -> dict:
+    """API, webhook, e-mail and worker settings (partner integration)."""
+    local = portal_env in ("development", "testing")
+    return {
+        "MAIL_USE_TLS": env.get("MAIL_USE_TLS", "0") == "1",
+        "MAIL_USE_SSL": env.get("MAIL_USE_SSL", "0") == "1",
+        "MAIL_TIMEOUT": float(env.get("MAIL_TIMEOUT", "10")),
+        "API_RATE_LIMIT": env.get("API_RATE_LIMIT", "600 per minute"),
+        "WEBHOOK_TIMEOUT": float(env.get("WEBHOOK_TIMEOUT", "10")),
+        "WEBHOOK_MAX_ATTEMPTS": int(env.get("WEBHOOK_MAX_ATTEMPTS", "12")),
+        "WEBHOOK_BACKOFF_SECONDS": float(env.get("WEBHOOK_BACKOFF_SECONDS", "30")),
+        # Loopback and private addresses as webhook targets: only on a developer's machine.
+        "WEBHOOK_ALLOW_PRIVATE": env.get("WEBHOOK_ALLOW_PRIVATE", "1" if local else "0") == "1",
+        "WEBHOOK_ALLOW_HTTP": env.get("WEBHOOK_ALLOW_HTTP", "1" if local else "0") == "1",
+        "WORKER_POLL_SECONDS": float(env.get("WORKER_POLL_SECONDS", "2")),
+        "IDEMPOTENCY_TTL_HOURS": int(env.get("IDEMPOTENCY_TTL_HOURS", "24")),
+        # The portal's address as people reach it: links in e-mails.
+        "PORTAL_URL": env.get("PORTAL_URL", "http://127.0.0.1:5000"),
+    }
 
 
 def _refuse_insecure(cfg: dict) -> None:

@@ -121,3 +121,30 @@ ALL = {
     "STIPULATION_STATUSES": STIPULATION_STATUSES, "DECLINE_REASONS": DECLINE_REASONS,
     "CLOCKS": CLOCKS,
 }
+
+# Cooperation agreements.
+AGREEMENT_STATUSES = {
+    "draft": _l("Draft"),
+    "issued": _l("Issued, awaiting acceptance"),
+    "accepted": _l("Accepted, not yet effective"),
+    "active": _l("Active"),
+    "expired": _l("Expired"),
+    "superseded": _l("Superseded by a renewal"),
+    "terminated": _l("Terminated"),
+}
+
+AGREEMENT_BADGES = {
+    "draft": "secondary", "issued": "primary", "accepted": "info", "active": "success",
+    "expired": "dark", "superseded": "secondary", "terminated": "danger",
+}
+
+PARTNER_FAMILIES = {
+    "real_estate": _l("Real estate (developers, brokers)"),
+    "auto": _l("Automotive (dealers, manufacturers)"),
+    "study_abroad": _l("Study-abroad agencies"),
+    "retail": _l("Retail malls"),
+    "service": _l("Service partners (law firms, appraisers, guarantors, raters, insurers)"),
+}
+
+ALL.update({"AGREEMENT_STATUSES": AGREEMENT_STATUSES, "AGREEMENT_BADGES": AGREEMENT_BADGES,
+            "PARTNER_FAMILIES": PARTNER_FAMILIES})

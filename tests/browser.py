@@ -1,4 +1,6 @@
-"""A live server on 127.0.0.1 and Debian's Chromium driven by Playwright (never `playwright install`)."""
+"""A live server on 127.0.0.1 and Debian's Chromium driven by Playwright.
+
+Never `playwright install`: the browser is the system's chromium package."""
 
 from __future__ import annotations
 

@@ -17,6 +17,8 @@ from portal.extensions import db, limiter
 from portal.security import ctx  # noqa: F401  (imported so fixtures can monkeypatch it)
 from tests import factories
 
+pytest_plugins = ["tests.browser"]  # live server and Chromium fixtures
+
 REFERENCE_TABLES = {"product", "product_document", "alembic_version"}
 
 
@@ -54,6 +56,7 @@ def app(tmp_path_factory):
         "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
         "SQLALCHEMY_DATABASE_URI": _database_url(tmp_path_factory),
         "UPLOAD_DIR": str(tmp_path_factory.mktemp("uploads")),
+        "PDF_CACHE_DIR": str(tmp_path_factory.mktemp("pdf-cache")),
         "WTF_CSRF_ENABLED": False,
         "RATELIMIT_STORAGE_URI": "memory://",
     })

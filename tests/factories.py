@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import itertools
 import random
+from datetime import timedelta
 
 import factory
 from factory.alchemy import SQLAlchemyModelFactory
 from stdnum.cn import ric
 
-from models import Organization, User
+from models import Agreement, Organization, User, utcnow
 from portal.extensions import db
-from portal.services import Ctx, referrals
+from portal.services import Ctx, agreements, referrals
 from portal.services.accounts import bank_org, hash_password
 
 PASSWORD = "correct-horse-battery-staple"
@@ -37,6 +38,34 @@ class OrgFactory(SQLAlchemyModelFactory):
     kind = "real_estate_developer"
     status = "active"
     branch = "Shanghai"
+
+    @factory.post_generation
+    def agreement(obj, create, extracted, **kwargs):
+        """Referrals need an agreement in force: each partner gets an ACTIVE one covering every
+        product. OrgFactory(agreement=False) for none; agreement=["auto_loan"] for some."""
+        if not create or extracted is False or obj.kind == "bank":
+            return
+        active_agreement(obj, extracted if isinstance(extracted, list | tuple) else ALL_PRODUCTS)
+
+
+ALL_PRODUCTS = ("auto_loan", "consumer_loan", "housing_mortgage", "study_abroad_loan")
+
+
+def active_agreement(org: Organization, products=ALL_PRODUCTS, *, days_left: int = 335,
+                     status: str = "active") -> Agreement:
+    """An agreement in force for `org`, inserted directly (no PDF rendering: tests stay fast).
+    Tests of the agreement lifecycle itself go through portal.services.agreements."""
+    agreements.ensure_default_templates()
+    template = agreements.default_template_for(org)
+    today = agreements.local_today()
+    agreement = Agreement(
+        org=org, number=agreements.next_number(org, today.year), version=1, template=template,
+        template_version=template.version, products=sorted(products), projects=[], brands=[],
+        effective_from=today - timedelta(days=30), expires_on=today + timedelta(days=days_left),
+        status=status, activated_at=utcnow() if status == "active" else None)
+    db.session.add(agreement)
+    db.session.flush()
+    return agreement
 
 
 class UserFactory(SQLAlchemyModelFactory):

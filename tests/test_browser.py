@@ -7,7 +7,6 @@ import pytest
 
 from portal.extensions import db
 from tests import factories
-from tests.browser import chromium, live_server, page  # noqa: F401  (fixtures)
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 

@@ -1,6 +1,6 @@
 """Referral intake: validation with per-field messages, customer class, consent, attribution."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, text
@@ -76,8 +76,9 @@ def test_no_referral_without_consent(world):
                                 consent_notice_version="2026-03",
                                 consent_obtained_at="2026-11-01T09:30:00+08:00")
     assert referral.consent_notice_version == "2026-03"
-    assert referral.consent_obtained_at == datetime(2026, 11, 1, 1, 30, tzinfo=timezone.utc)
-    assert "consent_obtained_at" in _errors(world.partner_a, consent_obtained_at="2099-01-01T00:00:00+00:00")
+    assert referral.consent_obtained_at == datetime(2026, 11, 1, 1, 30, tzinfo=UTC)
+    assert "consent_obtained_at" in _errors(world.partner_a,
+                                            consent_obtained_at="2099-01-01T00:00:00+00:00")
 
 
 @pytest.mark.parametrize("industry,klass", [("government", 1), ("utilities", 1),

@@ -1,4 +1,6 @@
-"""Domain operations. Services flush; the request or CLI command commits. None reads flask.request."""
+"""Domain operations. Services flush; the request or CLI command commits.
+
+No service reads flask.request: who acts and from where arrives as a Ctx."""
 
 from __future__ import annotations
 

@@ -26,8 +26,8 @@ from models import (
     utcnow,
 )
 
-from . import Ctx, audit
 from ..extensions import db
+from . import Ctx, audit
 from .errors import Forbidden, ValidationFailed
 
 MIN_PASSWORD = 12
@@ -94,7 +94,8 @@ def create_org(ctx: Ctx, *, code: str, name: str, kind: str, status: str = "acti
             errors["manager"] = _l("No channel manager with that e-mail.")
     if errors:
         raise ValidationFailed(errors)
-    org = Organization(code=code, name=name.strip(), kind=kind, status=status, branch=branch or None,
+    org = Organization(code=code, name=name.strip(), kind=kind, status=status,
+                       branch=branch or None,
                        channel_manager_id=manager.id if manager else None,
                        contact_name=contact_name or None, contact_phone=contact_phone or None,
                        contact_email=contact_email or None)
@@ -116,7 +117,8 @@ def update_org(ctx: Ctx, org: Organization, **changes) -> Organization:
     if changes.get("channel_manager_id"):
         manager = db.session.get(User, changes["channel_manager_id"])
         if manager is None or manager.role != Role.channel_manager.value:
-            raise ValidationFailed({"channel_manager_id": _l("No channel manager with that e-mail.")})
+            raise ValidationFailed(
+                {"channel_manager_id": _l("No channel manager with that e-mail.")})
     diff = {}
     for field in ORG_FIELDS:
         if field in changes and getattr(org, field) != (changes[field] or None):

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from models import AuditEntry
 
-from . import Ctx
 from .. import extensions
+from . import Ctx
 
 
 def record(ctx: Ctx, action: str, target=None, *, email: str | None = None, **detail) -> None:

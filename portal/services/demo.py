@@ -10,11 +10,11 @@ from stdnum.cn import ric
 
 from models import User, utcnow
 
-from . import Ctx, accounts, documents, referrals
 from ..extensions import db
+from . import Ctx, accounts, agreements, documents, referrals
 from .lifecycle import State
 
-PASSWORD = "demo-pass-2026"
+PASSWORD = "demo-pass-2026"  # noqa: S105 — the contract's published demo password
 SYSTEM = Ctx(user=None, ip="demo")
 
 PARTNERS = [
@@ -30,6 +30,7 @@ PARTNERS = [
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛",
          "明", "超", "秀英", "华", "慧"]
+EMPLOYERS = ["市第一中学", "国家电网", "华信贸易有限公司", "城建集团", "个体经营"]
 INDUSTRIES = ["government", "education_science_culture_health", "finance_insurance",
               "industry_transport", "post_telecom", "commerce_trade", "real_estate_construction",
               "social_services", "other", "other"]
@@ -62,7 +63,7 @@ def intake_data(rng: random.Random, product: str, n: int) -> dict:
         "buyer_name": rng.choice(SURNAMES) + rng.choice(GIVEN),
         "national_id": national_id(rng),
         "mobile": mobile(rng),
-        "employer": rng.choice(["市第一中学", "国家电网", "华信贸易有限公司", "城建集团", "个体经营"]),
+        "employer": rng.choice(EMPLOYERS),
         "industry": rng.choice(INDUSTRIES),
         "monthly_income": rng.randint(8, 40) * 1000,
         "amount": amount + rng.randint(-5, 2) * 10_000,
@@ -109,6 +110,7 @@ def seed(rng_seed: int = 2026) -> str:
             accounts.create_user(SYSTEM, email=agent_email, role="partner_agent", org=org,
                                  password=PASSWORD)
         partner = Ctx(user=admin, ip="demo")
+        _demo_agreements(Ctx(user=staff["channel_manager"], ip="demo"), partner, org, product, now)
         for n in range(1, 15):
             submitted = now - timedelta(days=rng.randint(3, 150), hours=rng.randint(0, 23))
             result = referrals.submit(partner, org, intake_data(rng, product, n), at=submitted)
@@ -129,7 +131,8 @@ def seed(rng_seed: int = 2026) -> str:
                     for stip in result.referral.stipulations:
                         stip.status = "uploaded"
                 referrals.transition(actor, result.referral, state, at=at,
-                                     reason_code="credit_policy" if state == State.declined else None,
+                                     reason_code="credit_policy"
+                                     if state == State.declined else None,
                                      note="demo history")
     _demo_conflict(rng, now)
     return f"{len(PARTNERS)} partners, {count + 1} referrals"
@@ -141,7 +144,8 @@ def _demo_conflict(rng: random.Random, now) -> None:
 
     sunrise_ref = db.session.scalar(
         select(Referral).join(Organization).where(Organization.code == "SUNRISE",
-                                                  Referral.status.in_(["submitted", "under_review"]))
+                                                  Referral.status.in_(["submitted",
+                                                                       "under_review"]))
         .order_by(Referral.submitted_at.desc()))
     harbor = db.session.scalar(select(Organization).where(Organization.code == "HARBOR"))
     if sunrise_ref is None or harbor is None:
@@ -153,3 +157,39 @@ def _demo_conflict(rng: random.Random, now) -> None:
     data["national_id"] = pii.decrypt(sunrise_ref.national_id_enc)
     data["buyer_name"] = sunrise_ref.buyer_name
     referrals.submit(Ctx(user=harbor_admin, ip="demo"), harbor, data, at=now - timedelta(hours=5))
+
+
+# Each partner's agreement: (days since it took effect, days left, particulars). Harbor's ends
+# within 30 days, so the dashboards show the expiry warning; Sunrise also has an older version
+# its renewal superseded, so the history shows.
+DEMO_AGREEMENTS = {
+    "SUNRISE": (30, 335, {
+        "projects": ["Sunrise Garden Phase 2 旭日花园二期", "Sunrise Plaza 旭日广场"],
+        "stage_guarantee": "乙方为购房人提供阶段性连带责任保证，并按贷款金额的5%存入保证金。",
+        "onsite_staff": "甲方每周二、周六派驻客户经理一名至旭日花园售楼部。"}),
+    "NORTHSTAR": (200, 165, {"brands": ["Northstar", "Northstar EV"],
+                             "onsite_staff": "甲方每周五派员至乙方展厅驻场。"}),
+    "BRIDGE": (300, 65, {}),
+    "HARBOR": (345, 20, {"onsite_staff": "甲方按需派员至乙方门店。"}),
+}
+
+
+def _demo_agreements(manager: Ctx, partner: Ctx, org, product: str, now) -> None:
+    """Issue and accept (with a proof record) the partner's agreement in force."""
+    agreements.ensure_default_templates()  # a no-op after the migrations seeded them
+    since, left, extra = DEMO_AGREEMENTS[org.code]
+    today = agreements.local_today()
+    terms = {"products": [product], "bank_sla_hours": 72, "partner_doc_days": 5,
+             "effective_from": today - timedelta(days=since),
+             "expires_on": today + timedelta(days=left), **extra}
+    if org.code == "SUNRISE":  # last year's version, superseded by this year's renewal
+        old_terms = {**terms, "effective_from": today - timedelta(days=since + 365),
+                     "expires_on": today - timedelta(days=since + 1), "bank_sla_hours": 96}
+        old = agreements.draft(manager, org, old_terms, at=now - timedelta(days=since + 380))
+        agreements.issue(manager, old, at=now - timedelta(days=since + 375))
+        agreements.accept(partner, old, user_agent="demo", at=now - timedelta(days=since + 370))
+        current = agreements.renew(manager, old, terms, at=now - timedelta(days=since + 20))
+    else:
+        current = agreements.draft(manager, org, terms, at=now - timedelta(days=since + 15))
+    agreements.issue(manager, current, at=now - timedelta(days=since + 10))
+    agreements.accept(partner, current, user_agent="demo", at=now - timedelta(days=since + 5))

@@ -15,8 +15,8 @@ from PIL import Image, UnidentifiedImageError
 
 from models import Document, Referral, Stipulation, utcnow
 
-from . import Ctx, audit, referrals
 from ..extensions import db
+from . import Ctx, audit, referrals
 from .errors import Forbidden, StateConflict, ValidationFailed
 from .lifecycle import TERMINAL, State
 from .reference import DOCUMENT_KINDS
@@ -125,7 +125,8 @@ def request_documents(ctx: Ctx, referral: Referral, kinds: list[str], note: str,
         stipulation = by_kind.get(kind)
         if stipulation is None:
             referral.stipulations.append(Stipulation(
-                kind=kind, status="missing", note=note, requested_by_id=ctx.user.id if ctx.user else None,
+                kind=kind, status="missing", note=note,
+                requested_by_id=ctx.user.id if ctx.user else None,
                 requested_at=now))
         else:
             stipulation.status = "missing"

@@ -18,7 +18,9 @@ class ValidationFailed(DomainError):
     status = 422
 
     def __init__(self, fields: dict, message=None):
-        super().__init__(message if message is not None else _l("Please correct the highlighted fields."), fields)
+        if message is None:
+            message = _l("Please correct the highlighted fields.")
+        super().__init__(message, fields)
 
 
 class NotFound(DomainError):
@@ -44,4 +46,5 @@ class AlreadyRegistered(DomainError):
     status = 409
 
     def __init__(self):
-        super().__init__(_l("This buyer is already registered for this product by your organisation."))
+        super().__init__(
+            _l("This buyer is already registered for this product by your organisation."))

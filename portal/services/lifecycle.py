@@ -53,29 +53,29 @@ CLOCK: dict[State, str | None] = {
 TERMINAL = frozenset(s for s, c in CLOCK.items() if c is None)
 DECIDED = frozenset({S.approved, S.contract_signed, S.disbursed, S.declined})
 
-O, M, P, Y = Actor.officer, Actor.manager, Actor.partner, Actor.system
+OFF, MGR, PTN, SYS = Actor.officer, Actor.manager, Actor.partner, Actor.system
 
 # (from, to) -> who may make the move. Anything not listed is refused.
 TRANSITIONS: dict[tuple[State, State], frozenset[Actor]] = {
-    (S.submitted, S.under_review): frozenset({O, Y}),
-    (S.submitted, S.documents_requested): frozenset({O, Y}),
-    (S.submitted, S.declined): frozenset({O, Y}),
-    (S.submitted, S.withdrawn): frozenset({O, P, Y}),
-    (S.documents_requested, S.under_review): frozenset({O, P, Y}),
-    (S.documents_requested, S.declined): frozenset({O, Y}),
-    (S.documents_requested, S.withdrawn): frozenset({O, P, Y}),
-    (S.documents_requested, S.expired): frozenset({O, Y}),
-    (S.under_review, S.documents_requested): frozenset({O, Y}),
-    (S.under_review, S.approved): frozenset({O, Y}),
-    (S.under_review, S.declined): frozenset({O, Y}),
-    (S.under_review, S.withdrawn): frozenset({O, P, Y}),
-    (S.approved, S.contract_signed): frozenset({O, Y}),
-    (S.approved, S.withdrawn): frozenset({O, P, Y}),
-    (S.contract_signed, S.disbursed): frozenset({O, Y}),
-    (S.contract_signed, S.withdrawn): frozenset({O, Y}),
-    (S.conflict, S.submitted): frozenset({M, Y}),
-    (S.conflict, S.rejected_duplicate): frozenset({M, Y}),
-    (S.conflict, S.withdrawn): frozenset({P, Y}),
+    (S.submitted, S.under_review): frozenset({OFF, SYS}),
+    (S.submitted, S.documents_requested): frozenset({OFF, SYS}),
+    (S.submitted, S.declined): frozenset({OFF, SYS}),
+    (S.submitted, S.withdrawn): frozenset({OFF, PTN, SYS}),
+    (S.documents_requested, S.under_review): frozenset({OFF, PTN, SYS}),
+    (S.documents_requested, S.declined): frozenset({OFF, SYS}),
+    (S.documents_requested, S.withdrawn): frozenset({OFF, PTN, SYS}),
+    (S.documents_requested, S.expired): frozenset({OFF, SYS}),
+    (S.under_review, S.documents_requested): frozenset({OFF, SYS}),
+    (S.under_review, S.approved): frozenset({OFF, SYS}),
+    (S.under_review, S.declined): frozenset({OFF, SYS}),
+    (S.under_review, S.withdrawn): frozenset({OFF, PTN, SYS}),
+    (S.approved, S.contract_signed): frozenset({OFF, SYS}),
+    (S.approved, S.withdrawn): frozenset({OFF, PTN, SYS}),
+    (S.contract_signed, S.disbursed): frozenset({OFF, SYS}),
+    (S.contract_signed, S.withdrawn): frozenset({OFF, SYS}),
+    (S.conflict, S.submitted): frozenset({MGR, SYS}),
+    (S.conflict, S.rejected_duplicate): frozenset({MGR, SYS}),
+    (S.conflict, S.withdrawn): frozenset({PTN, SYS}),
 }
 
 # Moves that need a written note (the bank's reason) before they are made.

@@ -24,8 +24,8 @@ from models import (
     utcnow,
 )
 
-from . import Ctx, audit, pii
 from ..extensions import db
+from . import Ctx, agreements, audit, events, pii
 from .errors import AlreadyRegistered, Forbidden, NotFound, StateConflict, ValidationFailed
 from .lifecycle import CLOCK, DECLINE_REASONS, NOTE_REQUIRED, State, allowed
 from .reference import INDUSTRY_CLASS
@@ -171,17 +171,21 @@ def find_holders(id_hash: str, product_code: str, at: datetime) -> list[Referral
     ))
 
 
-def submit(ctx: Ctx, org: Organization, data: dict, *, check_product=None,
+def submit(ctx: Ctx, org: Organization, data: dict, *, check_product=None, gate: bool = True,
            at: datetime | None = None) -> IntakeResult:
     """Register a referral for `org`, or put it in conflict when another partner holds the buyer.
 
-    `check_product(org, product)` lets the agreement rules refuse a product not covered; `at`
-    backdates the submission (history imports and demo data only).
+    `check_product(org, product)` refuses a product not covered; by default the organisation's
+    cooperation agreements in force decide (agreements.check_product_covered). `gate=False`
+    skips that check: history imports predate the portal. `at` backdates the submission
+    (history imports and demo data only).
     """
     if not org.can_submit:
         raise Forbidden(_l("Only an active partner organisation can submit referrals."))
     clean = validate_intake(data, today=at.date() if at else None)
     product: Product = clean["product"]
+    if check_product is None and gate:
+        check_product = agreements.check_product_covered
     if check_product is not None:
         check_product(org, product)
     if clean["external_ref"] and db.session.scalar(
@@ -271,6 +275,7 @@ def transition(ctx: Ctx, referral: Referral, to: str, *, note: str | None = None
         raise StateConflict(_l("Someone else changed this referral at the same moment. "
                                "Reload it and try again.")) from None
     audit.record(ctx, "referral.transition", referral, **{"from": current, "to": target.value})
+    events.referral_transitioned(ctx, referral, event)  # webhooks and notifications, same txn
     return event
 
 
@@ -326,8 +331,11 @@ def search(query: Select, *, q: str | None = None, status: str | None = None,
            product: str | None = None, org_id: int | None = None) -> Select:
     if q:
         like = f"%{q.strip()}%"
+        # Only a plain number that fits an id column is an id ("²" or 20 digits would fail).
+        digits = q.strip()
+        as_id = int(digits) if digits.isascii() and digits.isdigit() and len(digits) <= 9 else -1
         query = query.where(or_(Referral.buyer_name.ilike(like), Referral.external_ref.ilike(like),
-                                Referral.id == (int(q) if q.strip().isdigit() else -1)))
+                                Referral.id == as_id))
     if status:
         query = query.where(Referral.status == status)
     if product:

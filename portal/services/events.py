@@ -1,0 +1,95 @@
+"""What the rest of the portal calls when something happens that partners should hear about.
+
+Each hook runs inside the caller's transaction: the outbox event (for webhooks) and the in-app
+notifications are written with the change itself, or not at all.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from models import Referral, ReferralEvent, utcnow
+
+from . import Ctx, notifications, webhooks
+from .lifecycle import State
+
+# Moves recorded with a time further back than this are history (imports, demo data): they
+# are kept, not announced.
+HISTORY_AFTER = timedelta(minutes=10)
+
+
+def _iso(value) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def referral_data(referral: Referral) -> dict:
+    """The referral as a webhook's receiver may see it (the partner's view: masked, no notes)."""
+    return {
+        "id": referral.id,
+        "external_ref": referral.external_ref,
+        "product": referral.product_code,
+        "status": referral.status,
+        "clock": referral.clock,
+        "status_changed_at": _iso(referral.status_changed_at),
+    }
+
+
+def referral_transitioned(ctx: Ctx, referral: Referral, event: ReferralEvent) -> None:
+    """Called by referrals.transition after every move."""
+    if utcnow() - event.at > HISTORY_AFTER:
+        return
+    by = ("partner" if ctx.user is not None and ctx.user.org_id == referral.org_id
+          else "bank")
+    reason = event.reason_code if event.to_state == State.declined.value else None
+    data = {
+        "referral": referral_data(referral),
+        "from": event.from_state,
+        "to": event.to_state,
+        "at": _iso(event.at),
+        "by": by,
+        "note": event.partner_note,
+        "reason_code": reason,
+    }
+    webhooks.emit(referral.org_id, "referral.status_changed", data, at=event.at)
+    # The person who made the move does not need telling.
+    me = ctx.user.id if ctx.user is not None else None
+    common = {"referral_id": referral.id, "external_ref": referral.external_ref}
+    if event.to_state == State.documents_requested.value:
+        kinds = [s.kind for s in referral.stipulations if s.status in ("missing", "rejected")]
+        webhooks.emit(referral.org_id, "referral.documents_requested",
+                      {"referral": referral_data(referral), "documents": kinds,
+                       "note": event.partner_note, "at": _iso(event.at)}, at=event.at)
+        notifications.notify_org(referral.org_id, "documents_requested",
+                                 {**common, "documents": kinds, "note": event.partner_note},
+                                 exclude_user_id=me)
+    else:
+        notifications.notify_org(referral.org_id, "referral_status",
+                                 {**common, "from": event.from_state, "to": event.to_state,
+                                  "note": event.partner_note, "reason_code": reason},
+                                 exclude_user_id=me)
+
+
+def agreement_issued(ctx: Ctx, agreement) -> None:
+    """Called by the agreements service when an agreement is issued to a partner."""
+    if agreement.issued_at is not None and utcnow() - agreement.issued_at > HISTORY_AFTER:
+        return
+    data = {
+        "agreement": {
+            "id": agreement.id,
+            "number": agreement.number,
+            "version": agreement.version,
+            "status": agreement.status,
+            "products": list(agreement.products or []),
+            "effective_from": agreement.effective_from.isoformat()
+            if agreement.effective_from else None,
+            "expires_on": agreement.expires_on.isoformat() if agreement.expires_on else None,
+        },
+        "at": _iso(agreement.issued_at or utcnow()),
+    }
+    webhooks.emit(agreement.org_id, "agreement.issued", data)
+    notifications.notify_org(agreement.org_id, "agreement_issued",
+                             {"agreement_id": agreement.id, "number": agreement.number,
+                              "version": agreement.version,
+                              "effective_from": data["agreement"]["effective_from"],
+                              "expires_on": data["agreement"]["expires_on"]},
+                             exclude_user_id=ctx.user.id if ctx.user is not None else None)

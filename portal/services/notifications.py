@@ -1,0 +1,297 @@
+"""Notifications for partner users: in-app, and by e-mail through SMTP when MAIL_SERVER is set.
+
+A notification keeps its kind and parameters, not finished text: the page renders it in the
+reader's language, the e-mail in the recipient's (their saved locale, else the portal default),
+with flask_babel.force_locale.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from datetime import date, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
+
+from flask import current_app
+from flask_babel import force_locale, format_date
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from werkzeug.routing import BuildError
+
+from models import PARTNER_ROLES, Notification, User, utcnow
+
+from .. import labels
+from ..extensions import db
+from . import jobqueue
+from .errors import NotFound
+
+KINDS = {
+    "referral_status": _l("Referral status changed"),
+    "documents_requested": _l("Documents requested"),
+    "agreement_issued": _l("Agreement issued"),
+    "agreement_expiring": _l("Agreement expiring"),
+}
+EMAIL_MAX_ATTEMPTS = 8
+EXPIRY_NOTICE_DAYS = 30
+
+
+def _email_state() -> tuple[str, datetime | None]:
+    if current_app.config.get("MAIL_SERVER"):
+        return "pending", utcnow()
+    return "none", None
+
+
+def notify_org(org_id: int, kind: str, params: dict, *, exclude_user_id: int | None = None,
+               dedupe_key: str | None = None) -> list[Notification]:
+    """One notification for every active partner user of the organisation (flush only)."""
+    assert kind in KINDS, kind
+    users = db.session.scalars(select(User).where(
+        User.org_id == org_id, User.active.is_(True), User.role.in_(PARTNER_ROLES)))
+    status, due = _email_state()
+    made = []
+    for user in users:
+        if user.id == exclude_user_id:
+            continue
+        if dedupe_key and db.session.scalar(select(Notification.id).where(
+                Notification.user_id == user.id, Notification.dedupe_key == dedupe_key)):
+            continue
+        note = Notification(user_id=user.id, kind=kind, params=params, dedupe_key=dedupe_key,
+                            created_at=utcnow(), email_status=status, email_next_at=due)
+        try:
+            with db.session.begin_nested():
+                db.session.add(note)
+                db.session.flush()
+        except IntegrityError:  # the same dedupe key written at the same moment elsewhere
+            continue
+        made.append(note)
+    for note in made:
+        if note.email_status == "pending":
+            jobqueue.after_commit("email", note.id)
+    return made
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+def for_user(user_id: int, *, unread_only: bool = False):
+    query = select(Notification).where(Notification.user_id == user_id)
+    if unread_only:
+        query = query.where(Notification.read_at.is_(None))
+    return query.order_by(Notification.created_at.desc(), Notification.id.desc())
+
+
+def unread_count(user_id: int) -> int:
+    return db.session.scalar(select(func.count(Notification.id)).where(
+        Notification.user_id == user_id, Notification.read_at.is_(None))) or 0
+
+
+def get_for_user(user_id: int, notification_id: int) -> Notification:
+    note = db.session.get(Notification, notification_id)
+    if note is None or note.user_id != user_id:
+        raise NotFound()
+    return note
+
+
+def mark_read(note: Notification) -> None:
+    if note.read_at is None:
+        note.read_at = utcnow()
+        db.session.flush()
+
+
+def mark_all_read(user_id: int) -> int:
+    return db.session.execute(
+        update(Notification).where(Notification.user_id == user_id,
+                                   Notification.read_at.is_(None))
+        .values(read_at=utcnow()).execution_options(synchronize_session=False)).rowcount or 0
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+def _state(code: str | None) -> str:
+    return str(labels.PARTNER_STATES.get(code, code)) if code else "—"
+
+
+def _ref(params: dict) -> str:
+    ext = params.get("external_ref")
+    return (_("Referral %(id)s (your reference %(ref)s)", id=params.get("referral_id"), ref=ext)
+            if ext else _("Referral %(id)s", id=params.get("referral_id")))
+
+
+def _date(value: str | None) -> str:
+    if not value:
+        return "—"
+    try:
+        return format_date(date.fromisoformat(value), "yyyy-MM-dd")
+    except ValueError:
+        return value
+
+
+def _path(endpoint: str, **values) -> str | None:
+    """The portal path of a page, or None if that page does not exist (here)."""
+    try:
+        return current_app.url_map.bind("portal").build(endpoint, values)
+    except (BuildError, ValueError):
+        return None
+
+
+def render(note: Notification) -> dict:
+    """Title, text and the portal path it links to, in the current locale."""
+    p = note.params or {}
+    kind = note.kind
+    path = None
+    if kind in ("referral_status", "documents_requested"):
+        path = _path("partner.referral", referral_id=p.get("referral_id"))
+    if kind == "referral_status":
+        title = _("%(referral)s: %(from)s → %(to)s", referral=_ref(p),
+                  **{"from": _state(p.get("from")), "to": _state(p.get("to"))})
+        lines = []
+        if p.get("to") == "declined" and p.get("reason_code"):
+            lines.append(_("Reason: %(reason)s", reason=labels.DECLINE_REASONS.get(
+                p["reason_code"], p["reason_code"])))
+        if p.get("note"):
+            lines.append(_("Note from the bank: %(note)s", note=p["note"]))
+        text = "\n".join(lines) or _("The referral is now: %(state)s.", state=_state(p.get("to")))
+    elif kind == "documents_requested":
+        kinds = ", ".join(str(labels.DOCUMENT_KINDS.get(k, k)) for k in p.get("documents", []))
+        title = _("%(referral)s: the bank asks for documents", referral=_ref(p))
+        lines = [_("Please upload: %(documents)s.", documents=kinds or "—")]
+        if p.get("note"):
+            lines.append(_("Note from the bank: %(note)s", note=p["note"]))
+        lines.append(_("The referral waits on your side until the documents are uploaded."))
+        text = "\n".join(lines)
+    elif kind == "agreement_issued":
+        path = _path("partner.agreement", agreement_id=p.get("agreement_id"))
+        title = _("Agreement %(number)s (version %(version)s) has been issued",
+                  number=p.get("number"), version=p.get("version"))
+        text = _("Please read and accept it in the portal. It runs from %(start)s to %(end)s.",
+                 start=_date(p.get("effective_from")), end=_date(p.get("expires_on")))
+    elif kind == "agreement_expiring":
+        path = _path("partner.agreement", agreement_id=p.get("agreement_id"))
+        title = _("Agreement %(number)s expires on %(date)s", number=p.get("number"),
+                  date=_date(p.get("expires_on")))
+        text = _("Contact your channel manager about renewing it, so that referrals are not "
+                 "interrupted.")
+    else:  # an unknown kind from a newer version: show something rather than fail
+        title, text = str(KINDS.get(kind, kind)), ""
+    return {"kind": kind, "label": str(KINDS.get(kind, kind)), "title": title, "text": text,
+            "path": path}
+
+
+def locale_of(user: User) -> str:
+    return user.locale or current_app.config.get("BABEL_DEFAULT_LOCALE", "zh_CN")
+
+
+def compose_email(note: Notification) -> EmailMessage:
+    user = note.user
+    with force_locale(locale_of(user)):
+        view = render(note)
+        base = current_app.config.get("PORTAL_URL", "").rstrip("/")
+        body = [_("Hello %(name)s,", name=user.name), "", view["title"], "", view["text"]]
+        if view["path"] and base:
+            body += ["", _("Open it in the portal: %(url)s", url=base + view["path"])]
+        body += ["", "—", _("Personal Loans Partner Portal. You receive this because you are a "
+                            "user of %(org)s.", org=user.org.name)]
+        message = EmailMessage()
+        message["Subject"] = view["title"]
+        message["From"] = current_app.config["MAIL_DEFAULT_SENDER"]
+        message["To"] = formataddr((user.name, user.email))
+        message["Message-ID"] = make_msgid(domain="portal")
+        message.set_content("\n".join(body))
+        # After set_content, which replaces every Content-* header.
+        message["Content-Language"] = "zh-CN" if locale_of(user).startswith("zh") else "en"
+    return message
+
+
+def deliver_email(message: EmailMessage) -> None:
+    """Send one message through the configured SMTP server (raises on failure)."""
+    cfg = current_app.config
+    timeout = cfg.get("MAIL_TIMEOUT", 10)
+    if cfg.get("MAIL_USE_SSL"):
+        smtp = smtplib.SMTP_SSL(cfg["MAIL_SERVER"], cfg["MAIL_PORT"], timeout=timeout,
+                                context=ssl.create_default_context())
+    else:
+        smtp = smtplib.SMTP(cfg["MAIL_SERVER"], cfg["MAIL_PORT"], timeout=timeout)
+    with smtp:
+        if cfg.get("MAIL_USE_TLS") and not cfg.get("MAIL_USE_SSL"):
+            smtp.starttls(context=ssl.create_default_context())
+        if cfg.get("MAIL_USERNAME"):
+            smtp.login(cfg["MAIL_USERNAME"], cfg.get("MAIL_PASSWORD") or "")
+        smtp.send_message(message)
+
+
+# --- e-mail delivery (driven by the worker) -----------------------------------------------------
+
+def due_email_ids(now: datetime | None = None, limit: int = 100) -> list[int]:
+    now = now or utcnow()
+    return list(db.session.scalars(
+        select(Notification.id)
+        .where(Notification.email_status == "pending", Notification.email_next_at <= now)
+        .order_by(Notification.email_next_at, Notification.id).limit(limit)))
+
+
+def claim_email(note_id: int, now: datetime | None = None) -> bool:
+    now = now or utcnow()
+    lease = timedelta(seconds=current_app.config.get("MAIL_TIMEOUT", 10) + 60)
+    return bool(db.session.execute(
+        update(Notification)
+        .where(Notification.id == note_id, Notification.email_status == "pending",
+               Notification.email_next_at <= now)
+        .values(email_next_at=now + lease)
+        .execution_options(synchronize_session=False)).rowcount)
+
+
+def email_for(note_id: int) -> EmailMessage | None:
+    note = db.session.get(Notification, note_id, populate_existing=True)
+    if note is None or note.email_status != "pending":
+        return None
+    if not note.user.active:
+        note.email_status = "none"
+        db.session.flush()
+        return None
+    return compose_email(note)
+
+
+def record_email(note_id: int, error: str | None, now: datetime | None = None) -> None:
+    now = now or utcnow()
+    note = db.session.get(Notification, note_id, populate_existing=True)
+    note.email_attempts += 1
+    if error is None:
+        note.email_status = "sent"
+        note.emailed_at = now
+        note.email_next_at = None
+        note.email_error = None
+    else:
+        note.email_error = error[:500]
+        if note.email_attempts >= EMAIL_MAX_ATTEMPTS:
+            note.email_status = "failed"
+            note.email_next_at = None
+        else:
+            note.email_next_at = now + timedelta(minutes=2 ** note.email_attempts)
+    db.session.flush()
+
+
+# --- agreements about to expire (checked by the worker) ----------------------------------------
+
+def agreements_expiring(today: date | None = None, days: int = EXPIRY_NOTICE_DAYS) -> int:
+    """Notify each partner once per agreement in force that ends within `days` with no
+    accepted renewal (the agreements service's own rule)."""
+    from models import Agreement, Organization
+
+    from . import agreements
+
+    today = today or agreements.local_today()
+    org_ids = db.session.scalars(select(Agreement.org_id).distinct().where(
+        Agreement.status == "active", Agreement.expires_on >= today,
+        Agreement.expires_on <= today + timedelta(days=days)))
+    made = 0
+    for org_id in list(org_ids):
+        org = db.session.get(Organization, org_id)
+        for agreement in agreements.expiring_soon(org, days, today=today):
+            made += len(notify_org(
+                agreement.org_id, "agreement_expiring",
+                {"agreement_id": agreement.id, "number": agreement.number,
+                 "version": agreement.version, "expires_on": agreement.expires_on.isoformat()},
+                dedupe_key=f"agreement-expiring:{agreement.id}"))
+    return made

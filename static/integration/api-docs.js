@@ -1,0 +1,11 @@
+// Renders the portal's own OpenAPI document with the vendored Swagger UI (no CDN).
+window.addEventListener("load", function () {
+  var node = document.getElementById("swagger-ui");
+  window.ui = SwaggerUIBundle({
+    url: node.getAttribute("data-spec-url"),
+    dom_id: "#swagger-ui",
+    deepLinking: true,
+    persistAuthorization: false,
+    tryItOutEnabled: false,
+  });
+});

@@ -1,0 +1,230 @@
+"""Every page and action × every kind of visitor.
+
+Partner B never reaches anything of partner A's: their ids are simply not found (404). Roles that
+may not open a page get 403; anonymous visitors are sent to log in. The HTTP API has its own
+matrix in test_api.py. A route added without a line here fails test_every_route_is_in_the_matrix.
+"""
+
+import pytest
+from sqlalchemy import func, select
+
+from models import (
+    AgreementTemplate,
+    Document,
+    Notification,
+    Referral,
+    ReferralEvent,
+    Stipulation,
+    User,
+    WebhookDelivery,
+)
+from portal.extensions import db
+from portal.services import Ctx, api_keys, documents, notifications, webhooks
+from tests import factories
+from tests.conftest import login
+
+ROLES = ("anonymous", "partner_a", "agent_a", "partner_b", "officer", "manager", "admin")
+EVERYONE = frozenset(ROLES)
+PARTNERS = frozenset({"partner_a", "agent_a", "partner_b"})
+PARTNER_ADMINS = frozenset({"partner_a", "partner_b"})
+BANK = frozenset({"officer", "manager", "admin"})
+MANAGERS = frozenset({"manager", "admin"})
+ADMINS = frozenset({"admin"})
+
+# endpoint -> who may use it
+ACCESS = {
+    "auth.index": EVERYONE,
+    "auth.login": EVERYONE,
+    "auth.logout": EVERYONE,
+    "auth.language": EVERYONE,
+    "auth.verify_agreement": EVERYONE,
+    "health.healthz": EVERYONE,
+    # partner face
+    "partner.dashboard": PARTNERS,
+    "partner.referrals": PARTNERS,
+    "partner.export_csv": PARTNERS,
+    "partner.new_referral": PARTNERS,
+    "partner.referral": PARTNERS,
+    "partner.upload": PARTNERS,
+    "partner.resubmit": PARTNERS,
+    "partner.withdraw": PARTNERS,
+    "partner.document": PARTNERS,
+    "partner.agreements": PARTNERS,
+    "partner.agreement": PARTNERS,
+    "partner.agreement_pdf": PARTNERS,
+    "partner.accept_agreement": PARTNER_ADMINS,
+    "partner.notifications_page": PARTNERS,
+    "partner.open_notification": PARTNERS,
+    "partner.read_notification": PARTNERS,
+    "partner.read_all_notifications": PARTNERS,
+    "partner.users": PARTNER_ADMINS,
+    "partner.activate_user": PARTNER_ADMINS,
+    "partner.deactivate_user": PARTNER_ADMINS,
+    "partner.reset_password": PARTNER_ADMINS,
+    "partner.api_keys_page": PARTNER_ADMINS,
+    "partner.revoke_api_key": PARTNER_ADMINS,
+    "partner.webhooks_page": PARTNER_ADMINS,
+    "partner.deactivate_webhook": PARTNER_ADMINS,
+    "partner.webhook_deliveries": PARTNER_ADMINS,
+    "partner.resend_delivery": PARTNER_ADMINS,
+    # bank face
+    "bank.queue": BANK,
+    "bank.referrals": BANK,
+    "bank.referral": BANK,
+    "bank.reveal": BANK,
+    "bank.transition": BANK,
+    "bank.request_documents": BANK,
+    "bank.review_document": BANK,
+    "bank.document": BANK,
+    "bank.conflicts": MANAGERS,
+    "bank.resolve_conflict": MANAGERS,
+    "bank.agreements": MANAGERS,
+    "bank.new_agreement": MANAGERS,
+    "bank.agreement": MANAGERS,
+    "bank.agreement_pdf": MANAGERS,
+    "bank.edit_agreement": MANAGERS,
+    "bank.issue_agreement": MANAGERS,
+    "bank.renew_agreement": MANAGERS,
+    "bank.terminate_agreement": MANAGERS,
+    "bank.agreement_templates": ADMINS,
+    "bank.agreement_template": ADMINS,
+    "bank.edit_agreement_template": ADMINS,
+    "bank.new_agreement_template": ADMINS,
+    # admin face
+    "admin.dashboard": ADMINS,
+    "admin.orgs": ADMINS,
+    "admin.new_org": ADMINS,
+    "admin.edit_org": ADMINS,
+    "admin.users": ADMINS,
+    "admin.activate_user": ADMINS,
+    "admin.deactivate_user": ADMINS,
+    "admin.reset_password": ADMINS,
+    "admin.audit": ADMINS,
+}
+# Pages anyone logged in or not may open: what an anonymous visitor gets is the page itself.
+PUBLIC = {"auth.index", "auth.login", "auth.logout", "auth.language", "auth.verify_agreement",
+          "health.healthz"}
+# Objects that belong to one user rather than to the organisation.
+PER_USER = {"notification_id"}
+
+
+def test_every_route_is_in_the_matrix(app):
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()
+                 if rule.endpoint != "static" and not rule.endpoint.startswith("api.")}
+    assert endpoints == set(ACCESS), (
+        f"missing: {sorted(endpoints - set(ACCESS))}, stale: {sorted(set(ACCESS) - endpoints)}")
+
+
+@pytest.fixture
+def objects(world):
+    """Partner A's objects, one of each kind a URL can name."""
+    referral = factories.submit(world.partner_a)
+    document = documents.upload(Ctx(user=world.partner_a), referral, "id_card", "id.pdf",
+                                b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
+    agreement = factories.active_agreement(world.org_a)
+    key, _secret = api_keys.create(Ctx(user=world.partner_a), world.partner_a, "matrix")
+    endpoint, _secret = webhooks.create_endpoint(Ctx(user=world.partner_a), world.org_a,
+                                                 "http://127.0.0.1:9/hook")
+    webhooks.emit(world.org_a.id, "referral.status_changed", {"id": referral.id})
+    db.session.flush()
+    delivery = db.session.scalar(select(WebhookDelivery))
+    notifications.notify_org(world.org_a.id, "referral_status",
+                             {"referral_id": referral.id, "to": "under_review"},
+                             exclude_user_id=world.agent_a.id)
+    db.session.flush()
+    notification = db.session.scalar(select(Notification).where(
+        Notification.user_id == world.partner_a.id))
+    template = db.session.scalar(select(AgreementTemplate))
+    db.session.commit()
+    return {
+        "referral_id": referral.id, "document_id": document.id, "agreement_id": agreement.id,
+        "user_id": world.agent_a.id, "org_id": world.org_a.id, "key_id": key.id,
+        "endpoint_id": endpoint.id, "delivery_id": delivery.id,
+        "notification_id": notification.id, "template_id": template.id, "lang": "en",
+    }
+
+
+def _rules(app, method):
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if rule.endpoint in ACCESS and method in rule.methods:
+            yield rule
+
+
+def _url(rule, objects):
+    return rule.build({name: objects[name] for name in rule.arguments}, append_unknown=False)[1]
+
+
+def _client_for(app, world, role):
+    client = app.test_client()
+    if role != "anonymous":
+        login(client, {"partner_a": world.partner_a, "agent_a": world.agent_a,
+                       "partner_b": world.partner_b, "officer": world.officer,
+                       "manager": world.manager, "admin": world.admin}[role])
+    return client
+
+
+def _expected(rule, role) -> str:
+    allowed = ACCESS[rule.endpoint]
+    if rule.endpoint == "auth.index" and role == "anonymous":
+        return "login"  # the start page sends a visitor to log in
+    if rule.endpoint in PUBLIC:
+        return "open"
+    if role == "anonymous":
+        return "login"
+    if role not in allowed:
+        return "forbidden"
+    names_a = set(rule.arguments) - {"lang", "template_id"}
+    if role == "partner_b" and names_a:
+        return "not_found"
+    if role == "agent_a" and names_a & PER_USER:
+        return "not_found"
+    return "open"
+
+
+def _check(response, expectation, what):
+    status = response.status_code
+    location = response.headers.get("Location", "")
+    if expectation == "login":
+        assert status == 302 and "/login" in location, what
+    elif expectation == "forbidden":
+        assert status == 403, what
+    elif expectation == "not_found":
+        assert status == 404, what
+    else:
+        assert status < 500 and status not in (401, 403, 404), what
+        assert not (status == 302 and "/login" in location), what
+
+
+def _fingerprint():
+    db.session.expire_all()
+    tables = (Referral, ReferralEvent, Document, Stipulation, User, Notification, WebhookDelivery)
+    rows = [db.session.scalar(select(func.count()).select_from(t)) for t in tables]
+    states = db.session.execute(select(Referral.id, Referral.status, Referral.version)).all()
+    users = db.session.execute(select(User.id, User.active, User.password_hash)).all()
+    return rows, states, users
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_pages(app, world, objects, role):
+    client = _client_for(app, world, role)
+    for rule in _rules(app, "GET"):
+        if rule.endpoint == "auth.logout" or "POST" in rule.methods and "GET" not in rule.methods:
+            continue
+        url = _url(rule, objects)
+        _check(client.get(url), _expected(rule, role), f"{role} GET {url}")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_actions_refused_change_nothing(app, world, objects, role):
+    """A POST the visitor may not make is refused and leaves every row as it was."""
+    client = _client_for(app, world, role)
+    before = _fingerprint()
+    for rule in _rules(app, "POST"):
+        expectation = _expected(rule, role)
+        if expectation == "open":
+            continue  # what allowed users may do is tested page by page
+        url = _url(rule, objects)
+        response = client.post(url, data={"to": "approved", "decision": "accept",
+                                          "version": "1", "note": "x", "reason": "x"})
+        _check(response, expectation, f"{role} POST {url}")
+    assert _fingerprint() == before
