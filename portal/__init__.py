@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, g, has_request_context, jsonify, render_template, request, session
-from flask_babel import format_datetime, get_locale
+from flask_babel import format_datetime, get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -175,7 +175,9 @@ def register_templates(app: Flask) -> None:
         if seconds is None:
             return "—"
         hours = seconds / 3600
-        return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} d"
+        if hours < 48:
+            return gettext("%(n)s h", n=f"{hours:.1f}")
+        return gettext("%(n)s d", n=f"{hours / 24:.1f}")
 
 
 def register_cli(app: Flask) -> None:

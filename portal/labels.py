@@ -112,6 +112,13 @@ DECLINE_REASONS = {
     "other": _l("Other reason"),
 }
 
+# Reason codes on the bank's timeline: the decline categories, and why a referral went to conflict.
+EVENT_REASONS = {
+    **DECLINE_REASONS,
+    "already_registered": _l("Same buyer and product registered by another partner within the "
+                             "protection window"),
+}
+
 CLOCKS = {"bank": _l("Bank"), "partner": _l("Partner")}
 
 ALL = {
@@ -119,6 +126,7 @@ ALL = {
     "ACTIONS": ACTIONS, "ROLES": ROLES, "PARTNER_TYPES": PARTNER_TYPES,
     "ORG_STATUSES": ORG_STATUSES, "INDUSTRIES": INDUSTRIES, "DOCUMENT_KINDS": DOCUMENT_KINDS,
     "STIPULATION_STATUSES": STIPULATION_STATUSES, "DECLINE_REASONS": DECLINE_REASONS,
+    "EVENT_REASONS": EVENT_REASONS,
     "CLOCKS": CLOCKS,
 }
 

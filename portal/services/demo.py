@@ -113,7 +113,10 @@ def seed(rng_seed: int = 2026) -> str:
         _demo_agreements(Ctx(user=staff["channel_manager"], ip="demo"), partner, org, product, now)
         for n in range(1, 15):
             submitted = now - timedelta(days=rng.randint(3, 150), hours=rng.randint(0, 23))
-            result = referrals.submit(partner, org, intake_data(rng, product, n), at=submitted)
+            data = intake_data(rng, product, n)
+            # The buyer consented at the sales office shortly before the referral went in.
+            data["consent_obtained_at"] = submitted - timedelta(minutes=rng.randint(5, 90))
+            result = referrals.submit(partner, org, data, at=submitted)
             count += 1
             at = submitted
             for state, hours in rng.choice(PATHS):

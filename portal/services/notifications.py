@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 
 from flask import current_app
-from flask_babel import force_locale, format_date
+from flask_babel import force_locale, format_date, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
@@ -154,7 +154,8 @@ def render(note: Notification) -> dict:
             lines.append(_("Note from the bank: %(note)s", note=p["note"]))
         text = "\n".join(lines) or _("The referral is now: %(state)s.", state=_state(p.get("to")))
     elif kind == "documents_requested":
-        kinds = ", ".join(str(labels.DOCUMENT_KINDS.get(k, k)) for k in p.get("documents", []))
+        separator = "、" if get_locale().language == "zh" else ", "
+        kinds = separator.join(str(labels.DOCUMENT_KINDS.get(k, k)) for k in p.get("documents", []))
         title = _("%(referral)s: the bank asks for documents", referral=_ref(p))
         lines = [_("Please upload: %(documents)s.", documents=kinds or "—")]
         if p.get("note"):

@@ -219,9 +219,7 @@ def submit(ctx: Ctx, org: Organization, data: dict, *, check_product=None, gate:
     )
     referral.events.append(ReferralEvent(
         at=now, actor_id=referral.submitted_by_id, from_state=None, to_state=status.value,
-        clock=CLOCK[status],
-        note="Same buyer and product registered by another partner within the protection window"
-        if conflict else None,
+        clock=CLOCK[status], reason_code="already_registered" if conflict else None,
     ))
     for doc in product.required_documents:
         referral.stipulations.append(Stipulation(kind=doc.kind, requested_at=now))
