@@ -14,6 +14,7 @@ from .agreement import (
 from .audit import AuditEntry
 from .base import UTCDateTime, utcnow
 from .document import Document, Stipulation
+from .followup import ContactCadence, ContactLog, FollowUp, FollowUpNote
 from .integration import (
     WEBHOOK_EVENT_TYPES,
     ApiKey,
@@ -27,6 +28,14 @@ from .integration import (
 from .org import BANK_KIND, Organization, OrgStatus, PartnerType
 from .product import Product, ProductDocument
 from .referral import BuyerRegistration, Referral, ReferralEvent
+from .scorecard import (
+    ImportBatch,
+    LoanPerformance,
+    ScorecardSnapshot,
+    ScoreChange,
+    ScoringWeights,
+    TierState,
+)
 from .user import BANK_ROLES, PARTNER_ROLES, Role, User, UserSession
 
 __all__ = [
@@ -66,4 +75,15 @@ __all__ = [
     "WEBHOOK_EVENT_TYPES",
     "WebhookDelivery",
     "WebhookEndpoint",
+    # scorecards, imports, follow-up pool and contact log (issue 4)
+    "ContactCadence",
+    "ContactLog",
+    "FollowUp",
+    "FollowUpNote",
+    "ImportBatch",
+    "LoanPerformance",
+    "ScoreChange",
+    "ScorecardSnapshot",
+    "ScoringWeights",
+    "TierState",
 ]

@@ -52,6 +52,7 @@ def _sqlite_pragmas(dbapi_connection, _record):
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=15000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
 
 
@@ -79,10 +80,15 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     # Modules that add routes to a face's blueprint (cooperation agreements).
+    import blueprints.admin.imports  # noqa: F401  (scorecards: history uploads)
+    import blueprints.admin.scoring  # noqa: F401  (scorecards: weights)
+    import blueprints.api.scorecards  # noqa: F401  (scorecards: API v1)
     import blueprints.auth.verify  # noqa: F401
     import blueprints.bank.agreements  # noqa: F401
+    import blueprints.bank.scorecards  # noqa: F401  (scorecards, follow-up, contacts)
     import blueprints.partner.agreements  # noqa: F401
     import blueprints.partner.integration  # noqa: F401  (API keys, webhooks, notifications)
+    import blueprints.partner.scorecard  # noqa: F401  (the partner's own card)
     from blueprints.admin.routes import bp as admin_bp
     from blueprints.api.routes import bp as api_bp
     from blueprints.api.routes import health_bp

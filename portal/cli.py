@@ -21,7 +21,10 @@ def _fail(err: DomainError) -> None:
 
 def register(app: Flask) -> None:
     from . import cli_agreements, cli_integration
+    from .cli_scoring import register as register_scoring
     from .services import accounts, demo
+
+    register_scoring(app)  # referrals import, loans import, scores recompute
 
     cli_integration.register(app)  # api-key, worker
     cli_agreements.register(app)  # agreements roll

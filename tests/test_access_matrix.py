@@ -19,7 +19,15 @@ from models import (
     WebhookDelivery,
 )
 from portal.extensions import db
-from portal.services import Ctx, api_keys, documents, notifications, webhooks
+from portal.services import (
+    Ctx,
+    api_keys,
+    documents,
+    followups,
+    imports,
+    notifications,
+    webhooks,
+)
 from tests import factories
 from tests.conftest import login
 
@@ -67,6 +75,7 @@ ACCESS = {
     "partner.deactivate_webhook": PARTNER_ADMINS,
     "partner.webhook_deliveries": PARTNER_ADMINS,
     "partner.resend_delivery": PARTNER_ADMINS,
+    "partner.scorecard": PARTNER_ADMINS,
     # bank face
     "bank.queue": BANK,
     "bank.referrals": BANK,
@@ -90,6 +99,18 @@ ACCESS = {
     "bank.agreement_template": ADMINS,
     "bank.edit_agreement_template": ADMINS,
     "bank.new_agreement_template": ADMINS,
+    # scorecards, follow-up pool, contact log
+    "bank.scorecards": MANAGERS,
+    "bank.recompute_scorecards": MANAGERS,
+    "bank.scorecard": MANAGERS,
+    "bank.followup_pool": MANAGERS,
+    "bank.followup_add": MANAGERS,
+    "bank.followup": MANAGERS,
+    "bank.followup_assign": MANAGERS,
+    "bank.followup_note": MANAGERS,
+    "bank.followup_close": MANAGERS,
+    "bank.contacts": MANAGERS,
+    "bank.contact_log": MANAGERS,
     # admin face
     "admin.dashboard": ADMINS,
     "admin.orgs": ADMINS,
@@ -100,6 +121,9 @@ ACCESS = {
     "admin.deactivate_user": ADMINS,
     "admin.reset_password": ADMINS,
     "admin.audit": ADMINS,
+    "admin.scoring_weights": ADMINS,
+    "admin.imports_page": ADMINS,
+    "admin.import_batch": ADMINS,
 }
 # Pages anyone logged in or not may open: what an anonymous visitor gets is the page itself.
 PUBLIC = {"auth.index", "auth.login", "auth.logout", "auth.language", "auth.verify_agreement",
@@ -135,12 +159,15 @@ def objects(world):
     notification = db.session.scalar(select(Notification).where(
         Notification.user_id == world.partner_a.id))
     template = db.session.scalar(select(AgreementTemplate))
+    follow_up = followups.add(Ctx(user=world.manager), referral)
+    batch = imports.import_loans(Ctx(user=world.admin), b"not a loans file\n")
     db.session.commit()
     return {
         "referral_id": referral.id, "document_id": document.id, "agreement_id": agreement.id,
         "user_id": world.agent_a.id, "org_id": world.org_a.id, "key_id": key.id,
         "endpoint_id": endpoint.id, "delivery_id": delivery.id,
         "notification_id": notification.id, "template_id": template.id, "lang": "en",
+        "follow_up_id": follow_up.id, "batch_id": batch.batch_id,
     }
 
 

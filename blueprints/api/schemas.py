@@ -263,6 +263,9 @@ REQUEST_MODELS = (ReferralIn, TransitionIn)
 RESPONSE_MODELS = (ReferralOut, ReferralList, DocumentOut, AgreementOut, AgreementList, Error,
                    WebhookEvent)
 REF = "#/components/schemas/{model}"
+# Operations other modules add to the document at import (blueprints/api/scorecards.py).
+EXTRA_RESPONSE_MODELS: list = []
+EXTRA_PATHS: dict[str, dict] = {}
 
 
 def _ref(model) -> dict:
@@ -329,7 +332,7 @@ IDEMPOTENCY_HEADER = {
 def openapi(*, with_agreements: bool = False) -> dict:
     _, top = models_json_schema(
         [(m, "validation") for m in REQUEST_MODELS]
-        + [(m, "serialization") for m in RESPONSE_MODELS],
+        + [(m, "serialization") for m in (*RESPONSE_MODELS, *EXTRA_RESPONSE_MODELS)],
         ref_template=REF)
     components = top.get("$defs", {})
     referral_id = {"name": "referral_id", **ID_PARAM}
@@ -414,6 +417,7 @@ def openapi(*, with_agreements: bool = False) -> dict:
                 "application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
                 **_errors("404", "409")},
         }}
+    paths.update(EXTRA_PATHS)
     return {
         "openapi": "3.1.0",
         "info": {

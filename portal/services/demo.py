@@ -138,6 +138,9 @@ def seed(rng_seed: int = 2026) -> str:
                                      if state == State.declined else None,
                                      note="demo history")
     _demo_conflict(rng, now)
+    from . import scoring
+
+    scoring.recompute_all()  # so the scorecard pages have something to show
     return f"{len(PARTNERS)} partners, {count + 1} referrals"
 
 

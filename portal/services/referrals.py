@@ -25,7 +25,7 @@ from models import (
 )
 
 from ..extensions import db
-from . import Ctx, agreements, audit, events, pii
+from . import Ctx, agreements, audit, events, pii, scoring
 from .errors import AlreadyRegistered, Forbidden, NotFound, StateConflict, ValidationFailed
 from .lifecycle import CLOCK, DECLINE_REASONS, NOTE_REQUIRED, State, allowed
 from .reference import INDUSTRY_CLASS
@@ -231,6 +231,7 @@ def submit(ctx: Ctx, org: Organization, data: dict, *, check_product=None, gate:
         raise ValidationFailed({"external_ref": _l("This reference is already used by another "
                                                    "of your referrals.")}) from None
     audit.record(ctx, "referral.submit", referral, status=status.value)
+    scoring.mark_stale(org.id)  # the partner's scorecards need a recompute
     return IntakeResult(referral, conflict)
 
 
@@ -274,6 +275,7 @@ def transition(ctx: Ctx, referral: Referral, to: str, *, note: str | None = None
                                "Reload it and try again.")) from None
     audit.record(ctx, "referral.transition", referral, **{"from": current, "to": target.value})
     events.referral_transitioned(ctx, referral, event)  # webhooks and notifications, same txn
+    scoring.mark_stale(referral.org_id)  # the partner's scorecards need a recompute
     return event
 
 

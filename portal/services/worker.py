@@ -21,7 +21,7 @@ from flask import current_app, has_app_context
 from models import utcnow
 
 from ..extensions import db
-from . import idempotency, jobqueue, notifications, webhooks
+from . import idempotency, jobqueue, notifications, scoring, webhooks
 
 log = logging.getLogger(__name__)
 MAINTENANCE_EVERY = timedelta(seconds=60)
@@ -110,7 +110,8 @@ def housekeeping(now: datetime | None = None) -> dict:
     now = now or utcnow()
     ttl = timedelta(hours=current_app.config["IDEMPOTENCY_TTL_HOURS"])
     out = {"expiring_notices": notifications.agreements_expiring(now.date()),
-           "idempotency_purged": idempotency.purge(now - ttl)}
+           "idempotency_purged": idempotency.purge(now - ttl),
+           "scorecards": scoring.maintain(now)}  # stale partners; everything daily
     db.session.commit()
     return out
 

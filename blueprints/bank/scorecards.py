@@ -1,0 +1,322 @@
+"""The channel manager's cockpit: partner scorecards, the follow-up pool and the contact log.
+
+Routes on the bank face's blueprint. Every page reads stored snapshots; nothing here computes a
+KPI. Channel managers and admins only.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_timezone
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from models import BANK_KIND, Organization, Referral, User
+from portal.extensions import db
+from portal.labels import PARTNER_TYPES
+from portal.security import ctx, roles_required
+from portal.services import followups, referrals, scorecard_views, scoring
+from portal.services.errors import DomainError
+from portal.services.scoring import TIER_BADGES, TIER_LABELS
+
+from .routes import bp
+from .scorecard_forms import (
+    ActionForm,
+    AddFollowUpForm,
+    AssignForm,
+    CloseForm,
+    CockpitFilterForm,
+    ContactForm,
+    NoteForm,
+)
+
+manager_required = roles_required("channel_manager", "admin")
+PER_PAGE = 50
+
+
+@bp.record_once
+def _template_globals(state) -> None:
+    # The tier names and colours, for the scorecard macros (imported without context).
+    state.app.jinja_env.globals.update(TIER_LABELS=TIER_LABELS, TIER_BADGES=TIER_BADGES)
+
+
+def _aware(value):
+    """A naive date-time from a form, in the user's time zone, as UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=get_timezone()).astimezone(UTC)
+
+
+def _staff_choices(blank: str):
+    users = db.session.execute(select(User.id, User.name, User.role).where(
+        User.role.in_(("channel_manager", "admin", "credit_officer")), User.active)
+        .order_by(User.name))
+    return [("", blank)] + [(str(uid), name) for uid, name, _role in users]
+
+
+def _refuse(err: DomainError, endpoint: str, **values):
+    db.session.rollback()
+    messages = [str(v) for v in err.fields.values()] or [str(err.message)]
+    for message in messages:
+        flash(message, "danger")
+    return redirect(url_for(endpoint, **values))
+
+
+def _filters_from(form: CockpitFilterForm) -> scorecard_views.CockpitFilters:
+    manager = form.manager.data or ""
+    if manager == "me":
+        manager_id = current_user.id
+    else:
+        manager_id = int(manager) if manager.isdigit() else None
+    sort = request.args.get("sort", "composite")
+    if sort not in scorecard_views.SORTS:
+        sort = "composite"
+    direction = request.args.get("dir", "asc" if sort == "name" else "desc")
+    return scorecard_views.CockpitFilters(
+        kind=form.kind.data or None, branch=form.branch.data or None, manager_id=manager_id,
+        tier=form.tier.data if form.tier.data in TIER_LABELS else None,
+        q=(request.args.get("q") or "").strip()[:100] or None, sort=sort,
+        desc=direction != "asc")
+
+
+# --- cockpit ------------------------------------------------------------------------------------
+
+@bp.route("/scorecards", endpoint="scorecards")
+@manager_required
+def cockpit():
+    form = CockpitFilterForm(formdata=request.args)
+    choices = scorecard_views.filter_choices()
+    form.kind.choices = [("", _("Any partner type"))] + [
+        (k, v) for k, v in PARTNER_TYPES.items() if k != "bank"]
+    form.branch.choices = [("", _("Any branch"))] + [(b, b) for b in choices["branches"]]
+    form.manager.choices = ([("", _("Any channel manager")), ("me", _("My partners"))]
+                            + [(str(i), n) for i, n in choices["managers"]])
+    form.tier.choices = [("", _("Any tier"))] + [(t, TIER_LABELS[t]) for t in TIER_LABELS]
+    form.validate()
+    filters = _filters_from(form)
+    page = min(max(1, request.args.get("page", 1, type=int)), 10_000)
+    rows, total = scorecard_views.cockpit_page(filters, page, PER_PAGE)
+    pages = max(1, -(-total // PER_PAGE))
+    if page > pages:
+        page = pages
+        rows, total = scorecard_views.cockpit_page(filters, page, PER_PAGE)
+    return render_template(
+        "scorecards/cockpit.html", form=form, filters=filters,
+        rows=rows, total=total, page=page, per_page=PER_PAGE,
+        pages=pages, counts=scorecard_views.tier_counts(filters),
+        columns=[scoring.KPI_BY_NAME[n] for n in scorecard_views.COCKPIT_KPIS],
+        trend=scorecard_views.cockpit_trend(filters),
+        portfolio_trend=scorecard_views.portfolio_trend(),
+        stale=scorecard_views.stale_count(), computed=scorecard_views.last_computed(),
+        TIER_LABELS=TIER_LABELS, TIER_BADGES=TIER_BADGES, action_form=ActionForm())
+
+
+@bp.route("/scorecards/recompute", methods=["POST"])
+@manager_required
+def recompute_scorecards():
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    everything = request.form.get("scope") == "all"
+    if everything and current_user.role != "admin":
+        abort(403)
+    result = scoring.recompute_all() if everything else scoring.recompute_stale()
+    if result is None:
+        flash(_("Every scorecard is up to date."), "info")
+    else:
+        flash(_("Scorecards recomputed for %(n)d partner(s) in %(s).1f s.", n=result.orgs,
+                s=result.seconds), "success")
+    return redirect(url_for("bank.scorecards"))
+
+
+@bp.route("/scorecards/<int:org_id>")
+@manager_required
+def scorecard(org_id: int):
+    org = scorecard_views.org_for(org_id)
+    if org is None:
+        abort(404)
+    card = scoring.current_card(org.id)
+    months = scoring.monthly_cards(org.id)
+    portfolio = scoring.portfolio_snapshot()
+    contact_form = ContactForm(formdata=None)
+    contact_form.org_id.choices = [(str(org.id), org.name)]
+    contact_form.org_id.data = str(org.id)
+    return render_template(
+        "scorecards/detail.html", org=org, card=card, months=months, portfolio=portfolio,
+        rows=scorecard_views.explain(card) if card else [],
+        state=scorecard_views.tier_state(org.id),
+        trend=scorecard_views.org_trend(months), mix=scorecard_views.mix_chart(card),
+        split=scorecard_views.split_chart(card),
+        contacts=db.session.scalars(followups.contacts(org_id=org.id).limit(10)).all(),
+        pool=db.session.scalars(followups.pool(status="active", org_id=org.id).limit(20)).all(),
+        cadence=followups.cadence(), contact_form=contact_form, TIER_LABELS=TIER_LABELS,
+        kinds=followups.CONTACT_KINDS, reasons=followups.REASONS,
+        TIER_BADGES=TIER_BADGES, k=scoring.setting("SCORING_PRIOR_STRENGTH"),
+        level=scoring.setting("SCORING_INTERVAL"), sla=scoring.setting("SCORING_SLA_HOURS"))
+
+
+# --- follow-up pool -----------------------------------------------------------------------------
+
+@bp.route("/followups")
+@manager_required
+def followup_pool():
+    view = request.args.get("view", "pool")
+    scope = request.args.get("scope", "mine" if current_user.role == "channel_manager" else "all")
+    status = request.args.get("status", "active")
+    if status not in ("active", "open", "in_progress", "closed"):
+        status = "active"
+    page_no = max(1, request.args.get("page", 1, type=int))
+    per_page = current_app.config.get("PER_PAGE", 25)
+    if view == "candidates":
+        query = followups.candidates()
+        if scope == "mine":
+            query = query.where(Referral.org.has(channel_manager_id=current_user.id))
+    else:
+        query = followups.pool(status=status,
+                               assigned_to=current_user.id if scope == "mine" else None,
+                               unassigned=scope == "unassigned")
+    page = db.paginate(query, page=page_no, per_page=per_page, error_out=False)
+    form = AddFollowUpForm(formdata=None)
+    form.assigned_to.choices = _staff_choices(_("Nobody yet"))
+    return render_template("scorecards/followups.html", page=page, view=view, scope=scope,
+                           status=status, form=form, reasons=followups.REASONS,
+                           statuses=followups.STATUSES, reason_for=followups.reason_for)
+
+
+@bp.route("/followups", methods=["POST"])
+@manager_required
+def followup_add():
+    form = AddFollowUpForm()
+    form.assigned_to.choices = _staff_choices("")
+    if not form.validate_on_submit() or not (form.referral_id.data or "").isdigit():
+        flash(_("Choose a referral to add."), "danger")
+        return redirect(url_for("bank.followup_pool", view="candidates"))
+    referral = referrals.get_for(current_user, int(form.referral_id.data))
+    try:
+        entry = followups.add(ctx(), referral, assigned_to=form.assigned_to.data or None,
+                              next_action_at=_aware(form.next_action_at.data),
+                              note=form.note.data)
+    except DomainError as err:
+        return _refuse(err, "bank.followup_pool", view="candidates")
+    flash(_("%(name)s is in the follow-up pool.", name=referral.buyer_name), "success")
+    return redirect(url_for("bank.followup", follow_up_id=entry.id))
+
+
+@bp.route("/followups/<int:follow_up_id>")
+@manager_required
+def followup(follow_up_id: int):
+    entry = followups.get(follow_up_id)
+    assign_form = AssignForm(formdata=None)
+    assign_form.assigned_to.choices = _staff_choices(_("Nobody"))
+    assign_form.assigned_to.data = str(entry.assigned_to_id or "")
+    return render_template("scorecards/followup.html", entry=entry, assign_form=assign_form,
+                           note_form=NoteForm(formdata=None), close_form=CloseForm(formdata=None),
+                           reasons=followups.REASONS, statuses=followups.STATUSES,
+                           outcomes=followups.OUTCOMES, note_kinds=followups.NOTE_KINDS)
+
+
+@bp.route("/followups/<int:follow_up_id>/assign", methods=["POST"])
+@manager_required
+def followup_assign(follow_up_id: int):
+    entry = followups.get(follow_up_id)
+    form = AssignForm()
+    form.assigned_to.choices = _staff_choices("")
+    if not form.validate_on_submit():
+        flash(_("Check the date and time."), "danger")
+        return redirect(url_for("bank.followup", follow_up_id=entry.id))
+    try:
+        followups.assign(ctx(), entry, form.assigned_to.data or None,
+                         _aware(form.next_action_at.data))
+    except DomainError as err:
+        return _refuse(err, "bank.followup", follow_up_id=entry.id)
+    flash(_("Assignment saved."), "success")
+    return redirect(url_for("bank.followup", follow_up_id=entry.id))
+
+
+@bp.route("/followups/<int:follow_up_id>/notes", methods=["POST"])
+@manager_required
+def followup_note(follow_up_id: int):
+    entry = followups.get(follow_up_id)
+    form = NoteForm()
+    if not form.validate_on_submit():
+        flash(_("Write what happened."), "danger")
+        return redirect(url_for("bank.followup", follow_up_id=entry.id))
+    try:
+        followups.add_note(ctx(), entry, form.kind.data, form.body.data,
+                           _aware(form.next_action_at.data))
+    except DomainError as err:
+        return _refuse(err, "bank.followup", follow_up_id=entry.id)
+    flash(_("Follow-up recorded."), "success")
+    return redirect(url_for("bank.followup", follow_up_id=entry.id))
+
+
+@bp.route("/followups/<int:follow_up_id>/close", methods=["POST"])
+@manager_required
+def followup_close(follow_up_id: int):
+    entry = followups.get(follow_up_id)
+    form = CloseForm()
+    if not form.validate_on_submit():
+        flash(_("Choose the outcome."), "danger")
+        return redirect(url_for("bank.followup", follow_up_id=entry.id))
+    try:
+        followups.close(ctx(), entry, form.outcome.data, form.note.data)
+    except DomainError as err:
+        return _refuse(err, "bank.followup", follow_up_id=entry.id)
+    flash(_("Follow-up closed."), "success")
+    return redirect(url_for("bank.followup", follow_up_id=entry.id))
+
+
+# --- contact log --------------------------------------------------------------------------------
+
+def _partner_choices():
+    orgs = db.session.execute(select(Organization.id, Organization.name, Organization.code)
+                              .where(Organization.kind != BANK_KIND)
+                              .order_by(Organization.name))
+    return [("", "—")] + [(str(i), f"{name} ({code})") for i, name, code in orgs]
+
+
+@bp.route("/contacts")
+@manager_required
+def contacts():
+    scope = request.args.get("scope", "mine" if current_user.role == "channel_manager" else "all")
+    manager_id = current_user.id if scope == "mine" else None
+    org_id = request.args.get("org", type=int)
+    page = db.paginate(followups.contacts(org_id=org_id, manager_id=manager_id),
+                       page=max(1, request.args.get("page", 1, type=int)),
+                       per_page=current_app.config.get("PER_PAGE", 25), error_out=False)
+    form = ContactForm(formdata=None)
+    form.org_id.choices = _partner_choices()
+    if org_id:
+        form.org_id.data = str(org_id)
+    return render_template("scorecards/contacts.html", page=page, scope=scope, form=form,
+                           overdue=followups.overdue(manager_id), cadence=followups.cadence(),
+                           kinds=followups.CONTACT_KINDS, TIER_LABELS=TIER_LABELS,
+                           TIER_BADGES=TIER_BADGES)
+
+
+@bp.route("/contacts", methods=["POST"])
+@manager_required
+def contact_log():
+    form = ContactForm()
+    form.org_id.choices = _partner_choices()
+    back = request.form.get("back")
+    target = (url_for("bank.scorecard", org_id=int(form.org_id.data))
+              if back == "card" and (form.org_id.data or "").isdigit()
+              else url_for("bank.contacts"))
+    if not form.validate_on_submit() or not (form.org_id.data or "").isdigit():
+        flash(_("Choose the partner and write a short summary."), "danger")
+        return redirect(target)
+    org = scorecard_views.org_for(int(form.org_id.data))
+    if org is None:
+        abort(404)
+    try:
+        followups.log_contact(ctx(), org, form.kind.data, _aware(form.at.data), form.summary.data)
+    except DomainError as err:
+        db.session.rollback()
+        for message in [str(v) for v in err.fields.values()] or [str(err.message)]:
+            flash(message, "danger")
+        return redirect(target)
+    flash(_("Contact with %(name)s recorded.", name=org.name), "success")
+    return redirect(target)

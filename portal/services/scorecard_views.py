@@ -1,0 +1,279 @@
+"""What the scorecard pages show, read from the stored snapshots only (no KPI is computed on a
+page): the cockpit ranking and trend, a partner's card explained, chart specifications."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import case, func, select
+
+from models import BANK_KIND, Organization, ScorecardSnapshot, ScoreChange, TierState, User
+
+from ..extensions import db
+from . import scoring
+from .scoring import KPI_BY_NAME, KPIS, TIER_LABELS, TIER_RANK, TIERS
+
+S = ScorecardSnapshot
+# The KPIs the ranking table shows as columns (all are on the detail page).
+COCKPIT_KPIS = ("approval_rate", "pull_through", "document_first_pass", "class1_share",
+                "delinquency_rate", "npl_rate", "partner_response_hours",
+                "bank_turnaround_hours", "disbursed_amount")
+TIER_COLOURS = {"strategic": "#198754", "core": "#0d6efd", "watch": "#ffc107", "exit": "#dc3545"}
+
+
+@dataclass
+class CockpitFilters:
+    kind: str | None = None
+    branch: str | None = None
+    manager_id: int | None = None
+    tier: str | None = None
+    q: str | None = None
+    sort: str = "composite"
+    desc: bool = True
+
+
+def _org_filters(query, f: CockpitFilters):
+    query = query.where(Organization.kind != BANK_KIND)
+    if f.kind:
+        query = query.where(Organization.kind == f.kind)
+    if f.branch:
+        query = query.where(Organization.branch == f.branch)
+    if f.manager_id:
+        query = query.where(Organization.channel_manager_id == f.manager_id)
+    if f.q:
+        like = f"%{f.q.strip()}%"
+        query = query.where(Organization.name.ilike(like) | Organization.code.ilike(like))
+    return query
+
+
+def _cockpit_query(f: CockpitFilters, *, with_tier: bool = True):
+    query = _org_filters(
+        select(Organization.id, Organization.code, Organization.name, Organization.kind,
+               Organization.branch, Organization.status, S.composite, S.tier, S.raw_tier,
+               S.pending_down, S.sample_size)
+        .join(S, (S.org_id == Organization.id) & (S.period_kind == "rolling90")
+              & (S.period_key == "current")), f)
+    if with_tier and f.tier:
+        query = query.where(S.tier == f.tier)
+    return query
+
+
+def _order(f: CockpitFilters):
+    if f.sort == "name":
+        key = func.lower(Organization.name)
+    elif f.sort == "tier":
+        key = case(*[(S.tier == t, TIER_RANK[t]) for t in TIERS], else_=-1)
+    elif f.sort == "sample_size":
+        key = S.sample_size
+    elif f.sort in COCKPIT_KPIS:
+        # The shrunk value, read inside the database (JSON path: SQLite and PostgreSQL alike).
+        key = S.kpis[(f.sort, "value")].as_float()
+    else:
+        key = S.composite
+    first = key.desc() if f.desc else key.asc()
+    return [first.nulls_last(), S.composite.desc().nulls_last(), Organization.code]
+
+
+def cockpit_page(f: CockpitFilters, page: int, per_page: int) -> tuple[list[dict], int]:
+    """One page of the matching partners' current cards (rolling 90 days), sorted in SQL; only
+    the rows shown are decoded."""
+    query = _cockpit_query(f)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = db.session.execute(
+        query.add_columns(*[S.kpis[(name, )].label(f"k_{name}") for name in COCKPIT_KPIS])
+        .order_by(*_order(f)).limit(per_page).offset((page - 1) * per_page)).mappings()
+    out = []
+    for r in rows:
+        row = {k: v for k, v in r.items() if not k.startswith("k_")}
+        row["kpis"] = {name: r[f"k_{name}"] or {} for name in COCKPIT_KPIS}
+        out.append(row)
+    return out, total
+
+
+SORTS = ("composite", "name", "tier", "sample_size", *COCKPIT_KPIS)
+
+
+def tier_counts(f: CockpitFilters) -> dict:
+    """Partners per current tier under the filters (all tiers, whichever one is chosen)."""
+    counts = {t: 0 for t in reversed(TIERS)}
+    sub = _cockpit_query(f, with_tier=False).subquery()
+    for tier, n in db.session.execute(select(sub.c.tier, func.count()).group_by(sub.c.tier)):
+        if tier in counts:
+            counts[tier] = n
+    return counts
+
+
+def filter_choices() -> dict:
+    branches = [b for b in db.session.scalars(
+        select(Organization.branch).where(Organization.kind != BANK_KIND,
+                                          Organization.branch.is_not(None))
+        .distinct().order_by(Organization.branch))]
+    managers = list(db.session.execute(
+        select(User.id, User.name).where(User.role == "channel_manager", User.active)
+        .order_by(User.name)))
+    return {"branches": branches, "managers": managers}
+
+
+def stale_count() -> int:
+    return db.session.scalar(select(func.count(func.distinct(ScoreChange.org_id)))) or 0
+
+
+def last_computed():
+    return db.session.scalar(select(func.max(S.computed_at)).where(S.org_id.is_(None)))
+
+
+# --- charts (Chart.js configurations; every label translated here) ----------------------------
+
+def cockpit_trend(f: CockpitFilters) -> dict | None:
+    """Partners per tier per month (stacked bars) and their average composite (line), for the
+    partners the filters select, plus the portfolio's approval rate and 30+ DPD rate."""
+    query = _org_filters(
+        select(S.period_key, S.tier, func.count(), func.avg(S.composite))
+        .join(Organization, Organization.id == S.org_id)
+        .where(S.period_kind == "month"), f)
+    if f.tier:
+        current = select(TierState.org_id).where(TierState.tier == f.tier)
+        query = query.where(S.org_id.in_(current))
+    query = query.group_by(S.period_key, S.tier)
+    counts: dict = defaultdict(dict)
+    composite_sum: dict = defaultdict(float)
+    composite_n: dict = defaultdict(int)
+    for key, tier, n, avg in db.session.execute(query):
+        counts[key][tier] = n
+        if avg is not None:
+            composite_sum[key] += float(avg) * n
+            composite_n[key] += n
+    keys = sorted(counts)[-scoring.setting("SCORING_MONTHS"):]
+    if not keys:
+        return None
+    datasets = [{"type": "bar", "label": str(TIER_LABELS[t]), "stack": "tiers",
+                 "backgroundColor": TIER_COLOURS[t], "yAxisID": "y",
+                 "data": [counts[k].get(t, 0) for k in keys]} for t in reversed(TIERS)]
+    datasets.append({"type": "line", "label": str(_l("Average composite")), "yAxisID": "y1",
+                     "borderColor": "#212529", "backgroundColor": "#212529", "tension": 0.2,
+                     "data": [round(composite_sum[k] / composite_n[k], 1) if composite_n[k]
+                              else None for k in keys]})
+    return {"type": "bar", "data": {"labels": keys, "datasets": datasets},
+            "options": {"responsive": True, "maintainAspectRatio": False,
+                        "interaction": {"mode": "index", "intersect": False},
+                        "scales": {"x": {"stacked": True},
+                                   "y": {"stacked": True, "beginAtZero": True,
+                                         "title": {"display": True,
+                                                   "text": str(_l("Partners"))}},
+                                   "y1": {"position": "right", "min": 0, "max": 100,
+                                          "grid": {"drawOnChartArea": False},
+                                          "title": {"display": True,
+                                                    "text": str(_l("Composite"))}}}}}
+
+
+def _pct(v):
+    return None if v is None else round(100 * v, 1)
+
+
+def portfolio_trend() -> dict | None:
+    cards = scoring.monthly_cards(None)
+    if not cards:
+        return None
+    keys = [c.period_key for c in cards]
+    lines = [("approval_rate", "#198754"), ("pull_through", "#0d6efd"),
+             ("class1_share", "#6f42c1"), ("delinquency_rate", "#dc3545"),
+             ("npl_rate", "#6c757d")]
+    datasets = [{"label": str(KPI_BY_NAME[name].label), "borderColor": colour,
+                 "backgroundColor": colour, "tension": 0.2, "spanGaps": True,
+                 "data": [_pct((c.kpis.get(name) or {}).get("value")) for c in cards]}
+                for name, colour in lines]
+    return {"type": "line", "data": {"labels": keys, "datasets": datasets},
+            "options": {"responsive": True, "maintainAspectRatio": False,
+                        "scales": {"y": {"beginAtZero": True,
+                                         "title": {"display": True, "text": "%"}}}}}
+
+
+def org_trend(cards: list) -> dict | None:
+    if not cards:
+        return None
+    keys = [c.period_key for c in cards]
+    return {"type": "line", "data": {"labels": keys, "datasets": [
+        {"label": str(_l("Composite")), "yAxisID": "y", "borderColor": "#212529",
+         "backgroundColor": "#212529", "tension": 0.2, "spanGaps": True,
+         "data": [c.composite for c in cards]},
+        {"label": str(KPI_BY_NAME["approval_rate"].label), "yAxisID": "y",
+         "borderColor": "#198754", "backgroundColor": "#198754", "tension": 0.2,
+         "spanGaps": True,
+         "data": [_pct((c.kpis.get("approval_rate") or {}).get("value")) for c in cards]},
+        {"label": str(KPI_BY_NAME["bank_turnaround_hours"].label), "yAxisID": "y1",
+         "borderColor": "#fd7e14", "backgroundColor": "#fd7e14", "tension": 0.2,
+         "spanGaps": True,
+         "data": [_round((c.kpis.get("bank_turnaround_hours") or {}).get("raw")) for c in cards]},
+        {"label": str(KPI_BY_NAME["partner_response_hours"].label), "yAxisID": "y1",
+         "borderColor": "#0dcaf0", "backgroundColor": "#0dcaf0", "tension": 0.2,
+         "spanGaps": True,
+         "data": [_round((c.kpis.get("partner_response_hours") or {}).get("raw"))
+                  for c in cards]},
+    ]}, "options": {"responsive": True, "maintainAspectRatio": False,
+                    "interaction": {"mode": "index", "intersect": False},
+                    "scales": {"y": {"min": 0, "max": 100,
+                                     "title": {"display": True,
+                                               "text": str(_l("Composite / approval %"))}},
+                               "y1": {"position": "right", "beginAtZero": True,
+                                      "grid": {"drawOnChartArea": False},
+                                      "title": {"display": True, "text": str(_l("Hours"))}}}}}
+
+
+def _round(v, digits=1):
+    return None if v is None else round(v, digits)
+
+
+def mix_chart(snapshot) -> dict | None:
+    mix = (snapshot.extra or {}).get("mix") if snapshot else None
+    if not mix or not sum(mix.values()):
+        return None
+    return {"type": "doughnut", "data": {
+        "labels": [str(_l("Class 1")), str(_l("Class 2")), str(_l("Class 3"))],
+        "datasets": [{"data": [mix.get("1", 0), mix.get("2", 0), mix.get("3", 0)],
+                      "backgroundColor": ["#198754", "#ffc107", "#dc3545"]}]},
+        "options": {"responsive": True, "maintainAspectRatio": False}}
+
+
+def split_chart(snapshot) -> dict | None:
+    split = (snapshot.extra or {}).get("split") if snapshot else None
+    if not split or not split.get("decided"):
+        return None
+    return {"type": "bar", "data": {
+        "labels": [str(_l("Average hours from submission to decision"))],
+        "datasets": [
+            {"label": str(_l("Waiting on the bank")), "backgroundColor": "#0d6efd",
+             "data": [_round(split.get("bank_hours"))]},
+            {"label": str(_l("Waiting on the partner")), "backgroundColor": "#fd7e14",
+             "data": [_round(split.get("partner_hours"))]}]},
+        "options": {"indexAxis": "y", "responsive": True, "maintainAspectRatio": False,
+                    "scales": {"x": {"stacked": True, "beginAtZero": True,
+                                     "title": {"display": True, "text": str(_l("Hours"))}},
+                               "y": {"stacked": True}}}}
+
+
+# --- one partner's card, explained --------------------------------------------------------------
+
+def explain(snapshot, *, partner_view: bool = False) -> list[dict]:
+    """Rows of the score explanation: each KPI's value, observation, interval, score, points."""
+    out = []
+    for kpi in KPIS:
+        if partner_view and not kpi.partner_visible:
+            continue
+        entry = (snapshot.kpis or {}).get(kpi.name) or {}
+        out.append({"kpi": kpi, "value": entry.get("value"), "raw": entry.get("raw"),
+                    "n": entry.get("n", 0), "x": entry.get("x"),
+                    "interval": entry.get("interval"), "score": entry.get("score"),
+                    "weight": entry.get("weight", 0), "max_points": entry.get("max_points", 0),
+                    "contribution": entry.get("contribution", 0)})
+    return out
+
+
+def tier_state(org_id: int) -> TierState | None:
+    return db.session.get(TierState, org_id)
+
+
+def org_for(org_id: int) -> Organization | None:
+    org = db.session.get(Organization, org_id)
+    return None if org is None or org.kind == BANK_KIND else org
