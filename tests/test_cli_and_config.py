@@ -63,6 +63,9 @@ def test_demo_seed_builds_the_contract_accounts_once(cli, app):
     assert db.session.scalar(select(func.count(Referral.id))) > 40
     assert db.session.scalar(select(func.count(Referral.id)).where(
         Referral.status == "conflict")) >= 1
+    from models import LoanPerformance  # demo loans have statements for the scorecards
+
+    assert db.session.scalar(select(func.count(LoanPerformance.id))) > 0
     again = cli.invoke(args=["demo", "seed", "--if-empty"])
     assert "left as it is" in again.output
 

@@ -138,6 +138,7 @@ def seed(rng_seed: int = 2026) -> str:
                                      if state == State.declined else None,
                                      note="demo history")
     _demo_conflict(rng, now)
+    _demo_loan_statements(rng, now)
     from . import scoring
 
     scoring.recompute_all()  # so the scorecard pages have something to show
@@ -199,3 +200,31 @@ def _demo_agreements(manager: Ctx, partner: Ctx, org, product: str, now) -> None
         current = agreements.draft(manager, org, terms, at=now - timedelta(days=since + 15))
     agreements.issue(manager, current, at=now - timedelta(days=since + 10))
     agreements.accept(partner, current, user_agent="demo", at=now - timedelta(days=since + 5))
+
+
+def _demo_loan_statements(rng: random.Random, now) -> None:
+    """Monthly statements for every disbursed demo loan, through the real loans import, so the
+    delinquency and NPL figures of the scorecards have data: most loans pay, a few fall behind."""
+    from models import Organization, Referral
+
+    from . import imports
+
+    lines = ["org_code,external_ref,as_of,outstanding,days_past_due,status"]
+    disbursed = db.session.execute(
+        select(Organization.code, Referral.external_ref, Referral.disbursed_at, Referral.amount)
+        .join(Organization, Referral.org_id == Organization.id)
+        .where(Referral.status == State.disbursed.value)).all()
+    for code, ref, disbursed_at, amount in disbursed:
+        late = rng.random() < 0.3
+        as_of = disbursed_at.date() + timedelta(days=30)
+        month = 0
+        while as_of < now.date():
+            month += 1
+            days_past_due = min(120, 35 * month) if late and month > 1 else 0
+            status = ("npl" if days_past_due >= 90 else
+                      "delinquent" if days_past_due else "current")
+            outstanding = float(amount) * (1 - month / 240)
+            lines.append(f"{code},{ref},{as_of.isoformat()},{outstanding:.2f},"
+                         f"{days_past_due},{status}")
+            as_of += timedelta(days=30)
+    imports.import_loans(SYSTEM, "\n".join(lines).encode(), "demo-statements.csv", now=now)
