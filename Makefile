@@ -27,7 +27,7 @@ migrate: setup
 run: migrate
 	@PORTAL_ENV=$${PORTAL_ENV:-development} $(FLASK) demo seed --if-empty
 	@echo "Serving on http://127.0.0.1:$(PORT)  (demo password: demo-pass-2026)"
-	@PORTAL_ENV=$${PORTAL_ENV:-development} $(FLASK) run --host 127.0.0.1 --port $(PORT)
+	@PORTAL_ENV=$${PORTAL_ENV:-development} PORT=$(PORT) bash scripts/serve.sh
 
 test: setup
 	@PORTAL_ENV=testing $(BIN)/pytest -q
