@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -272,7 +272,3 @@ def end_session(ctx: Ctx, token: str | None) -> None:
         db.session.execute(UserSession.__table__.delete().where(UserSession.id == token))
     if ctx.user:
         audit.record(ctx, "logout", ctx.user)
-
-
-def last_seen(session: UserSession) -> datetime:
-    return session.last_seen_at
