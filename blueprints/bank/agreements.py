@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from blueprints import refuse
 from blueprints.auth.forms import ActionForm
 from models import Agreement, AgreementTemplate, Organization, Product
 from portal import labels
@@ -43,12 +44,6 @@ def _product_choices() -> list[tuple[str, str]]:
     locale = str(get_locale() or "en")
     return [(p.code, p.display_name(locale)) for p in db.session.scalars(
         select(Product).where(Product.active.is_(True)).order_by(Product.code))]
-
-
-def _fail(exc: DomainError, endpoint: str, **values):
-    db.session.rollback()  # the redirect would commit otherwise
-    flash(str(exc.message), "danger")
-    return redirect(url_for(endpoint, **values))
 
 
 # --- list ---------------------------------------------------------------------------------------
@@ -187,7 +182,7 @@ def issue_agreement(agreement_id: int):
     try:
         service.issue(ctx(), agreement)
     except DomainError as exc:
-        return _fail(exc, "bank.agreement", agreement_id=agreement_id)
+        return refuse(exc.message, "bank.agreement", agreement_id=agreement_id)
     flash(_("Agreement %(number)s version %(version)d issued. The partner's administrator can "
             "now read and accept it.", number=agreement.number, version=agreement.version),
           "success")
@@ -214,7 +209,7 @@ def renew_agreement(agreement_id: int):
         db.session.rollback()
         return _render_form(org, form, errors=exc.fields, renewing=agreement, status=422)
     except DomainError as exc:
-        return _fail(exc, "bank.agreement", agreement_id=agreement_id)
+        return refuse(exc.message, "bank.agreement", agreement_id=agreement_id)
     flash(_("Renewal drafted as version %(version)d. Issue it for the partner to accept; it "
             "supersedes version %(old)d when it becomes active.", version=renewal.version,
             old=agreement.version), "success")
@@ -234,7 +229,7 @@ def terminate_agreement(agreement_id: int):
     try:
         service.terminate(ctx(), agreement, form.reason.data)
     except DomainError as exc:
-        return _fail(exc, "bank.agreement", agreement_id=agreement_id)
+        return refuse(exc.message, "bank.agreement", agreement_id=agreement_id)
     flash(_("Agreement %(number)s version %(version)d terminated.", number=agreement.number,
             version=agreement.version), "success")
     return redirect(url_for("bank.agreement", agreement_id=agreement.id))

@@ -15,6 +15,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from blueprints import refuse
 from models import Document
 from portal.extensions import db
 from portal.labels import ACTIONS, PARTNER_TYPES, STATES
@@ -49,10 +50,7 @@ def _paginate(query):
 
 
 def _refuse(message, endpoint="bank.referral", **values):
-    """Undo whatever the failed attempt flushed, say why, and go back."""
-    db.session.rollback()
-    flash(str(message), "danger")
-    return redirect(url_for(endpoint, **values))
+    return refuse(message, endpoint, **values)
 
 
 def _filter_form(statuses) -> ReferralFilterForm:

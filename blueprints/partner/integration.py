@@ -16,6 +16,7 @@ from sqlalchemy import select
 from wtforms import SelectField, SelectMultipleField, StringField, SubmitField, widgets
 from wtforms.validators import DataRequired, Length, Optional
 
+from blueprints import refuse
 from models import WEBHOOK_EVENT_TYPES, User
 from portal.extensions import db
 from portal.security import ctx, partner_required, roles_required, safe_next
@@ -68,12 +69,6 @@ def _page(query):
                        max_per_page=100)
 
 
-def _fail(exc: DomainError, endpoint: str, **values):
-    db.session.rollback()  # the redirect would commit otherwise
-    flash(str(exc.message), "danger")
-    return redirect(url_for(endpoint, **values))
-
-
 # --- API keys ----------------------------------------------------------------------------------
 
 def _key_form(blank: bool = False) -> ApiKeyForm:
@@ -123,7 +118,7 @@ def revoke_api_key(key_id: int):
     try:
         api_keys.revoke(ctx(), row)
     except DomainError as exc:
-        return _fail(exc, ".api_keys_page")
+        return refuse(exc.message, ".api_keys_page")
     flash(_("Key %(prefix)s… (%(name)s) is revoked; calls with it are refused from now on.",
             prefix=row.prefix, name=row.name), "success")
     return redirect(url_for(".api_keys_page"))
@@ -204,7 +199,7 @@ def resend_delivery(delivery_id: int):
     try:
         webhooks.resend(ctx(), delivery)
     except DomainError as exc:
-        return _fail(exc, ".webhook_deliveries")
+        return refuse(exc.message, ".webhook_deliveries")
     flash(_("Event %(id)s will be sent again to %(url)s.", id=delivery.event_id,
             url=delivery.endpoint.url), "success")
     back = safe_next(request.form.get("next")) or url_for(".webhook_deliveries")

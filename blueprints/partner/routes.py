@@ -20,6 +20,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from blueprints import refuse
 from models import PARTNER_ROLES, Referral
 from portal import labels
 from portal.extensions import db
@@ -46,13 +47,6 @@ def _referral(referral_id: int) -> Referral:
 
 def _version() -> int | None:
     return request.form.get("version", type=int)
-
-
-def _fail_and_return(exc: DomainError, endpoint: str, **values):
-    # The request ends in a redirect (status < 400) which would commit: undo first.
-    db.session.rollback()
-    flash(str(exc.message), "danger")
-    return redirect(url_for(endpoint, **values))
 
 
 # --- dashboard ---------------------------------------------------------------------------------
@@ -203,7 +197,7 @@ def upload(referral_id: int):
     except ValidationFailed as exc:
         return _render_referral(referral, form, {k: str(v) for k, v in exc.fields.items()}, 422)
     except DomainError as exc:
-        return _fail_and_return(exc, ".referral", referral_id=referral.id)
+        return refuse(exc.message, ".referral", referral_id=referral.id)
     flash(_("%(kind)s uploaded: %(name)s. The bank will review it.",
             kind=labels.DOCUMENT_KINDS.get(document.kind, document.kind),
             name=document.filename), "success")
@@ -215,7 +209,7 @@ def _move(referral_id: int, to: str, done_message: str):
     try:
         referrals.transition(ctx(), referral, to, expected_version=_version())
     except DomainError as exc:
-        return _fail_and_return(exc, ".referral", referral_id=referral_id)
+        return refuse(exc.message, ".referral", referral_id=referral_id)
     flash(done_message, "success")
     return redirect(url_for(".referral", referral_id=referral_id))
 
@@ -293,7 +287,7 @@ def _set_active(user_id: int, active: bool):
     try:
         accounts.set_user_active(ctx(), user, active)
     except DomainError as exc:
-        return _fail_and_return(exc, ".users")
+        return refuse(exc.message, ".users")
     flash(_("%(email)s can log in again.", email=user.email) if active
           else _("%(email)s is deactivated and logged out.", email=user.email), "success")
     return redirect(url_for(".users"))
@@ -318,5 +312,5 @@ def reset_password(user_id: int):
     try:
         password = accounts.reset_password(ctx(), user)
     except DomainError as exc:
-        return _fail_and_return(exc, ".users")
+        return refuse(exc.message, ".users")
     return _render_users(one_time={"email": user.email, "password": password, "created": False})
