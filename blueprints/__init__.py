@@ -1,6 +1,6 @@
 """One package per face. Helpers every face's views share live here."""
 
-from flask import flash, redirect, url_for
+from flask import current_app, flash, redirect, request, url_for
 
 from portal.extensions import db
 
@@ -13,3 +13,11 @@ def refuse(message, endpoint: str, **values):
     db.session.rollback()
     flash(str(message), "danger")
     return redirect(url_for(endpoint, **values))
+
+
+def paginate(query):
+    """One page of `query` as the list's `page` and `per_page` arguments ask (1 to 100 rows)."""
+    page = request.args.get("page", 1, type=int)
+    per_page = request.args.get("per_page", current_app.config["PER_PAGE"], type=int)
+    return db.paginate(query, page=max(page, 1), per_page=max(1, min(per_page, 100)),
+                       error_out=False)

@@ -5,7 +5,6 @@ from datetime import UTC, datetime, time, timedelta
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -16,6 +15,7 @@ from flask_babel import get_timezone
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from blueprints import paginate
 from models import PARTNER_ROLES, User, utcnow
 from portal.extensions import db
 from portal.security import ctx, roles_required
@@ -39,11 +39,6 @@ admin_required = roles_required("admin")
 CUTTING_STATUSES = ("suspended", "terminated")
 
 
-def _paginate(query):
-    page = request.args.get("page", 1, type=int)
-    per_page = request.args.get("per_page", current_app.config["PER_PAGE"], type=int)
-    return db.paginate(query, page=max(page, 1), per_page=max(1, min(per_page, 100)),
-                       error_out=False)
 
 
 def _manager_choices():
@@ -69,7 +64,7 @@ def dashboard():
 def orgs():
     form = OrgFilterForm(formdata=request.args)
     form.validate()
-    page = _paginate(admin_views.org_search(q=form.q.data, kind=form.kind.data or None,
+    page = paginate(admin_views.org_search(q=form.q.data, kind=form.kind.data or None,
                                             status=form.status.data or None))
     return render_template("admin/orgs.html", form=form, page=page)
 
@@ -152,7 +147,7 @@ def _render_users(create_form, errors=None, status=200):
     filters.org.choices = [(str(k), v) for k, v in _org_choices("—")]
     filters.validate()
     org_id = int(filters.org.data) if (filters.org.data or "").isdigit() else None
-    page = _paginate(admin_views.user_search(q=filters.q.data, role=filters.role.data or None,
+    page = paginate(admin_views.user_search(q=filters.q.data, role=filters.role.data or None,
                                              org_id=org_id))
     return render_template("admin/users.html", filters=filters, page=page, form=create_form,
                            errors=errors or {}, action_form=ActionForm(), now=utcnow()), status
@@ -251,7 +246,7 @@ def audit():
     form.validate()
     since = _day_start(form.date_from.data) if form.date_from.data else None
     until = (_day_start(form.date_to.data + timedelta(days=1)) if form.date_to.data else None)
-    page = _paginate(admin_views.audit_search(
+    page = paginate(admin_views.audit_search(
         action=form.action.data or None, actor_email=form.actor.data,
         target_type=form.target_type.data or None, target_id=form.target_id.data,
         since=since, until=until))

@@ -9,13 +9,13 @@ from __future__ import annotations
 from datetime import timedelta
 from io import BytesIO
 
-from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from blueprints import refuse
+from blueprints import paginate, refuse
 from blueprints.auth.forms import ActionForm
 from models import Agreement, AgreementTemplate, Organization, Product
 from portal import labels
@@ -61,8 +61,7 @@ def agreements():
         manager_id=current_user.id if scope == "mine" else None,
         expiring_days=30 if args.get("expiring") else None,
     ).order_by(Agreement.created_at.desc(), Agreement.id.desc())
-    page = db.paginate(query, page=args.get("page", 1, type=int),
-                       per_page=current_app.config["PER_PAGE"], error_out=False)
+    page = paginate(query)
     return render_template("agreements/bank_list.html", page=page, scope=scope,
                            orgs=_partner_orgs(), filters=args,
                            names=service.product_names(str(get_locale() or "en")))

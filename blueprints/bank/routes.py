@@ -3,7 +3,6 @@
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -15,7 +14,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from blueprints import refuse
+from blueprints import paginate, refuse
 from models import Document
 from portal.extensions import db
 from portal.labels import ACTIONS, PARTNER_TYPES, STATES
@@ -42,11 +41,6 @@ CONFIRM_STATES = frozenset({"declined", "withdrawn", "disbursed", "expired"})
 CONFLICT_STATES = frozenset({State.submitted.value, State.rejected_duplicate.value})
 
 
-def _paginate(query):
-    page = request.args.get("page", 1, type=int)
-    per_page = request.args.get("per_page", current_app.config["PER_PAGE"], type=int)
-    return db.paginate(query, page=max(page, 1), per_page=max(1, min(per_page, 100)),
-                       error_out=False)
 
 
 def _refuse(message, endpoint="bank.referral", **values):
@@ -80,7 +74,7 @@ def _filters(form: ReferralFilterForm) -> queue.ReferralFilters:
 @bank_required
 def work_queue():
     form = _filter_form(queue.QUEUE_STATES)
-    page = _paginate(queue.work_queue(current_user, _filters(form)))
+    page = paginate(queue.work_queue(current_user, _filters(form)))
     return render_template("bank/queue.html", form=form, page=page,
                            bank_clock=referrals.bank_clock_seconds)
 
@@ -89,7 +83,7 @@ def work_queue():
 @bank_required
 def all_referrals():
     form = _filter_form([s.value for s in State])
-    page = _paginate(queue.all_referrals(current_user, _filters(form)))
+    page = paginate(queue.all_referrals(current_user, _filters(form)))
     return render_template("bank/referrals.html", form=form, page=page,
                            bank_clock=referrals.bank_clock_seconds)
 
@@ -256,7 +250,7 @@ def conflicts():
     scope = request.args.get("scope")
     if scope not in ("mine", "all"):
         scope = "mine" if current_user.role == "channel_manager" else "all"
-    page = _paginate(queue.conflict_queue(current_user, all_partners=scope == "all"))
+    page = paginate(queue.conflict_queue(current_user, all_partners=scope == "all"))
     return render_template("bank/conflicts.html", page=page, scope=scope,
                            rows=queue.with_holders(page.items),
                            bank_clock=referrals.bank_clock_seconds)

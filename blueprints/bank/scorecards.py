@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from blueprints import paginate
 from models import BANK_KIND, Organization, Referral, User
 from portal.extensions import db
 from portal.labels import PARTNER_TYPES
@@ -283,9 +284,7 @@ def contacts():
     scope = request.args.get("scope", "mine" if current_user.role == "channel_manager" else "all")
     manager_id = current_user.id if scope == "mine" else None
     org_id = request.args.get("org", type=int)
-    page = db.paginate(followups.contacts(org_id=org_id, manager_id=manager_id),
-                       page=max(1, request.args.get("page", 1, type=int)),
-                       per_page=current_app.config.get("PER_PAGE", 25), error_out=False)
+    page = paginate(followups.contacts(org_id=org_id, manager_id=manager_id))
     form = ContactForm(formdata=None)
     form.org_id.choices = _partner_choices()
     if org_id:

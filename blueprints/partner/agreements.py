@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from io import BytesIO
 
-from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from blueprints import paginate
 from models import Agreement
 from portal.extensions import db
 from portal.security import ctx, partner_required, roles_required
@@ -52,8 +53,7 @@ def agreements():
     service.roll_statuses(org=current_user.org)  # recorded as the system's doing
     query = service.visible_agreements(current_user).order_by(
         Agreement.number, Agreement.version.desc())
-    page = db.paginate(query, page=request.args.get("page", 1, type=int),
-                       per_page=current_app.config["PER_PAGE"], error_out=False)
+    page = paginate(query)
     return render_template("agreements/partner_list.html", page=page, names=_names())
 
 

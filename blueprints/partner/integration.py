@@ -7,7 +7,7 @@ endpoint, delivery or notification is simply not found (404).
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -16,7 +16,7 @@ from sqlalchemy import select
 from wtforms import SelectField, SelectMultipleField, StringField, SubmitField, widgets
 from wtforms.validators import DataRequired, Length, Optional
 
-from blueprints import refuse
+from blueprints import paginate, refuse
 from models import WEBHOOK_EVENT_TYPES, User
 from portal.extensions import db
 from portal.security import ctx, partner_required, roles_required, safe_next
@@ -64,9 +64,6 @@ def _org_id() -> int:
     return current_user.org_id
 
 
-def _page(query):
-    return db.paginate(query, per_page=current_app.config["PER_PAGE"], error_out=False,
-                       max_per_page=100)
 
 
 # --- API keys ----------------------------------------------------------------------------------
@@ -82,7 +79,7 @@ def _key_form(blank: bool = False) -> ApiKeyForm:
 
 
 def _render_keys(form=None, errors=None, new_key=None, status=200):
-    page = _page(api_keys.org_keys(_org_id()))
+    page = paginate(api_keys.org_keys(_org_id()))
     form = form or _key_form(blank=new_key is not None)
     return render_template("integration/api_keys.html", page=page, form=form,
                            errors=errors or {}, new_key=new_key), status
@@ -135,7 +132,7 @@ def _webhook_form(blank: bool = False) -> WebhookForm:
 
 
 def _render_webhooks(form=None, errors=None, new_secret=None, status=200):
-    page = _page(webhooks.org_endpoints(_org_id()))
+    page = paginate(webhooks.org_endpoints(_org_id()))
     form = form or _webhook_form(blank=new_secret is not None)
     return render_template("integration/webhooks.html", page=page, form=form,
                            errors=errors or {}, new_secret=new_secret,
@@ -182,7 +179,7 @@ def webhook_deliveries():
             webhooks.endpoint_for_org(_org_id(), endpoint_id)
         except NotFound:
             endpoint_id = None
-    page = _page(webhooks.org_deliveries(_org_id(), endpoint_id=endpoint_id, status=status))
+    page = paginate(webhooks.org_deliveries(_org_id(), endpoint_id=endpoint_id, status=status))
     endpoints = db.session.scalars(webhooks.org_endpoints(_org_id())).all()
     return render_template("integration/deliveries.html", page=page, endpoints=endpoints,
                            endpoint_id=endpoint_id, status=status,
@@ -222,7 +219,7 @@ def _notification_helpers():
 @partner_required
 def notifications_page():
     unread_only = request.args.get("unread") == "1"
-    page = _page(notifications.for_user(current_user.id, unread_only=unread_only))
+    page = paginate(notifications.for_user(current_user.id, unread_only=unread_only))
     items = [(n, notifications.render(n)) for n in page.items]
     return render_template("integration/notifications.html", page=page, items=items,
                            unread_only=unread_only, kinds=notifications.KINDS)

@@ -20,10 +20,9 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from blueprints import refuse
+from blueprints import paginate, refuse
 from models import PARTNER_ROLES, Referral
 from portal import labels
-from portal.extensions import db
 from portal.security import ctx, partner_required, roles_required
 from portal.services import accounts, documents, lifecycle, partner_views, referrals
 from portal.services.errors import AlreadyRegistered, DomainError, Forbidden, ValidationFailed
@@ -81,8 +80,7 @@ def _filters() -> tuple[FilterForm, dict]:
 @partner_required
 def referral_list():
     form, filters = _filters()
-    page = db.paginate(partner_views.org_referrals(current_user.org_id, **filters),
-                       per_page=current_app.config["PER_PAGE"], error_out=False, max_per_page=100)
+    page = paginate(partner_views.org_referrals(current_user.org_id, **filters))
     return render_template("partner/referrals.html", form=form, page=page,
                            filtered=any(filters.values()),
                            product_names=partner_views.product_names(_locale()))
@@ -251,8 +249,7 @@ def _user_form() -> UserForm:
 
 def _render_users(form: UserForm | None = None, errors: dict | None = None,
                   one_time: dict | None = None, status: int = 200):
-    page = db.paginate(partner_views.org_users(current_user.org_id),
-                       per_page=current_app.config["PER_PAGE"], error_out=False)
+    page = paginate(partner_views.org_users(current_user.org_id))
     return render_template("partner/users.html", page=page, form=form or _user_form(),
                            errors=errors or {}, one_time=one_time), status
 
