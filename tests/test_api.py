@@ -9,7 +9,7 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from models import Agreement, ApiKey, Document, IdempotencyRecord, Referral
+from models import Agreement, ApiKey, Document, IdempotencyRecord, Product, Referral
 from portal.extensions import db
 from portal.services import Ctx, api_keys, referrals
 from tests import factories
@@ -103,6 +103,12 @@ def test_partner_roles_submit_a_referral(client, world, keys, role):
     assert response.headers["Location"].endswith(f"/api/v1/referrals/{out['id']}")
     stored = db.session.get(Referral, out["id"])
     assert stored.org_id == world.org_a.id and stored.submitted_by_id == getattr(world, role).id
+    # The product's checklist, in its order, is what the answer lists as documents to send.
+    checklist = [d.kind for d in db.session.get(Product, "housing_mortgage").required_documents]
+    assert len(checklist) >= 2
+    assert [(d["kind"], d["status"]) for d in out["documents"]] == [
+        (kind, "missing") for kind in checklist]
+    assert [s.kind for s in stored.stipulations] == checklist
 
 
 @pytest.mark.parametrize("role", BANK)

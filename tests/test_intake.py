@@ -3,7 +3,7 @@
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from models import AuditEntry, Referral, utcnow
 from portal.extensions import db
@@ -104,6 +104,40 @@ def test_external_ref_is_unique_per_organisation(world):
     factories.submit(world.partner_a, external_ref="CRM-1")
     assert "external_ref" in _errors(world.partner_a, external_ref="CRM-1")
     factories.submit(world.partner_b, external_ref="CRM-1")  # another organisation may reuse it
+
+
+def test_a_reference_taken_after_the_checks_is_refused_at_registration(world):
+    # Two intakes with one reference at once: both pass `prepare`, the database refuses the
+    # second registration, and the refusal reads like the early check's.
+    ctx = Ctx(user=world.partner_a, ip="127.0.0.1")
+    late = referrals.prepare(ctx, world.org_a, factories.intake(external_ref="CRM-9"))
+    factories.submit(world.partner_a, external_ref="CRM-9")
+    with pytest.raises(ValidationFailed) as err:
+        referrals.register(ctx, late)
+    assert set(err.value.fields) == {"external_ref"}
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(Referral)) == 0
+
+
+def test_a_registered_referral_is_complete_without_reloading(world):
+    # Registration inserts directly and hands back the loaded referral: what it says must be
+    # what the database holds.
+    referral = factories.submit(world.partner_a, external_ref="CRM-10")
+    said = (referral.id, referral.status, referral.clock, referral.version, referral.bank_seconds,
+            [(e.to_state, e.clock) for e in referral.events],
+            [(s.kind, s.status) for s in referral.stipulations], referral.org.code)
+    db.session.commit()
+    db.session.expire_all()
+    stored = db.session.get(Referral, referral.id)
+    assert said == (stored.id, stored.status, stored.clock, stored.version, stored.bank_seconds,
+                    [(e.to_state, e.clock) for e in stored.events],
+                    [(s.kind, s.status) for s in stored.stipulations], stored.org.code)
+    assert said[1:5] == ("submitted", "bank", 1, 0) and len(said[6]) >= 2
+    # It moves on like any other: the version lock sees version 1 and counts on.
+    officer = Ctx(user=world.officer, ip="127.0.0.1")
+    referrals.transition(officer, stored, "under_review")
+    db.session.commit()
+    assert stored.version == 2
 
 
 def test_only_active_partners_submit(world):

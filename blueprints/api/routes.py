@@ -162,27 +162,68 @@ def _fingerprint_body():
         return raw
 
 
-def idempotent(view):
+class _PendingKey:
+    """The Idempotency-Key of the request being served, claimed once before its first write."""
+
+    def __init__(self, key: str, print_: str):
+        self.key, self.print_ = key, print_
+        self.claim: idempotency.Claim | None = None
+
+    def take(self) -> Response | None:
+        """Claim the key; the stored response when an earlier request with it has finished."""
+        self.claim = idempotency.claim(g.api_key.id, self.key, self.print_)
+        return _replay(self.claim.replay) if self.claim.replay is not None else None
+
+
+def _replay(record) -> Response:
+    response = Response(record.response_body, status=record.status_code,
+                        mimetype="application/json")
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def claim_key() -> Response | None:
+    """For a view marked `idempotent(claim_late=True)`: claim the request's key right before
+    its first write; a response to return instead when the request is a replay."""
+    pending = g.get("idempotency_key")
+    return pending.take() if pending is not None and pending.claim is None else None
+
+
+def idempotent(view=None, *, claim_late: bool = False):
     """Idempotency-Key on a POST: replay the stored response of a finished request with the
     same key and body; 422 for the same key with another body. The claim and the stored
-    response are written in the request's own transaction (see services/idempotency.py)."""
+    response are written in the request's own transaction (see services/idempotency.py).
+
+    The claim is the request's first write. A view that reads and checks a lot before writing
+    says `claim_late=True` and calls `claim_key()` when it is about to write, so that on SQLite
+    (one writer at a time) the write lock is not held while it checks; a finished retry is
+    still replayed before any checking, by a read.
+    """
+    if view is None:
+        return lambda v: idempotent(v, claim_late=claim_late)
 
     @wraps(view)
     def wrapped(*args, **kwargs):
         header = request.headers.get("Idempotency-Key")
         if header is None:
             return view(*args, **kwargs)
-        key = idempotency.check_key(header)
-        print_ = idempotency.fingerprint(request.method, request.path, _fingerprint_body())
-        claim = idempotency.claim(g.api_key.id, key, print_)
-        if claim.replay is not None:
-            response = Response(claim.replay.response_body, status=claim.replay.status_code,
-                                mimetype="application/json")
-            response.headers["Idempotent-Replayed"] = "true"
-            return response
+        pending = _PendingKey(idempotency.check_key(header),
+                              idempotency.fingerprint(request.method, request.path,
+                                                      _fingerprint_body()))
+        if claim_late:
+            record = idempotency.finished(g.api_key.id, pending.key, pending.print_)
+            if record is not None:
+                return _replay(record)
+            g.idempotency_key = pending
+        else:
+            replay = pending.take()
+            if replay is not None:
+                return replay
         response = make_response(view(*args, **kwargs))
-        if response.status_code < 400:
-            idempotency.complete(claim, response.status_code, response.get_data(as_text=True))
+        if pending.claim is not None and pending.claim.replay is None \
+                and response.status_code < 400:
+            idempotency.complete(pending.claim, response.status_code,
+                                 response.get_data(as_text=True))
         return response
 
     return wrapped
@@ -239,14 +280,18 @@ def _referral(referral_id: int) -> Referral:
 
 @bp.route("/referrals", methods=["POST"])
 @rate_limited
-@idempotent
+@idempotent(claim_late=True)
 def submit_referral():
     _partner_only()
     body = _json_body(schemas.ReferralIn)
     user = _user()
     try:
-        # The agreement rules (which products the partner may refer) apply inside submit.
-        result = referrals.submit(_ctx(), user.org, body.intake())
+        # The agreement rules (which products the partner may refer) apply in prepare.
+        intake = referrals.prepare(_ctx(), user.org, body.intake())
+        replay = claim_key()
+        if replay is not None:
+            return replay
+        result = referrals.register(_ctx(), intake)
     except ValidationFailed as exc:
         fields = {schemas.INTAKE_FIELDS.get(k, k): v for k, v in exc.fields.items()}
         raise ValidationFailed(fields, exc.message) from None

@@ -23,6 +23,7 @@ from flask_login import current_user
 from blueprints import paginate, refuse
 from models import PARTNER_ROLES, Referral
 from portal import labels
+from portal.extensions import db
 from portal.security import ctx, partner_required, roles_required
 from portal.services import accounts, documents, lifecycle, partner_views, referrals
 from portal.services.errors import AlreadyRegistered, DomainError, Forbidden, ValidationFailed
@@ -120,13 +121,15 @@ def new_referral():
     if form.validate_on_submit():
         try:
             result = referrals.submit(ctx(), current_user.org, form.intake_data(notice_version))
-        except ValidationFailed as exc:
-            errors = {k: str(v) for k, v in exc.fields.items()}
-            status = 422
-        except AlreadyRegistered as exc:
-            message, status = str(exc.message), exc.status
-        except Forbidden as exc:
-            message, status = str(exc.message), exc.status
+        except (ValidationFailed, AlreadyRegistered, Forbidden) as exc:
+            # A refused insert can leave the transaction unusable (PostgreSQL): end it before
+            # the form is shown again.
+            db.session.rollback()
+            if isinstance(exc, ValidationFailed):
+                errors = {k: str(v) for k, v in exc.fields.items()}
+                status = 422
+            else:
+                message, status = str(exc.message), exc.status
         else:
             if result.conflict:
                 flash(_("This buyer is already registered with the bank; a channel manager will "

@@ -20,7 +20,7 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, and_, bindparam, exists, func, or_, select
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -703,9 +703,13 @@ def _in_force(today: date):
                 Agreement.effective_from <= today, Agreement.expires_on >= today)
 
 
+# Built once: every intake asks.
+_COVERED = select(Agreement.products).where(Agreement.org_id == bindparam("org_id"),
+                                            _in_force(bindparam("today")))
+
+
 def covered_products(org: Organization, today: date | None = None) -> set[str]:
-    rows = db.session.scalars(select(Agreement.products).where(
-        Agreement.org_id == org.id, _in_force(today or local_today())))
+    rows = db.session.scalars(_COVERED, {"org_id": org.id, "today": today or local_today()})
     return {code for products in rows for code in (products or [])}
 
 

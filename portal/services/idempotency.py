@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, delete, select, update
 
 from models import IdempotencyRecord, utcnow
 
 from ..extensions import db
 from .errors import ValidationFailed
+from .sql import per_dialect
 
 MAX_KEY_LENGTH = 200
 
@@ -64,25 +64,42 @@ def fingerprint(method: str, path: str, body) -> str:
     return digest.hexdigest()
 
 
+def finished(api_key_id: int, key: str, print_: str) -> IdempotencyRecord | None:
+    """Read only: the finished earlier request with this key to replay, or None (KeyReused when
+    its body was another). Lets a retry be answered before the request is checked again."""
+    record = _load(api_key_id, key)
+    if record is None or record.completed_at is None:
+        return None
+    if record.fingerprint != print_:
+        raise KeyReused()
+    return record
+
+
+_BY_KEY = (select(IdempotencyRecord)
+           .where(IdempotencyRecord.api_key_id == bindparam("api_key_id"),
+                  IdempotencyRecord.key == bindparam("key"))
+           .execution_options(populate_existing=True))
+
+_COMPLETE = (update(IdempotencyRecord.__table__)
+             .where(IdempotencyRecord.__table__.c.id == bindparam("record_id")))
+
+
+@per_dialect
+def _claim(insert):
+    return (insert(IdempotencyRecord.__table__)
+            .on_conflict_do_nothing(index_elements=["api_key_id", "key"])
+            .returning(IdempotencyRecord.__table__.c.id))
+
+
 def _load(api_key_id: int, key: str) -> IdempotencyRecord | None:
-    return db.session.scalar(
-        select(IdempotencyRecord)
-        .where(IdempotencyRecord.api_key_id == api_key_id, IdempotencyRecord.key == key)
-        .execution_options(populate_existing=True))
-
-
-def _insert():
-    dialect = db.session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(IdempotencyRecord)
+    return db.session.scalar(_BY_KEY, {"api_key_id": api_key_id, "key": key})
 
 
 def claim(api_key_id: int, key: str, print_: str, *, now: datetime | None = None) -> Claim:
     """Claim the key for this request (no commit), or return the earlier request to replay."""
     now = now or utcnow()
-    record_id = db.session.execute(
-        _insert().values(api_key_id=api_key_id, key=key, fingerprint=print_, created_at=now)
-        .on_conflict_do_nothing(index_elements=["api_key_id", "key"])
-        .returning(IdempotencyRecord.id)).scalar()
+    record_id = db.session.execute(_claim(), {"api_key_id": api_key_id, "key": key,
+                                              "fingerprint": print_, "created_at": now}).scalar()
     if record_id is not None:
         return Claim(record_id)
     record = _load(api_key_id, key)
@@ -96,10 +113,8 @@ def claim(api_key_id: int, key: str, print_: str, *, now: datetime | None = None
 
 def complete(claim_: Claim, status_code: int, body: str) -> None:
     """Store the response with the claim, in the request's transaction."""
-    db.session.execute(
-        update(IdempotencyRecord).where(IdempotencyRecord.id == claim_.record_id)
-        .values(status_code=status_code, response_body=body, completed_at=utcnow())
-        .execution_options(synchronize_session=False))
+    db.session.execute(_COMPLETE, {"record_id": claim_.record_id, "status_code": status_code,
+                                   "response_body": body, "completed_at": utcnow()})
 
 
 def purge(older_than: datetime) -> int:

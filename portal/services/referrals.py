@@ -8,9 +8,10 @@ from decimal import Decimal, InvalidOperation
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from models import (
@@ -29,9 +30,23 @@ from . import Ctx, agreements, audit, events, pii, scoring
 from .errors import AlreadyRegistered, Forbidden, NotFound, StateConflict, ValidationFailed
 from .lifecycle import CLOCK, DECLINE_REASONS, NOTE_REQUIRED, State, allowed
 from .reference import INDUSTRY_CLASS
+from .sql import add_inserted, per_dialect
 
 # States in which a referral does not hold the buyer for its partner.
 NOT_HOLDING = (State.withdrawn, State.expired, State.rejected_duplicate, State.declined)
+
+
+# Built once: they run on every intake, where building a statement costs more than running it.
+_HOLDERS = (select(Referral)
+            .where(Referral.national_id_hash == bindparam("id_hash"),
+                   Referral.product_code == bindparam("product_code"),
+                   Referral.submitted_at >= bindparam("since"),
+                   Referral.status.not_in([s.value for s in NOT_HOLDING]))
+            .order_by(Referral.submitted_at, Referral.id))
+_REFERENCE_USED = select(Referral.id).where(Referral.org_id == bindparam("org_id"),
+                                            Referral.external_ref == bindparam("external_ref"))
+_PRODUCT = (select(Product).where(Product.code == bindparam("code"))
+            .options(joinedload(Product.required_documents)))
 
 
 @dataclass
@@ -74,7 +89,7 @@ def validate_intake(data: dict, *, today=None) -> dict:
     """
     errors: dict[str, str] = {}
     out: dict = {}
-    product = db.session.get(Product, data.get("product") or "")
+    product = db.session.scalars(_PRODUCT, {"code": data.get("product") or ""}).unique().first()
     if product is None or not product.active:
         errors["product"] = _l("Choose a loan product.")
     out["product"] = product
@@ -143,42 +158,51 @@ def validate_intake(data: dict, *, today=None) -> dict:
     return out
 
 
+@per_dialect
+def _lock_statement(insert):
+    statement = insert(BuyerRegistration.__table__)
+    return statement.on_conflict_do_update(
+        index_elements=["national_id_hash", "product_code"],
+        set_={"touched_at": statement.excluded.touched_at})
+
+
 def _lock_buyer(id_hash: str, product_code: str) -> None:
-    """Serialise intakes of one buyer and product so two at once cannot both pass the check."""
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    db.session.execute(
-        insert(BuyerRegistration)
-        .values(national_id_hash=id_hash, product_code=product_code, touched_at=utcnow())
-        .on_conflict_do_nothing()
-    )
-    db.session.execute(
-        update(BuyerRegistration)
-        .where(BuyerRegistration.national_id_hash == id_hash,
-               BuyerRegistration.product_code == product_code)
-        .values(touched_at=utcnow())
-    )
+    """Serialise intakes of one buyer and product so two at once cannot both pass the check.
+
+    One upsert: on PostgreSQL its update takes the row lock (a concurrent first insert waits for
+    the other's commit, then updates); on SQLite any write takes the database's write lock.
+    """
+    db.session.execute(_lock_statement(), {"national_id_hash": id_hash,
+                                           "product_code": product_code, "touched_at": utcnow()})
 
 
 def find_holders(id_hash: str, product_code: str, at: datetime) -> list[Referral]:
     window = timedelta(days=current_app.config["PROTECTION_WINDOW_DAYS"])
-    return list(db.session.scalars(
-        select(Referral)
-        .where(Referral.national_id_hash == id_hash, Referral.product_code == product_code,
-               Referral.submitted_at >= at - window,
-               Referral.status.not_in([s.value for s in NOT_HOLDING]))
-        .order_by(Referral.submitted_at, Referral.id)
-    ))
+    return list(db.session.scalars(_HOLDERS, {"id_hash": id_hash, "product_code": product_code,
+                                              "since": at - window}))
 
 
-def submit(ctx: Ctx, org: Organization, data: dict, *, check_product=None, gate: bool = True,
-           at: datetime | None = None) -> IntakeResult:
-    """Register a referral for `org`, or put it in conflict when another partner holds the buyer.
+@dataclass
+class Intake:
+    """A checked intake, ready to register: everything `prepare` read and computed."""
+    org: Organization
+    product: Product
+    clean: dict
+    id_hash: str
+    national_id_enc: str
+    mobile_enc: str
+    at: datetime | None
+
+
+def prepare(ctx: Ctx, org: Organization, data: dict, *, check_product=None, gate: bool = True,
+            at: datetime | None = None) -> Intake:
+    """Check an intake for `org` without writing anything, or refuse it.
 
     `check_product(org, product)` refuses a product not covered; by default the organisation's
     cooperation agreements in force decide (agreements.check_product_covered). `gate=False`
     skips that check: history imports predate the portal. `at` backdates the submission
-    (history imports and demo data only).
+    (history imports and demo data only). Nothing here writes, so that on SQLite, where one
+    writer holds the whole database, the write lock is held only while `register` runs.
     """
     if not org.can_submit:
         raise Forbidden(_l("Only an active partner organisation can submit referrals."))
@@ -189,14 +213,24 @@ def submit(ctx: Ctx, org: Organization, data: dict, *, check_product=None, gate:
     if check_product is not None:
         check_product(org, product)
     if clean["external_ref"] and db.session.scalar(
-            select(Referral.id).where(Referral.org_id == org.id,
-                                      Referral.external_ref == clean["external_ref"])):
-        raise ValidationFailed({"external_ref": _l("This reference is already used by another "
-                                                   "of your referrals.")})
-    now = at or utcnow()
-    id_hash = pii.id_hash(clean["national_id"])
-    _lock_buyer(id_hash, product.code)
-    holders = find_holders(id_hash, product.code, now)
+            _REFERENCE_USED, {"org_id": org.id, "external_ref": clean["external_ref"]}):
+        raise _reference_taken()
+    return Intake(org=org, product=product, clean=clean, id_hash=pii.id_hash(clean["national_id"]),
+                  national_id_enc=pii.encrypt(clean["national_id"]),
+                  mobile_enc=pii.encrypt(clean["mobile"]), at=at)
+
+
+def _reference_taken() -> ValidationFailed:
+    return ValidationFailed({"external_ref": _l("This reference is already used by another of "
+                                                "your referrals.")})
+
+
+def register(ctx: Ctx, intake: Intake) -> IntakeResult:
+    """Register a prepared intake, or put it in conflict when another partner holds the buyer."""
+    org, product, clean = intake.org, intake.product, intake.clean
+    now = intake.at or utcnow()
+    _lock_buyer(intake.id_hash, product.code)
+    holders = find_holders(intake.id_hash, product.code, now)
     if any(h.org_id == org.id for h in holders):
         raise AlreadyRegistered()
     conflict = any(h.status != State.conflict.value for h in holders)
@@ -204,10 +238,10 @@ def submit(ctx: Ctx, org: Organization, data: dict, *, check_product=None, gate:
     referral = Referral(
         org_id=org.id, submitted_by_id=ctx.user.id if ctx.user else None,
         product_code=product.code, external_ref=clean["external_ref"],
-        buyer_name=clean["buyer_name"], national_id_hash=id_hash,
-        national_id_enc=pii.encrypt(clean["national_id"]),
+        buyer_name=clean["buyer_name"], national_id_hash=intake.id_hash,
+        national_id_enc=intake.national_id_enc,
         national_id_masked=pii.mask_national_id(clean["national_id"]),
-        mobile_enc=pii.encrypt(clean["mobile"]), mobile_masked=pii.mask_mobile(clean["mobile"]),
+        mobile_enc=intake.mobile_enc, mobile_masked=pii.mask_mobile(clean["mobile"]),
         employer=clean["employer"], industry=clean["industry"],
         customer_class=INDUSTRY_CLASS[clean["industry"]], monthly_income=clean["monthly_income"],
         amount=clean["amount"], term_months=clean["term_months"],
@@ -217,22 +251,28 @@ def submit(ctx: Ctx, org: Organization, data: dict, *, check_product=None, gate:
         consent_obtained_at=clean["consent_obtained_at"],
         status=status.value, clock=CLOCK[status], status_changed_at=now, submitted_at=now,
     )
-    referral.events.append(ReferralEvent(
-        at=now, actor_id=referral.submitted_by_id, from_state=None, to_state=status.value,
-        clock=CLOCK[status], reason_code="already_registered" if conflict else None,
-    ))
-    for doc in product.required_documents:
-        referral.stipulations.append(Stipulation(kind=doc.kind, requested_at=now))
-    db.session.add(referral)
     try:
-        with db.session.begin_nested():
-            db.session.flush()
+        # No savepoint: a caller that goes on after a refusal (the imports) holds its own. A
+        # reference taken by a concurrent intake since `prepare` looked ends up here.
+        add_inserted(referral)
     except IntegrityError:
-        raise ValidationFailed({"external_ref": _l("This reference is already used by another "
-                                                   "of your referrals.")}) from None
+        raise _reference_taken() from None
+    event = ReferralEvent(
+        referral_id=referral.id, at=now, actor_id=referral.submitted_by_id, from_state=None,
+        to_state=status.value, clock=CLOCK[status],
+        reason_code="already_registered" if conflict else None)
+    checklist = [Stipulation(referral_id=referral.id, kind=doc.kind, requested_at=now)
+                 for doc in product.required_documents]
+    set_committed_value(referral, "events", add_inserted(event))
+    set_committed_value(referral, "stipulations", add_inserted(*checklist))
     audit.record(ctx, "referral.submit", referral, status=status.value)
     scoring.mark_stale(org.id)  # the partner's scorecards need a recompute
     return IntakeResult(referral, conflict)
+
+
+def submit(ctx: Ctx, org: Organization, data: dict, **options) -> IntakeResult:
+    """Check and register a referral in one go (`prepare`'s options apply)."""
+    return register(ctx, prepare(ctx, org, data, **options))
 
 
 def transition(ctx: Ctx, referral: Referral, to: str, *, note: str | None = None,

@@ -1087,10 +1087,13 @@ def _store_states(states: list, computed_at: datetime) -> None:
 
 # --- staleness ----------------------------------------------------------------------------------
 
+_MARK_STALE = insert(ScoreChange.__table__)
+
+
 def mark_stale(org_id: int | None) -> None:
     """A referral of this organisation changed: its cards need a recompute (cheap append)."""
     if org_id is not None:
-        db.session.execute(insert(ScoreChange).values(org_id=org_id, at=utcnow()))
+        db.session.execute(_MARK_STALE, {"org_id": org_id, "at": utcnow()})
 
 
 def stale_org_ids() -> list[int]:

@@ -1,0 +1,68 @@
+"""Cheaper statements for the intake path (every API submission runs it).
+
+There, building an SQLAlchemy statement costs more than running it, and the unit of work more
+than the statements it emits: statements are built once (per dialect where they use the
+database's own INSERT ... ON CONFLICT), and new rows can be inserted directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import TypeVar
+
+from sqlalchemy import insert, inspect
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import make_transient_to_detached
+
+from ..extensions import db
+
+T = TypeVar("T")
+
+
+def per_dialect(build: Callable[[Callable], T]) -> Callable[[], T]:
+    """Decorate `build(insert)`, which gets the dialect's `insert`; calling the result gives the
+    statement for the session's database."""
+    built: dict[str, T] = {}
+
+    @wraps(build)
+    def statement() -> T:
+        name = db.session.get_bind().dialect.name
+        if name not in built:
+            built[name] = build(postgresql.insert if name == "postgresql" else sqlite.insert)
+        return built[name]
+
+    return statement
+
+
+
+_INSERTS: dict = {}
+
+
+def add_inserted(*instances: T) -> list[T]:
+    """Insert new ORM objects of one class with one INSERT ... RETURNING and put them in the
+    session as though they had been loaded from the database, its defaults filled in.
+
+    For the intake path, where the unit of work costs several times the statements it emits.
+    Set only column attributes on the objects (collections afterwards, with
+    `set_committed_value`); a refused insert raises at once, like any statement.
+    """
+    if not instances:
+        return []
+    mapper = inspect(type(instances[0]))
+    if mapper not in _INSERTS:
+        table = mapper.local_table
+        # In the order of the objects given, whatever order the database returns rows in.
+        _INSERTS[mapper] = (insert(table).returning(*table.c, sort_by_parameter_order=True),
+                            [mapper.get_property_by_column(column).key for column in table.c],
+                            list(table.c))
+    statement, keys, columns = _INSERTS[mapper]
+    rows = [{column.key: instance.__dict__[key] for column, key in zip(columns, keys, strict=True)
+             if key in instance.__dict__} for instance in instances]
+    result = db.session.execute(statement, rows if len(rows) > 1 else rows[0])
+    for instance, row in zip(instances, result.all(), strict=True):
+        for key, value in zip(keys, row, strict=True):
+            setattr(instance, key, value)
+        make_transient_to_detached(instance)
+        db.session.add(instance)
+    return list(instances)
