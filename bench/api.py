@@ -1,7 +1,8 @@
 """API throughput: referral submissions per second through POST /api/v1/referrals, side by side
 with a bare route (GET /healthz) on the same gunicorn server with 2 workers.
 
-Self-contained: a temporary SQLite database built by the migrations, one partner with an
+Self-contained: a temporary SQLite database built by the migrations (and, when
+BENCH_POSTGRES_URL is set, that PostgreSQL database, its schema rebuilt), one partner with an
 agreement in force and an API key; gunicorn on 127.0.0.1 (a free port); client threads with
 http.client, a new connection per request (gunicorn's sync workers close it after each answer).
 Every submission is a distinct, valid buyer with its own Idempotency-Key. Each measurement is
@@ -75,12 +76,16 @@ def _prepare(env: dict) -> str:
 import sys
 from datetime import timedelta
 from flask_migrate import upgrade
+from sqlalchemy import text
 from portal import create_app
 from portal.extensions import db
 from portal.services import Ctx, accounts, agreements, api_keys
 from models import Agreement, utcnow
 app = create_app()
 with app.app_context():
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
     upgrade()
     system = Ctx(user=None, ip="bench")
     org = accounts.create_org(system, code="BENCH", name="Bench Homes",
@@ -165,13 +170,22 @@ def _load(port: int, make_request, *, seconds: float = SECONDS, limit: int = MAX
 
 
 def run(n: int = 10) -> dict:
-    """`n` is accepted for the dispatcher; each measurement is fixed at SECONDS / MAX_REQUESTS."""
+    """`n` is accepted for the dispatcher; each measurement is fixed at SECONDS / MAX_REQUESTS.
+    SQLite always; PostgreSQL too when BENCH_POSTGRES_URL names a database (its schema is
+    dropped and rebuilt)."""
+    runs = [measure("sqlite", None)]
+    if os.environ.get("BENCH_POSTGRES_URL"):
+        runs.append(measure("postgresql", os.environ["BENCH_POSTGRES_URL"]))
+    return {"target_ratio": TARGET_RATIO, "runs": runs}
+
+
+def measure(database: str, url: str | None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         root = Path(tmp)
         env = {**os.environ,
                "PORTAL_ENV": "production",
                "SECRET_KEY": secrets.token_hex(32),
-               "DATABASE_URL": f"sqlite:///{root / 'bench.db'}",
+               "DATABASE_URL": url or f"sqlite:///{root / 'bench.db'}",
                "UPLOAD_DIR": str(root / "uploads"),
                "API_RATE_LIMIT": "1000000 per minute",
                "PYTHONPATH": str(ROOT)}
@@ -180,8 +194,8 @@ def run(n: int = 10) -> dict:
         port = _free_port()
         gunicorn = Path(sys.executable).with_name("gunicorn")
         # BENCH_WORKERS and BENCH_GUNICORN_CONFIG (a gunicorn -c file) are for experiments.
-        options = ["--workers", os.environ.get("BENCH_WORKERS", "2"),
-                   "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
+        workers = os.environ.get("BENCH_WORKERS", "2")
+        options = ["--workers", workers, "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
         if os.environ.get("BENCH_GUNICORN_CONFIG"):
             options += ["-c", os.environ["BENCH_GUNICORN_CONFIG"]]
         log = open(root / "gunicorn.log", "w")  # noqa: SIM115 — closed below
@@ -219,15 +233,17 @@ def run(n: int = 10) -> dict:
             log.close()
     ratio = (submit_result["per_second"] / bare_result["per_second"]
              if bare_result["per_second"] else 0.0)
+    sync = " (WAL, synchronous=FULL)" if database == "sqlite" else ""
     result = {
-        "server": f"gunicorn, {os.environ.get('BENCH_WORKERS', '2')} sync workers, SQLite (WAL)",
+        "database": database,
+        "server": f"gunicorn, {workers} sync workers, {database}{sync}",
         "client_threads": THREADS,
         "bare_route": {"path": "GET /healthz", **bare_result},
         "submissions": {"path": "POST /api/v1/referrals (Idempotency-Key)", **submit_result},
         "ratio": round(ratio, 3),
-        "target_ratio": TARGET_RATIO,
         "meets_target": ratio > TARGET_RATIO,
     }
+    print(f"  -- {result['server']}")
     print(f"  bare route GET /healthz:        {bare_result['per_second']:8.1f} req/s "
           f"({bare_result['ok']} in {bare_result['seconds']} s)")
     print(f"  referral submissions (API):     {submit_result['per_second']:8.1f} req/s "

@@ -436,6 +436,28 @@ def test_a_replay_returns_the_first_response_and_makes_nothing_new(client, world
     assert other.status_code == 201 and other.json["status"] == "conflict"
 
 
+def test_a_retry_is_replayed_even_where_the_checks_would_now_refuse_it(client, world, keys):
+    # The key is claimed only after the intake is checked; a retry of a finished request must
+    # still get its stored answer, not what checking it again would say now (its reference is
+    # taken by itself, and the partner's agreement has since ended).
+    body = api_body(external_ref="CRM-RETRY")
+    headers = auth(keys["partner_a"], **{"Idempotency-Key": "order-retry"})
+    first = client.post("/api/v1/referrals", headers=headers, json=body)
+    assert first.status_code == 201
+    for agreement in db.session.scalars(select(Agreement).where(
+            Agreement.org_id == world.org_a.id)):
+        agreement.status = "terminated"
+    db.session.commit()
+    again = client.post("/api/v1/referrals", headers=headers, json=body)
+    assert again.status_code == 201 and again.json == first.json
+    assert again.headers["Idempotent-Replayed"] == "true"
+    # A new request is checked as usual.
+    fresh = client.post("/api/v1/referrals", json=api_body(),
+                        headers=auth(keys["partner_a"], **{"Idempotency-Key": "order-new"}))
+    assert fresh.status_code == 403
+    assert count() == 1 and count(IdempotencyRecord) == 1
+
+
 def test_the_same_key_with_another_body_is_422(client, world, keys):
     headers = auth(keys["partner_a"], **{"Idempotency-Key": "order-2"})
     assert client.post("/api/v1/referrals", headers=headers, json=api_body()).status_code == 201

@@ -61,8 +61,10 @@ def add_inserted(*instances: T) -> list[T]:
              if key in instance.__dict__} for instance in instances]
     result = db.session.execute(statement, rows if len(rows) > 1 else rows[0])
     for instance, row in zip(instances, result.all(), strict=True):
+        # What was sent is already on the object; take the id and defaults from the database.
         for key, value in zip(keys, row, strict=True):
-            setattr(instance, key, value)
+            if key not in instance.__dict__:
+                setattr(instance, key, value)
         make_transient_to_detached(instance)
         db.session.add(instance)
     return list(instances)
