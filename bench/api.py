@@ -7,7 +7,8 @@ agreement in force and an API key; gunicorn on 127.0.0.1 (a free port); client t
 http.client, a new connection per request (gunicorn's sync workers close it after each answer).
 Every submission is a distinct, valid buyer with its own Idempotency-Key. Each measurement is
 bounded in time and in number of requests. The figure is the ratio submissions / bare requests
-(target above 0.3).
+(target above 0.3). For scale, a third measurement on the same server (bench/api_wsgi.py adds the
+route) posts to a route that only inserts one row and commits.
 """
 
 from __future__ import annotations
@@ -199,8 +200,8 @@ def measure(database: str, url: str | None) -> dict:
         if os.environ.get("BENCH_GUNICORN_CONFIG"):
             options += ["-c", os.environ["BENCH_GUNICORN_CONFIG"]]
         log = open(root / "gunicorn.log", "w")  # noqa: SIM115 — closed below
-        server = subprocess.Popen([str(gunicorn), *options, "wsgi:app"], env=env, cwd=ROOT,
-                                  stdout=subprocess.DEVNULL, stderr=log)
+        server = subprocess.Popen([str(gunicorn), *options, "bench.api_wsgi:app"], env=env,
+                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
         try:
             try:
                 _wait_up(port, server)
@@ -222,8 +223,12 @@ def measure(database: str, url: str | None) -> dict:
             _load(port, bare, seconds=1, limit=WARMUP, threads=2)
             _load(port, lambda i: submit(i, MAX_REQUESTS), seconds=2,
                   limit=WARMUP, threads=2)
+            def one_insert(_n):
+                return "POST", "/bench/one-insert", b"{}", {"Content-Type": "application/json"}, 201
+
             bare_result = _load(port, bare)
             submit_result = _load(port, submit)
+            insert_result = _load(port, one_insert)
         finally:
             server.terminate()
             try:
@@ -241,6 +246,10 @@ def measure(database: str, url: str | None) -> dict:
         "bare_route": {"path": "GET /healthz", **bare_result},
         "submissions": {"path": "POST /api/v1/referrals (Idempotency-Key)", **submit_result},
         "ratio": round(ratio, 3),
+        # For scale: a write route that inserts one row and commits, on the same server.
+        "one_insert_route": {"path": "POST /bench/one-insert", **insert_result,
+                             "ratio": round(insert_result["per_second"]
+                                            / max(bare_result["per_second"], 0.1), 3)},
         "meets_target": ratio > TARGET_RATIO,
     }
     print(f"  -- {result['server']}")
@@ -250,6 +259,8 @@ def measure(database: str, url: str | None) -> dict:
           f"({submit_result['ok']} in {submit_result['seconds']} s, statuses "
           f"{submit_result['statuses']})")
     print(f"  ratio submissions / bare:       {ratio:8.3f}  (target > {TARGET_RATIO})")
+    print(f"  for scale, one INSERT + commit: {insert_result['per_second']:8.1f} req/s "
+          f"(ratio {result['one_insert_route']['ratio']:.3f})")
     return result
 
 

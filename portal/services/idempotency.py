@@ -64,17 +64,7 @@ def fingerprint(method: str, path: str, body) -> str:
     return digest.hexdigest()
 
 
-def finished(api_key_id: int, key: str, print_: str) -> IdempotencyRecord | None:
-    """Read only: the finished earlier request with this key to replay, or None (KeyReused when
-    its body was another). Lets a retry be answered before the request is checked again."""
-    record = _load(api_key_id, key)
-    if record is None or record.completed_at is None:
-        return None
-    if record.fingerprint != print_:
-        raise KeyReused()
-    return record
-
-
+# Built once: every API POST with a key runs them.
 _BY_KEY = (select(IdempotencyRecord)
            .where(IdempotencyRecord.api_key_id == bindparam("api_key_id"),
                   IdempotencyRecord.key == bindparam("key"))
@@ -93,6 +83,17 @@ def _claim(insert):
 
 def _load(api_key_id: int, key: str) -> IdempotencyRecord | None:
     return db.session.scalar(_BY_KEY, {"api_key_id": api_key_id, "key": key})
+
+
+def finished(api_key_id: int, key: str, print_: str) -> IdempotencyRecord | None:
+    """Read only: the finished earlier request with this key to replay, or None (KeyReused when
+    its body was another). Lets a retry be answered before the request is checked again."""
+    record = _load(api_key_id, key)
+    if record is None or record.completed_at is None:
+        return None
+    if record.fingerprint != print_:
+        raise KeyReused()
+    return record
 
 
 def claim(api_key_id: int, key: str, print_: str, *, now: datetime | None = None) -> Claim:
