@@ -9,6 +9,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config, labels
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
@@ -22,6 +23,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         instance_path=str(config.INSTANCE),
     )
     app.config.update(config.load(test_config))
+    if app.config["TRUSTED_PROXIES"]:
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)

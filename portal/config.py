@@ -67,6 +67,10 @@ def load(overrides: dict | None = None) -> dict:
         "UPLOAD_MAX_BYTES": int(env.get("UPLOAD_MAX_BYTES", str(10 * 1024 * 1024))),
         "UPLOAD_DIR": env.get("UPLOAD_DIR") or str(INSTANCE / "uploads"),
         "PROTECTION_WINDOW_DAYS": int(env.get("PROTECTION_WINDOW_DAYS", "90")),
+        # Reverse proxies in front of the portal whose X-Forwarded-* headers to believe: the
+        # client's address (audit log, rate limits) and scheme come from them. 0 believes none,
+        # so a client cannot claim another address.
+        "TRUSTED_PROXIES": _count("TRUSTED_PROXIES", env.get("TRUSTED_PROXIES", "0")),
         "CONSENT_NOTICE_VERSION": env.get("CONSENT_NOTICE_VERSION", "2026-01"),
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
@@ -84,6 +88,12 @@ def load(overrides: dict | None = None) -> dict:
     if cfg["PORTAL_ENV"] == "production":
         _refuse_insecure(cfg)
     return cfg
+
+
+def _count(name: str, value: str) -> int:
+    if not value.strip().isdigit():
+        raise ConfigError(f"{name} must be a whole number of 0 or more (got {value!r})")
+    return int(value)
 
 
 def _integration(env, portal_env: str) -> dict:

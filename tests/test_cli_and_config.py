@@ -1,6 +1,7 @@
 """The CLI commands of CONTRACT.md, configuration rules, and /healthz."""
 
 import pytest
+from flask import request
 from sqlalchemy import func, select
 
 from models import Organization, Referral, User
@@ -97,3 +98,26 @@ def test_healthz_is_503_when_the_database_does_not_answer(tmp_path):
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.get_json()["status"] != "ok"
+
+
+@pytest.mark.parametrize(("trusted", "seen"), [(0, "10.1.1.1"), (1, "203.0.113.7")])
+def test_the_client_address_comes_from_a_proxy_only_when_it_is_trusted(tmp_path, trusted, seen):
+    app = create_app({"PORTAL_ENV": "testing", "SECRET_KEY": "t" * 40,
+                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/p.db",
+                      "TRUSTED_PROXIES": trusted})
+
+    @app.get("/test-address")
+    def address():
+        return {"address": request.remote_addr, "scheme": request.scheme}
+
+    response = app.test_client().get(
+        "/test-address", environ_base={"REMOTE_ADDR": "10.1.1.1"},
+        headers={"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"})
+    assert response.get_json() == {"address": seen,
+                                   "scheme": "https" if trusted else "http"}
+
+
+def test_trusted_proxies_must_be_a_count(monkeypatch):
+    monkeypatch.setenv("TRUSTED_PROXIES", "yes")
+    with pytest.raises(ConfigError, match="TRUSTED_PROXIES"):
+        create_app({"PORTAL_ENV": "testing", "SECRET_KEY": "t" * 40})
