@@ -112,6 +112,8 @@ def _integration(env, portal_env: str) -> dict:
         "WEBHOOK_ALLOW_HTTP": env.get("WEBHOOK_ALLOW_HTTP", "1" if local else "0") == "1",
         "WORKER_POLL_SECONDS": float(env.get("WORKER_POLL_SECONDS", "2")),
         "IDEMPOTENCY_TTL_HOURS": int(env.get("IDEMPOTENCY_TTL_HOURS", "24")),
+        # Agreement PDFs unused this long leave the disk cache (they render again, identical).
+        "PDF_CACHE_DAYS": _count("PDF_CACHE_DAYS", env.get("PDF_CACHE_DAYS", "30")),
         # The portal's address as people reach it: links in e-mails.
         "PORTAL_URL": env.get("PORTAL_URL", "http://127.0.0.1:5000"),
     }

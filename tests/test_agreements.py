@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from models import Agreement, AgreementAcceptance, AgreementTemplate, AuditEntry
+from models import Agreement, AgreementAcceptance, AgreementTemplate, AuditEntry, utcnow
 from portal.extensions import db
-from portal.services import Ctx, agreements, pdf
+from portal.services import Ctx, agreements, pdf, worker
 from portal.services.errors import Forbidden, NotFound, StateConflict, ValidationFailed
 from tests import factories
 from tests.conftest import login
@@ -594,6 +595,26 @@ def test_same_agreement_renders_the_same_bytes_and_the_cache_is_hit(world, app, 
     agreement.bank_sla_hours = 24  # different content: a different document
     changed = agreements.pdf_for(agreement)
     assert not changed.cached and changed.sha256 != first.sha256
+
+
+def test_unused_renderings_leave_the_cache_and_come_back_identical(world, app, tmp_path):
+    agreement = agreements.draft(as_ctx(world.manager), world.org_a, terms())
+    first = agreements.pdf_for(agreement)
+    (cached,) = (tmp_path / "pdf-cache").rglob("*.pdf")
+    stray = cached.with_name("half-written.tmp")
+    stray.write_bytes(b"%PDF-")
+    now = utcnow()
+    month_ago = (now - timedelta(days=31)).timestamp()
+    for path in (cached, stray):
+        os.utime(path, (month_ago, month_ago))
+    # A rendering used since is kept: reading it from the cache marks it as used.
+    assert agreements.pdf_for(agreement).cached
+    assert pdf.prune_cache(now - timedelta(days=30)) == 0 and cached.exists()
+    assert not stray.exists()
+    os.utime(cached, (month_ago, month_ago))
+    assert worker.housekeeping(now)["pdf_cache_pruned"] == 1 and not cached.exists()
+    again = agreements.pdf_for(agreement)
+    assert not again.cached and again.data == first.data and cached.exists()
 
 
 def test_issued_pdf_is_kept_byte_for_byte(world):

@@ -13,6 +13,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -138,6 +139,7 @@ def render(content: dict, *, use_cache: bool = True) -> RenderedPdf:
     path = cache_dir() / key[:2] / f"{key}.pdf"
     if use_cache and path.is_file():
         data = path.read_bytes()
+        _touch(path)  # in use: kept by prune_cache
         return RenderedPdf(data, sha256(data), cached=True)
     data = _write_pdf(content)
     if use_cache:
@@ -152,3 +154,28 @@ def render(content: dict, *, use_cache: bool = True) -> RenderedPdf:
             Path(tmp).unlink(missing_ok=True)
             raise
     return RenderedPdf(data, sha256(data), cached=False)
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except OSError:  # pruned meanwhile, or a read-only cache: the bytes are in hand anyway
+        pass
+
+
+def prune_cache(unused_since: datetime) -> int:
+    """Delete cached renderings not used since `unused_since` (and temporary files a crash left).
+    Nothing is lost: the same content renders to the same bytes again."""
+    root = cache_dir()
+    if not root.is_dir():
+        return 0
+    cutoff = unused_since.timestamp()
+    removed = 0
+    for path in [*root.glob("*/*.pdf"), *root.glob("*/*.tmp")]:
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += path.suffix == ".pdf"
+        except FileNotFoundError:  # another worker pruned it first
+            continue
+    return removed
