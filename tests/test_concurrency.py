@@ -103,5 +103,5 @@ def test_two_officers_acting_on_one_referral_one_wins(app, world):
     stored = db.session.get(Referral, referral_id)
     assert stored.status == winners[0]
     events = db.session.scalars(select(ReferralEvent).where(
-        ReferralEvent.referral_id == referral_id)).all()
+        ReferralEvent.referral_id == referral_id).order_by(ReferralEvent.id)).all()
     assert [e.to_state for e in events] == ["submitted", "under_review", winners[0]]
