@@ -175,7 +175,8 @@ def prune_cache(unused_since: datetime) -> int:
         try:
             if path.stat().st_mtime < cutoff:
                 path.unlink()
-                removed += path.suffix == ".pdf"
+                if path.suffix == ".pdf":
+                    removed += 1
         except FileNotFoundError:  # another worker pruned it first
             continue
     return removed

@@ -35,7 +35,7 @@ def per_dialect(build: Callable[[Callable], T]) -> Callable[[], T]:
     return statement
 
 
-
+# Per mapped class, built on first use: the INSERT, and its columns with their attribute names.
 _INSERTS: dict = {}
 
 
