@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, g, has_request_context, jsonify, render_template, request, session
+from flask import Flask, has_request_context, jsonify, render_template, request, session
 from flask_babel import format_datetime, get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -13,10 +13,27 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config, labels
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
+from .unit_of_work import request_refused
+
+
+class PortalApp(Flask):
+    """Flask with the request's unit of work: a view that returns normally (with a status under
+    400) has its writes committed; a view that raises has them rolled back by the error handler.
+    No view commits or rolls back itself."""
+
+    def dispatch_request(self):
+        response = self.make_response(super().dispatch_request())
+        if response.status_code < 400 and not request_refused():
+            # Committed here, inside the dispatch, so that a failed commit (a stale version, a
+            # unique key taken meanwhile) goes through the error handlers like any refusal.
+            db.session.commit()
+        else:
+            db.session.rollback()
+        return response
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    app = Flask(
+    app = PortalApp(
         __name__,
         template_folder=str(config.ROOT / "templates"),
         static_folder=str(config.ROOT / "static"),
@@ -146,13 +163,7 @@ def register_errorhandlers(app: Flask) -> None:
 
 def register_request_hooks(app: Flask) -> None:
     @app.after_request
-    def commit_or_roll_back(response):
-        # One commit per request: services only flush. A request that ends in an error
-        # status leaves nothing behind.
-        if response.status_code < 400 and not g.get("rolled_back"):
-            db.session.commit()
-        else:
-            db.session.rollback()
+    def security_headers(response):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
@@ -162,6 +173,8 @@ def register_request_hooks(app: Flask) -> None:
 
     @app.teardown_request
     def roll_back_on_error(exc):
+        # An unhandled error; the handled ones roll back in their handler. Whatever else was not
+        # committed in the dispatch goes with the session when the app context ends.
         if exc is not None:
             db.session.rollback()
 
