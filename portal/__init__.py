@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Flask, has_request_context, jsonify, render_template, request, session
+from flask import (
+    Flask,
+    flash,
+    has_request_context,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+)
 from flask_babel import format_datetime, get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -153,8 +162,13 @@ def register_errorhandlers(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def domain_error(e: DomainError):
+        db.session.rollback()
+        if e.back_to and not _wants_json():
+            # Going back to a page that has no form to mark: say each field's reason.
+            for message in [str(v) for v in e.fields.values()] or [str(e.message)]:
+                flash(message, "danger")
+            return redirect(e.back_to)
         if _wants_json():
-            db.session.rollback()
             fields = {k: str(v) for k, v in e.fields.items()}
             body = {"error": {"code": e.code, "message": str(e.message), "fields": fields}}
             return jsonify(body), e.status

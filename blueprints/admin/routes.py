@@ -15,12 +15,11 @@ from flask_babel import get_timezone
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from blueprints import paginate
+from blueprints import going_back_to, paginate, shown_again
 from models import PARTNER_ROLES, User, utcnow
 from portal.extensions import db
 from portal.security import ctx, roles_required
 from portal.services import accounts, admin_views, queue
-from portal.services.errors import DomainError, ValidationFailed
 
 from .forms import (
     ActionForm,
@@ -83,7 +82,7 @@ def new_org():
     if request.method == "POST":
         if form.validate_on_submit():
             managers = {u.id: u.email for u in admin_views.channel_managers()}
-            try:
+            with shown_again() as refusal:
                 org = accounts.create_org(
                     ctx(), code=form.code.data, name=form.name.data, kind=form.kind.data,
                     status=form.status.data, branch=form.branch.data,
@@ -91,12 +90,9 @@ def new_org():
                     if form.channel_manager_id.data else None,
                     contact_name=form.contact_name.data, contact_phone=form.contact_phone.data,
                     contact_email=form.contact_email.data)
-            except ValidationFailed as err:
-                db.session.rollback()
-                errors = _org_errors(err.fields)
-            else:
                 flash(_("Organisation %(code)s created.", code=org.code), "success")
                 return redirect(url_for("admin.edit_org", org_id=org.id))
+            errors = _org_errors(refusal.error.fields)
         status = 422
     return render_template("admin/org_form.html", form=form, errors=errors, org=None), status
 
@@ -117,23 +113,16 @@ def edit_org(org_id: int):
                 errors = {"confirm_status": _("Tick the box to confirm: a suspended or "
                                               "terminated partner loses access.")}
             else:
-                try:
+                with going_back_to("admin.orgs"), shown_again() as refusal:
                     accounts.update_org(
                         ctx(), org, name=form.name.data, status=form.status.data,
                         branch=form.branch.data, channel_manager_id=form.channel_manager_id.data,
                         contact_name=form.contact_name.data,
                         contact_phone=form.contact_phone.data,
                         contact_email=form.contact_email.data)
-                except ValidationFailed as err:
-                    db.session.rollback()
-                    errors = _org_errors(err.fields)
-                except DomainError as err:
-                    db.session.rollback()
-                    flash(str(err.message), "danger")
-                    return redirect(url_for("admin.orgs"))
-                else:
                     flash(_("Organisation %(code)s saved.", code=org.code), "success")
                     return redirect(url_for("admin.edit_org", org_id=org.id))
+                errors = _org_errors(refusal.error.fields)
         status = 422
     return render_template("admin/org_form.html", form=form, errors=errors, org=org,
                            users=admin_views.org_users(org),
@@ -165,16 +154,14 @@ def users():
     org = None
     if form.role.data in PARTNER_ROLES and form.org_id.data:
         org = admin_views.get_org(form.org_id.data)
-    try:
+    with shown_again() as refusal:
         user, password = accounts.create_user(ctx(), email=form.email.data, role=form.role.data,
                                               org=org, name=form.name.data)
-    except ValidationFailed as err:
-        db.session.rollback()
-        fields = {("org_id" if k == "org" else k): str(v) for k, v in err.fields.items()}
-        return _render_users(form, errors=fields, status=422)
-    # The password is shown on this response only: not flashed, not kept in the session.
-    return render_template("admin/password_once.html", user=user, password=password,
-                           created=True)
+        # The password is shown on this response only: not flashed, not kept in the session.
+        return render_template("admin/password_once.html", user=user, password=password,
+                               created=True)
+    fields = {("org_id" if k == "org" else k): v for k, v in refusal.fields.items()}
+    return _render_users(form, errors=fields, status=422)
 
 
 def _user(user_id: int) -> User:
@@ -185,46 +172,34 @@ def _user(user_id: int) -> User:
 
 
 def _user_action(user_id: int, action):
-    """Run `action(user)`; on a refusal roll back and say why. Returns (done, result, user)."""
+    """Run `action(user)`; a refusal goes back to the user list. Returns (result, user)."""
     user = _user(user_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    try:
-        result = action(user)
-    except DomainError as err:
-        db.session.rollback()
-        flash(str(err.message), "danger")
-        return False, None, user
-    return True, result, user
+    with going_back_to("admin.users"):
+        return action(user), user
 
 
 @bp.route("/users/<int:user_id>/deactivate", methods=["POST"])
 @admin_required
 def deactivate_user(user_id: int):
-    done, _result, user = _user_action(user_id,
-                                       lambda u: accounts.set_user_active(ctx(), u, False))
-    if done:
-        flash(_("%(email)s is deactivated and logged out everywhere.", email=user.email),
-              "success")
+    _result, user = _user_action(user_id, lambda u: accounts.set_user_active(ctx(), u, False))
+    flash(_("%(email)s is deactivated and logged out everywhere.", email=user.email), "success")
     return redirect(url_for("admin.users"))
 
 
 @bp.route("/users/<int:user_id>/activate", methods=["POST"])
 @admin_required
 def activate_user(user_id: int):
-    done, _result, user = _user_action(user_id,
-                                       lambda u: accounts.set_user_active(ctx(), u, True))
-    if done:
-        flash(_("%(email)s can log in again.", email=user.email), "success")
+    _result, user = _user_action(user_id, lambda u: accounts.set_user_active(ctx(), u, True))
+    flash(_("%(email)s can log in again.", email=user.email), "success")
     return redirect(url_for("admin.users"))
 
 
 @bp.route("/users/<int:user_id>/reset-password", methods=["POST"])
 @admin_required
 def reset_password(user_id: int):
-    done, password, user = _user_action(user_id, lambda u: accounts.reset_password(ctx(), u))
-    if not done:
-        return redirect(url_for("admin.users"))
+    password, user = _user_action(user_id, lambda u: accounts.reset_password(ctx(), u))
     # Shown on this response only, like a new user's first password.
     return render_template("admin/password_once.html", user=user, password=password,
                            created=False)

@@ -9,11 +9,11 @@ from sqlalchemy import select
 from wtforms import StringField
 from wtforms.validators import Length, Optional
 
+from blueprints import shown_again
 from models import ScoringWeights
 from portal.extensions import db
 from portal.security import ctx, roles_required
 from portal.services import followups, scoring
-from portal.services.errors import ValidationFailed
 from portal.services.scoring import DEFAULT_THRESHOLDS, KPIS, TIER_LABELS, TIERS
 
 from .routes import bp
@@ -52,12 +52,11 @@ def scoring_weights():
         "cadence": {t: request.form.get(f"c_{t}", "") for t in TIERS},
         "note": form.note.data or "",
     }
-    try:
+    with shown_again() as refusal:
         scoring.save_weights(ctx(), values["weights"], values["thresholds"], values["note"])
         followups.set_cadence(ctx(), values["cadence"])
-    except ValidationFailed as err:
-        db.session.rollback()
-        return _render(values, {k: [str(v)] for k, v in err.fields.items()}, 422)
+    if refusal.error:
+        return _render(values, {k: [v] for k, v in refusal.fields.items()}, 422)
     if request.form.get("recompute"):
         result = scoring.recompute_all()
         flash(_("Weights saved; every scorecard recomputed in %(s).1f s.", s=result.seconds),

@@ -15,14 +15,13 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from blueprints import paginate, refuse
+from blueprints import going_back_to, paginate, shown_again
 from blueprints.auth.forms import ActionForm
 from models import Agreement, AgreementTemplate, Organization, Product
 from portal import labels
 from portal.extensions import db
 from portal.security import ctx, roles_required
 from portal.services import agreements as service
-from portal.services.errors import DomainError, ValidationFailed
 
 from .agreement_forms import AgreementForm, ChooseOrgForm, TemplateForm, TerminateForm
 from .routes import bp
@@ -115,14 +114,12 @@ def new_agreement():
         return _render_form(org, form)
     if not form.validate_on_submit():
         return _render_form(org, form, status=422)
-    try:
+    with shown_again() as refusal:
         agreement = service.draft(ctx(), org, form.data_for_service())
-    except ValidationFailed as exc:
-        db.session.rollback()
-        return _render_form(org, form, errors=exc.fields, status=422)
-    flash(_("Draft %(number)s saved. Read it, then issue it to the partner.",
-            number=agreement.number), "success")
-    return redirect(url_for("bank.agreement", agreement_id=agreement.id))
+        flash(_("Draft %(number)s saved. Read it, then issue it to the partner.",
+                number=agreement.number), "success")
+        return redirect(url_for("bank.agreement", agreement_id=agreement.id))
+    return _render_form(org, form, errors=refusal.error.fields, status=422)
 
 
 @bp.route("/agreements/<int:agreement_id>")
@@ -162,14 +159,12 @@ def edit_agreement(agreement_id: int):
         return _render_form(agreement.org, form, agreement=agreement)
     if not form.validate_on_submit():
         return _render_form(agreement.org, form, agreement=agreement, status=422)
-    try:
+    with shown_again() as refusal:
         service.update_draft(ctx(), agreement, form.data_for_service())
-    except ValidationFailed as exc:
-        db.session.rollback()
-        return _render_form(agreement.org, form, errors=exc.fields, agreement=agreement,
-                            status=422)
-    flash(_("Draft saved."), "success")
-    return redirect(url_for("bank.agreement", agreement_id=agreement.id))
+        flash(_("Draft saved."), "success")
+        return redirect(url_for("bank.agreement", agreement_id=agreement.id))
+    return _render_form(agreement.org, form, errors=refusal.error.fields, agreement=agreement,
+                        status=422)
 
 
 @bp.route("/agreements/<int:agreement_id>/issue", methods=["POST"])
@@ -178,10 +173,8 @@ def issue_agreement(agreement_id: int):
     agreement = _agreement(agreement_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    try:
+    with going_back_to("bank.agreement", agreement_id=agreement_id):
         service.issue(ctx(), agreement)
-    except DomainError as exc:
-        return refuse(exc.message, "bank.agreement", agreement_id=agreement_id)
     flash(_("Agreement %(number)s version %(version)d issued. The partner's administrator can "
             "now read and accept it.", number=agreement.number, version=agreement.version),
           "success")
@@ -202,17 +195,13 @@ def renew_agreement(agreement_id: int):
         return _render_form(org, form, renewing=agreement)
     if not form.validate_on_submit():
         return _render_form(org, form, renewing=agreement, status=422)
-    try:
+    with going_back_to("bank.agreement", agreement_id=agreement_id), shown_again() as refusal:
         renewal = service.renew(ctx(), agreement, form.data_for_service())
-    except ValidationFailed as exc:
-        db.session.rollback()
-        return _render_form(org, form, errors=exc.fields, renewing=agreement, status=422)
-    except DomainError as exc:
-        return refuse(exc.message, "bank.agreement", agreement_id=agreement_id)
-    flash(_("Renewal drafted as version %(version)d. Issue it for the partner to accept; it "
-            "supersedes version %(old)d when it becomes active.", version=renewal.version,
-            old=agreement.version), "success")
-    return redirect(url_for("bank.agreement", agreement_id=renewal.id))
+        flash(_("Renewal drafted as version %(version)d. Issue it for the partner to accept; it "
+                "supersedes version %(old)d when it becomes active.", version=renewal.version,
+                old=agreement.version), "success")
+        return redirect(url_for("bank.agreement", agreement_id=renewal.id))
+    return _render_form(org, form, errors=refusal.error.fields, renewing=agreement, status=422)
 
 
 @bp.route("/agreements/<int:agreement_id>/terminate", methods=["POST"])
@@ -225,10 +214,8 @@ def terminate_agreement(agreement_id: int):
     if not form.confirm.data:
         flash(_("Tick the box to confirm the termination."), "warning")
         return redirect(url_for("bank.agreement", agreement_id=agreement.id))
-    try:
+    with going_back_to("bank.agreement", agreement_id=agreement_id):
         service.terminate(ctx(), agreement, form.reason.data)
-    except DomainError as exc:
-        return refuse(exc.message, "bank.agreement", agreement_id=agreement_id)
     flash(_("Agreement %(number)s version %(version)d terminated.", number=agreement.number,
             version=agreement.version), "success")
     return redirect(url_for("bank.agreement", agreement_id=agreement.id))
@@ -266,16 +253,13 @@ def edit_agreement_template(template_id: int):
         form.title.data, form.body.data = template.title, template.body
     errors = {}
     if form.validate_on_submit():
-        try:
+        with shown_again() as refusal:
             new = service.edit_template(ctx(), template, body=form.body.data,
                                         title=form.title.data, note=form.note.data)
-        except ValidationFailed as exc:
-            db.session.rollback()
-            errors = exc.fields
-        else:
             flash(_("Saved as version %(version)d. Agreements already drafted keep the version "
                     "they were drafted with.", version=new.version), "success")
             return redirect(url_for("bank.agreement_template", template_id=new.id))
+        errors = refusal.error.fields
     status = 422 if request.method == "POST" else 200
     return render_template("agreements/template_form.html", form=form, template=template,
                            errors=errors), status
@@ -291,16 +275,13 @@ def new_agreement_template():
         form.body.data = DEFAULT_BODY
     errors = {}
     if form.validate_on_submit():
-        try:
+        with shown_again() as refusal:
             new = service.create_template(ctx(), key=form.key.data, family=form.family.data,
                                           title=form.title.data, body=form.body.data,
                                           product_code=form.product_code.data or None)
-        except ValidationFailed as exc:
-            db.session.rollback()
-            errors = exc.fields
-        else:
             flash(_("Template %(key)s created.", key=new.key), "success")
             return redirect(url_for("bank.agreement_template", template_id=new.id))
+        errors = refusal.error.fields
     status = 422 if request.method == "POST" else 200
     return render_template("agreements/template_form.html", form=form, template=None,
                            errors=errors), status

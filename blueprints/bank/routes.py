@@ -14,13 +14,13 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from blueprints import paginate, refuse
+from blueprints import going_back_to, paginate, refused
 from models import Document
 from portal.extensions import db
 from portal.labels import ACTIONS, PARTNER_TYPES, STATES
 from portal.security import bank_required, ctx, roles_required, safe_next
 from portal.services import audit, documents, lifecycle, queue, referrals
-from portal.services.errors import DomainError, ValidationFailed
+from portal.services.errors import ValidationFailed
 from portal.services.lifecycle import State
 
 from .forms import (
@@ -41,10 +41,6 @@ CONFIRM_STATES = frozenset({"declined", "withdrawn", "disbursed", "expired"})
 CONFLICT_STATES = frozenset({State.submitted.value, State.rejected_duplicate.value})
 
 
-
-
-def _refuse(message, endpoint="bank.referral", **values):
-    return refuse(message, endpoint, **values)
 
 
 def _filter_form(statuses) -> ReferralFilterForm:
@@ -138,8 +134,8 @@ def referral(referral_id: int):
 def reveal(referral_id: int):
     referral = _load(referral_id)
     if not ActionForm().validate_on_submit():
-        return _refuse(_("The form has expired. Reload the page and try again."),
-                       referral_id=referral_id)
+        raise refused(_("The form has expired. Reload the page and try again."),
+                      "bank.referral", referral_id=referral_id)
     # Shown on this one page only: never put in the session or a redirect.
     clear = referrals.reveal(ctx(), referral)
     return _render_referral(referral, revealed=clear)
@@ -152,30 +148,28 @@ def transition(referral_id: int):
     form = TransitionForm()
     to = form.to.data or ""
     if to in CONFLICT_STATES and referral.status == State.conflict.value:
-        return _refuse(_("Resolve an attribution conflict with the conflict form."),
-                       referral_id=referral_id)
+        raise refused(_("Resolve an attribution conflict with the conflict form."),
+                      "bank.referral", referral_id=referral_id)
     if to == State.documents_requested.value:
-        return _refuse(_("Request documents with the document request form."),
-                       referral_id=referral_id)
+        raise refused(_("Request documents with the document request form."),
+                      "bank.referral", referral_id=referral_id)
     if not form.validate_on_submit():
         if form.version.errors or form.to.errors:
-            return _refuse(_("The form was incomplete. Reload the page and try again."),
-                           referral_id=referral_id)
-        db.session.rollback()
+            raise refused(_("The form was incomplete. Reload the page and try again."),
+                          "bank.referral", referral_id=referral_id)
         return _render_referral(referral, failed=_failure("transition", to, form), status=422)
-    try:
-        referrals.transition(ctx(), referral, to, note=form.note.data,
-                             partner_note=form.partner_note.data,
-                             reason_code=form.reason_code.data or None,
-                             expected_version=int(form.version.data))
-    except ValidationFailed as err:
-        if "to" in err.fields:  # not a state at all: nothing to show again
-            return _refuse(err.fields["to"], referral_id=referral_id)
-        db.session.rollback()
-        return _render_referral(referral, failed=_failure("transition", to, form, err.fields),
-                                status=422)
-    except DomainError as err:
-        return _refuse(err.message, referral_id=referral_id)
+    with going_back_to("bank.referral", referral_id=referral_id):
+        try:
+            referrals.transition(ctx(), referral, to, note=form.note.data,
+                                 partner_note=form.partner_note.data,
+                                 reason_code=form.reason_code.data or None,
+                                 expected_version=int(form.version.data))
+        except ValidationFailed as err:
+            if "to" in err.fields:  # not a state at all: nothing to show again
+                raise refused(err.fields["to"], "bank.referral",
+                              referral_id=referral_id) from None
+            return _render_referral(referral, failed=_failure("transition", to, form, err.fields),
+                                    status=422)
     flash(_("%(action)s: done. The referral is now %(state)s.",
             action=_action_label(to), state=STATES.get(referral.status, referral.status)),
           "success")
@@ -193,19 +187,16 @@ def request_documents(referral_id: int):
     form = RequestDocumentsForm()
     if not form.validate_on_submit():
         if form.version.errors:
-            return _refuse(_("The form was incomplete. Reload the page and try again."),
-                           referral_id=referral_id)
-        db.session.rollback()
+            raise refused(_("The form was incomplete. Reload the page and try again."),
+                          "bank.referral", referral_id=referral_id)
         return _render_referral(referral, failed=_failure("request", None, form), status=422)
-    try:
-        documents.request_documents(ctx(), referral, form.kinds.data, form.note.data.strip(),
-                                    expected_version=int(form.version.data))
-    except ValidationFailed as err:
-        db.session.rollback()
-        return _render_referral(referral, failed=_failure("request", None, form, err.fields),
-                                status=422)
-    except DomainError as err:
-        return _refuse(err.message, referral_id=referral_id)
+    with going_back_to("bank.referral", referral_id=referral_id):
+        try:
+            documents.request_documents(ctx(), referral, form.kinds.data, form.note.data.strip(),
+                                        expected_version=int(form.version.data))
+        except ValidationFailed as err:
+            return _render_referral(referral, failed=_failure("request", None, form, err.fields),
+                                    status=422)
     flash(_("Documents requested. The partner's clock is running now."), "success")
     return redirect(url_for("bank.referral", referral_id=referral_id))
 
@@ -219,16 +210,15 @@ def review_document(document_id: int):
     referral = _load(document.referral_id)
     form = ReviewDocumentForm()
     if not form.validate_on_submit():
-        return _refuse(_("Choose to accept or reject the document."), referral_id=referral.id)
-    try:
-        documents.review(ctx(), document, accept=form.decision.data == "accept",
-                         reason=form.reason.data)
-    except ValidationFailed as err:
-        db.session.rollback()
-        return _render_referral(referral, failed=_failure("review", document_id, form, err.fields),
-                                status=422)
-    except DomainError as err:
-        return _refuse(err.message, referral_id=referral.id)
+        raise refused(_("Choose to accept or reject the document."), "bank.referral",
+                      referral_id=referral.id)
+    with going_back_to("bank.referral", referral_id=referral.id):
+        try:
+            documents.review(ctx(), document, accept=form.decision.data == "accept",
+                             reason=form.reason.data)
+        except ValidationFailed as err:
+            return _render_referral(
+                referral, failed=_failure("review", document_id, form, err.fields), status=422)
     flash(_("Document accepted.") if document.status == "accepted" else _("Document rejected."),
           "success")
     return redirect(url_for("bank.referral", referral_id=referral.id))
@@ -263,7 +253,6 @@ def resolve_conflict(referral_id: int):
     form = ResolveConflictForm()
     back = safe_next(form.next.data) or url_for("bank.conflicts")
     if not form.validate_on_submit():
-        db.session.rollback()
         for errors in form.errors.values():
             for message in errors:
                 flash(str(message), "danger")
@@ -275,15 +264,11 @@ def resolve_conflict(referral_id: int):
     else:
         partner_note = _("This buyer is already registered with the bank for this product, "
                          "so this referral will not be processed.")
-    try:
+    with going_back_to(url=back):
         referrals.transition(ctx(), referral,
                              State.submitted.value if grant else State.rejected_duplicate.value,
                              note=form.reason.data, partner_note=partner_note,
                              expected_version=int(form.version.data))
-    except DomainError as err:
-        db.session.rollback()
-        flash(str(err.message), "danger")
-        return redirect(back)
     flash(_("Referral #%(id)d granted to its partner and sent to the queue.", id=referral.id)
           if grant else _("Referral #%(id)d rejected as a duplicate.", id=referral.id), "success")
     return redirect(back)

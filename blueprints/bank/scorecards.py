@@ -14,13 +14,12 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from blueprints import paginate
+from blueprints import going_back_to, paginate
 from models import BANK_KIND, Organization, Referral, User
 from portal.extensions import db
 from portal.labels import PARTNER_TYPES
 from portal.security import ctx, roles_required
 from portal.services import followups, referrals, scorecard_views, scoring
-from portal.services.errors import DomainError
 from portal.services.scoring import TIER_BADGES, TIER_LABELS
 
 from .routes import bp
@@ -56,14 +55,6 @@ def _staff_choices(blank: str):
         User.role.in_(("channel_manager", "admin", "credit_officer")), User.active)
         .order_by(User.name))
     return [("", blank)] + [(str(uid), name) for uid, name, _role in users]
-
-
-def _refuse(err: DomainError, endpoint: str, **values):
-    db.session.rollback()
-    messages = [str(v) for v in err.fields.values()] or [str(err.message)]
-    for message in messages:
-        flash(message, "danger")
-    return redirect(url_for(endpoint, **values))
 
 
 def _filters_from(form: CockpitFilterForm) -> scorecard_views.CockpitFilters:
@@ -195,12 +186,10 @@ def followup_add():
         flash(_("Choose a referral to add."), "danger")
         return redirect(url_for("bank.followup_pool", view="candidates"))
     referral = referrals.get_for(current_user, int(form.referral_id.data))
-    try:
+    with going_back_to("bank.followup_pool", view="candidates"):
         entry = followups.add(ctx(), referral, assigned_to=form.assigned_to.data or None,
                               next_action_at=_aware(form.next_action_at.data),
                               note=form.note.data)
-    except DomainError as err:
-        return _refuse(err, "bank.followup_pool", view="candidates")
     flash(_("%(name)s is in the follow-up pool.", name=referral.buyer_name), "success")
     return redirect(url_for("bank.followup", follow_up_id=entry.id))
 
@@ -227,11 +216,9 @@ def followup_assign(follow_up_id: int):
     if not form.validate_on_submit():
         flash(_("Check the date and time."), "danger")
         return redirect(url_for("bank.followup", follow_up_id=entry.id))
-    try:
+    with going_back_to("bank.followup", follow_up_id=entry.id):
         followups.assign(ctx(), entry, form.assigned_to.data or None,
                          _aware(form.next_action_at.data))
-    except DomainError as err:
-        return _refuse(err, "bank.followup", follow_up_id=entry.id)
     flash(_("Assignment saved."), "success")
     return redirect(url_for("bank.followup", follow_up_id=entry.id))
 
@@ -244,11 +231,9 @@ def followup_note(follow_up_id: int):
     if not form.validate_on_submit():
         flash(_("Write what happened."), "danger")
         return redirect(url_for("bank.followup", follow_up_id=entry.id))
-    try:
+    with going_back_to("bank.followup", follow_up_id=entry.id):
         followups.add_note(ctx(), entry, form.kind.data, form.body.data,
                            _aware(form.next_action_at.data))
-    except DomainError as err:
-        return _refuse(err, "bank.followup", follow_up_id=entry.id)
     flash(_("Follow-up recorded."), "success")
     return redirect(url_for("bank.followup", follow_up_id=entry.id))
 
@@ -261,10 +246,8 @@ def followup_close(follow_up_id: int):
     if not form.validate_on_submit():
         flash(_("Choose the outcome."), "danger")
         return redirect(url_for("bank.followup", follow_up_id=entry.id))
-    try:
+    with going_back_to("bank.followup", follow_up_id=entry.id):
         followups.close(ctx(), entry, form.outcome.data, form.note.data)
-    except DomainError as err:
-        return _refuse(err, "bank.followup", follow_up_id=entry.id)
     flash(_("Follow-up closed."), "success")
     return redirect(url_for("bank.followup", follow_up_id=entry.id))
 
@@ -310,12 +293,7 @@ def contact_log():
     org = scorecard_views.org_for(int(form.org_id.data))
     if org is None:
         abort(404)
-    try:
+    with going_back_to(url=target):
         followups.log_contact(ctx(), org, form.kind.data, _aware(form.at.data), form.summary.data)
-    except DomainError as err:
-        db.session.rollback()
-        for message in [str(v) for v in err.fields.values()] or [str(err.message)]:
-            flash(message, "danger")
-        return redirect(target)
     flash(_("Contact with %(name)s recorded.", name=org.name), "success")
     return redirect(target)

@@ -13,12 +13,10 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from blueprints import paginate
+from blueprints import going_back_to, paginate
 from models import Agreement
-from portal.extensions import db
 from portal.security import ctx, partner_required, roles_required
 from portal.services import agreements as service
-from portal.services.errors import DomainError
 
 from .agreement_forms import AcceptForm
 from .routes import bp
@@ -85,13 +83,9 @@ def accept_agreement(agreement_id: int):
     if not form.confirm.data:
         flash(_("Tick the box to confirm that you accept the agreement."), "warning")
         return redirect(url_for("partner.agreement", agreement_id=agreement.id))
-    try:
+    with going_back_to("partner.agreement", agreement_id=agreement_id):
         acceptance = service.accept(ctx(), agreement, pdf_sha256=form.pdf_sha256.data or None,
                                     user_agent=request.user_agent.string)
-    except DomainError as exc:
-        db.session.rollback()  # the redirect would commit otherwise
-        flash(str(exc.message), "danger")
-        return redirect(url_for("partner.agreement", agreement_id=agreement_id))
     flash(_("You accepted agreement %(number)s, version %(version)d. SHA-256 of the accepted "
             "PDF: %(sha)s", number=agreement.number, version=agreement.version,
             sha=acceptance.pdf_sha256), "success")

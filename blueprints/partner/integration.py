@@ -16,12 +16,12 @@ from sqlalchemy import select
 from wtforms import SelectField, SelectMultipleField, StringField, SubmitField, widgets
 from wtforms.validators import DataRequired, Length, Optional
 
-from blueprints import paginate, refuse
+from blueprints import going_back_to, paginate
 from models import WEBHOOK_EVENT_TYPES, User
 from portal.extensions import db
 from portal.security import ctx, partner_required, roles_required, safe_next
 from portal.services import api_keys, notifications, webhooks
-from portal.services.errors import DomainError, NotFound, ValidationFailed
+from portal.services.errors import NotFound, ValidationFailed
 
 from .routes import bp
 
@@ -112,10 +112,8 @@ def revoke_api_key(key_id: int):
         return render_template("integration/api_key_revoke.html", key=row, form=FlaskForm())
     if not FlaskForm().validate_on_submit():
         return redirect(url_for(".revoke_api_key", key_id=key_id))
-    try:
+    with going_back_to(".api_keys_page"):
         api_keys.revoke(ctx(), row)
-    except DomainError as exc:
-        return refuse(exc.message, ".api_keys_page")
     flash(_("Key %(prefix)s… (%(name)s) is revoked; calls with it are refused from now on.",
             prefix=row.prefix, name=row.name), "success")
     return redirect(url_for(".api_keys_page"))
@@ -193,10 +191,8 @@ def resend_delivery(delivery_id: int):
     delivery = webhooks.delivery_for_org(_org_id(), delivery_id)
     if not FlaskForm().validate_on_submit():
         return redirect(url_for(".webhook_deliveries"))
-    try:
+    with going_back_to(".webhook_deliveries"):
         webhooks.resend(ctx(), delivery)
-    except DomainError as exc:
-        return refuse(exc.message, ".webhook_deliveries")
     flash(_("Event %(id)s will be sent again to %(url)s.", id=delivery.event_id,
             url=delivery.endpoint.url), "success")
     back = safe_next(request.form.get("next")) or url_for(".webhook_deliveries")

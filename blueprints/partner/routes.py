@@ -20,13 +20,12 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from blueprints import paginate, refuse
+from blueprints import going_back_to, paginate, shown_again
 from models import PARTNER_ROLES, Referral
 from portal import labels
-from portal.extensions import db
 from portal.security import ctx, partner_required, roles_required
 from portal.services import accounts, documents, lifecycle, partner_views, referrals
-from portal.services.errors import AlreadyRegistered, DomainError, Forbidden, ValidationFailed
+from portal.services.errors import AlreadyRegistered, Forbidden, ValidationFailed
 from portal.services.lifecycle import State
 
 from .forms import FilterForm, ReferralForm, UploadForm, UserForm
@@ -119,24 +118,18 @@ def new_referral():
     message = None
     status = 200
     if form.validate_on_submit():
-        try:
+        with shown_again(ValidationFailed, AlreadyRegistered, Forbidden) as refusal:
             result = referrals.submit(ctx(), current_user.org, form.intake_data(notice_version))
-        except (ValidationFailed, AlreadyRegistered, Forbidden) as exc:
-            # A refused insert can leave the transaction unusable (PostgreSQL): end it before
-            # the form is shown again.
-            db.session.rollback()
-            if isinstance(exc, ValidationFailed):
-                errors = {k: str(v) for k, v in exc.fields.items()}
-                status = 422
-            else:
-                message, status = str(exc.message), exc.status
-        else:
             if result.conflict:
                 flash(_("This buyer is already registered with the bank; a channel manager will "
                         "review it"), "warning")
             else:
                 flash(_("Referral %(id)d submitted.", id=result.referral.id), "success")
             return redirect(url_for(".referral", referral_id=result.referral.id))
+        if isinstance(refusal.error, ValidationFailed):
+            errors, status = refusal.fields, 422
+        else:
+            message, status = refusal.message, refusal.error.status
     elif form.is_submitted():
         status = 422
     known = set(ReferralForm.INTAKE_FIELDS) | {"consent"}
@@ -192,25 +185,20 @@ def upload(referral_id: int):
     form = _upload_form()
     file = request.files.get("file")
     data = file.read() if file else b""
-    try:
+    with going_back_to(".referral", referral_id=referral.id), shown_again() as refusal:
         document = documents.upload(ctx(), referral, form.kind.data or "",
                                     file.filename if file else "", data)
-    except ValidationFailed as exc:
-        return _render_referral(referral, form, {k: str(v) for k, v in exc.fields.items()}, 422)
-    except DomainError as exc:
-        return refuse(exc.message, ".referral", referral_id=referral.id)
-    flash(_("%(kind)s uploaded: %(name)s. The bank will review it.",
-            kind=labels.DOCUMENT_KINDS.get(document.kind, document.kind),
-            name=document.filename), "success")
-    return redirect(url_for(".referral", referral_id=referral.id))
+        flash(_("%(kind)s uploaded: %(name)s. The bank will review it.",
+                kind=labels.DOCUMENT_KINDS.get(document.kind, document.kind),
+                name=document.filename), "success")
+        return redirect(url_for(".referral", referral_id=referral.id))
+    return _render_referral(referral, form, refusal.fields, 422)
 
 
 def _move(referral_id: int, to: str, done_message: str):
     referral = _referral(referral_id)
-    try:
+    with going_back_to(".referral", referral_id=referral_id):
         referrals.transition(ctx(), referral, to, expected_version=_version())
-    except DomainError as exc:
-        return refuse(exc.message, ".referral", referral_id=referral_id)
     flash(done_message, "success")
     return redirect(url_for(".referral", referral_id=referral_id))
 
@@ -284,10 +272,8 @@ def _org_user(user_id: int):
 
 def _set_active(user_id: int, active: bool):
     user = _org_user(user_id)
-    try:
+    with going_back_to(".users"):
         accounts.set_user_active(ctx(), user, active)
-    except DomainError as exc:
-        return refuse(exc.message, ".users")
     flash(_("%(email)s can log in again.", email=user.email) if active
           else _("%(email)s is deactivated and logged out.", email=user.email), "success")
     return redirect(url_for(".users"))
@@ -309,8 +295,6 @@ def activate_user(user_id: int):
 @partner_admin_required
 def reset_password(user_id: int):
     user = _org_user(user_id)
-    try:
+    with going_back_to(".users"):
         password = accounts.reset_password(ctx(), user)
-    except DomainError as exc:
-        return refuse(exc.message, ".users")
     return _render_users(one_time={"email": user.email, "password": password, "created": False})

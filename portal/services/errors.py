@@ -4,8 +4,14 @@ from flask_babel import lazy_gettext as _l
 
 
 class DomainError(Exception):
+    """A refusal. Raising it ends the unit of work: nothing the attempt flushed is kept.
+
+    `back_to` is set by a page (never by a service) when the refusal should take the user back to
+    a page with the message, rather than show an error page."""
+
     code = "error"
     status = 400
+    back_to: str | None = None
 
     def __init__(self, message=None, fields: dict | None = None):
         self.message = message if message is not None else _l("The request could not be completed.")
