@@ -1,6 +1,6 @@
 """The admin face: organisations, users and the audit log."""
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import timedelta
 
 from flask import (
     Blueprint,
@@ -11,12 +11,12 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import get_timezone
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from blueprints import going_back_to, paginate, shown_again
 from models import PARTNER_ROLES, User, utcnow
+from portal.bank_time import day_start
 from portal.extensions import db
 from portal.security import ctx, roles_required
 from portal.services import accounts, admin_views, queue
@@ -207,11 +207,6 @@ def reset_password(user_id: int):
 
 # --- audit log ------------------------------------------------------------------------------
 
-def _day_start(day) -> datetime:
-    """Midnight of a calendar day in the portal's time zone, as an aware UTC datetime."""
-    return get_timezone().localize(datetime.combine(day, time.min)).astimezone(UTC)
-
-
 @bp.route("/audit")
 @admin_required
 def audit():
@@ -219,8 +214,8 @@ def audit():
     form.action.choices = [("", "—")] + [(a, a) for a in admin_views.audit_actions()]
     form.target_type.choices = [("", "—")] + [(t, t) for t in admin_views.audit_target_types()]
     form.validate()
-    since = _day_start(form.date_from.data) if form.date_from.data else None
-    until = (_day_start(form.date_to.data + timedelta(days=1)) if form.date_to.data else None)
+    since = day_start(form.date_from.data) if form.date_from.data else None
+    until = (day_start(form.date_to.data + timedelta(days=1)) if form.date_to.data else None)
     page = paginate(admin_views.audit_search(
         action=form.action.data or None, actor_email=form.actor.data,
         target_type=form.target_type.data or None, target_id=form.target_id.data,

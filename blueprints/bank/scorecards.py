@@ -6,16 +6,14 @@ KPI. Channel managers and admins only.
 
 from __future__ import annotations
 
-from datetime import UTC
-
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import get_timezone
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
 from blueprints import going_back_to, paginate
 from models import BANK_KIND, Organization, Referral, User
+from portal.bank_time import typed_local
 from portal.extensions import db
 from portal.labels import PARTNER_TYPES
 from portal.security import ctx, roles_required
@@ -41,13 +39,6 @@ PER_PAGE = 50
 def _template_globals(state) -> None:
     # The tier names and colours, for the scorecard macros (imported without context).
     state.app.jinja_env.globals.update(TIER_LABELS=TIER_LABELS, TIER_BADGES=TIER_BADGES)
-
-
-def _aware(value):
-    """A naive date-time from a form, in the user's time zone, as UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=get_timezone()).astimezone(UTC)
 
 
 def _staff_choices(blank: str):
@@ -188,7 +179,7 @@ def followup_add():
     referral = referrals.get_for(current_user, int(form.referral_id.data))
     with going_back_to("bank.followup_pool", view="candidates"):
         entry = followups.add(ctx(), referral, assigned_to=form.assigned_to.data or None,
-                              next_action_at=_aware(form.next_action_at.data),
+                              next_action_at=typed_local(form.next_action_at.data),
                               note=form.note.data)
     flash(_("%(name)s is in the follow-up pool.", name=referral.buyer_name), "success")
     return redirect(url_for("bank.followup", follow_up_id=entry.id))
@@ -218,7 +209,7 @@ def followup_assign(follow_up_id: int):
         return redirect(url_for("bank.followup", follow_up_id=entry.id))
     with going_back_to("bank.followup", follow_up_id=entry.id):
         followups.assign(ctx(), entry, form.assigned_to.data or None,
-                         _aware(form.next_action_at.data))
+                         typed_local(form.next_action_at.data))
     flash(_("Assignment saved."), "success")
     return redirect(url_for("bank.followup", follow_up_id=entry.id))
 
@@ -233,7 +224,7 @@ def followup_note(follow_up_id: int):
         return redirect(url_for("bank.followup", follow_up_id=entry.id))
     with going_back_to("bank.followup", follow_up_id=entry.id):
         followups.add_note(ctx(), entry, form.kind.data, form.body.data,
-                           _aware(form.next_action_at.data))
+                           typed_local(form.next_action_at.data))
     flash(_("Follow-up recorded."), "success")
     return redirect(url_for("bank.followup", follow_up_id=entry.id))
 
@@ -294,6 +285,7 @@ def contact_log():
     if org is None:
         abort(404)
     with going_back_to(url=target):
-        followups.log_contact(ctx(), org, form.kind.data, _aware(form.at.data), form.summary.data)
+        followups.log_contact(ctx(), org, form.kind.data, typed_local(form.at.data),
+                              form.summary.data)
     flash(_("Contact with %(name)s recorded.", name=org.name), "success")
     return redirect(target)
