@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, String
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -62,6 +63,11 @@ class Organization(db.Model):
     @property
     def is_bank(self) -> bool:
         return self.kind == BANK_KIND
+
+    @hybrid_property
+    def is_partner(self) -> bool:
+        """A partner organisation, not the bank itself; in a query, the filter that says so."""
+        return self.kind != BANK_KIND
 
     @property
     def can_submit(self) -> bool:

@@ -22,6 +22,7 @@ from portal import labels
 from portal.extensions import db
 from portal.security import ctx, roles_required
 from portal.services import agreements as service
+from portal.services import queue
 
 from .agreement_forms import AgreementForm, ChooseOrgForm, TemplateForm, TerminateForm
 from .routes import bp
@@ -32,11 +33,6 @@ admin_required = roles_required("admin")
 
 def _agreement(agreement_id: int) -> Agreement:
     return service.get_for(current_user, agreement_id)
-
-
-def _partner_orgs() -> list[Organization]:
-    return list(db.session.scalars(select(Organization).where(Organization.kind != "bank")
-                                   .order_by(Organization.name)))
 
 
 def _product_choices() -> list[tuple[str, str]]:
@@ -62,7 +58,7 @@ def agreements():
     ).order_by(Agreement.created_at.desc(), Agreement.id.desc())
     page = paginate(query)
     return render_template("agreements/bank_list.html", page=page, scope=scope,
-                           orgs=_partner_orgs(), filters=args,
+                           orgs=queue.partner_orgs(), filters=args,
                            names=service.product_names(str(get_locale() or "en")))
 
 
@@ -101,7 +97,7 @@ def new_agreement():
     if org is None or org.is_bank:
         chooser = ChooseOrgForm(request.args)
         chooser.org_id.choices = [("", "—")] + [(str(o.id), f"{o.name} ({o.code})")
-                                                for o in _partner_orgs()]
+                                                for o in queue.partner_orgs()]
         return render_template("agreements/bank_choose_org.html", form=chooser)
     form = _agreement_form(org, AgreementForm())
     if request.method == "GET":

@@ -12,12 +12,12 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from blueprints import going_back_to, paginate
-from models import BANK_KIND, Organization, Referral, User
+from models import Referral, User
 from portal.bank_time import typed_local
 from portal.extensions import db
 from portal.labels import PARTNER_TYPES
 from portal.security import ctx, roles_required
-from portal.services import followups, referrals, scorecard_views, scoring
+from portal.services import followups, queue, referrals, scorecard_views, scoring
 from portal.services.scoring import TIER_BADGES, TIER_LABELS
 
 from .routes import bp
@@ -246,10 +246,7 @@ def followup_close(follow_up_id: int):
 # --- contact log --------------------------------------------------------------------------------
 
 def _partner_choices():
-    orgs = db.session.execute(select(Organization.id, Organization.name, Organization.code)
-                              .where(Organization.kind != BANK_KIND)
-                              .order_by(Organization.name))
-    return [("", "—")] + [(str(i), f"{name} ({code})") for i, name, code in orgs]
+    return [("", "—")] + [(str(o.id), f"{o.name} ({o.code})") for o in queue.partner_orgs()]
 
 
 @bp.route("/contacts")

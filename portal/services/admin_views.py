@@ -22,7 +22,7 @@ def dashboard(recent: int = 10) -> dict:
         "orgs_by_status": _counts(
             Organization.status,
             select(Organization.status, func.count(Organization.id))
-            .where(Organization.kind != BANK_KIND)),
+            .where(Organization.is_partner)),
         "users_by_role": _counts(User.role, select(User.role, func.count(User.id))),
         "referrals_by_status": _counts(Referral.status,
                                        select(Referral.status, func.count(Referral.id))),
@@ -33,7 +33,7 @@ def dashboard(recent: int = 10) -> dict:
 
 def org_search(*, q: str | None = None, kind: str | None = None,
                status: str | None = None) -> Select:
-    query = select(Organization).where(Organization.kind != BANK_KIND).options(
+    query = select(Organization).where(Organization.is_partner).options(
         selectinload(Organization.channel_manager))
     q = (q or "").strip()
     if q:

@@ -306,7 +306,7 @@ def overdue(manager_id: int | None = None, now: datetime | None = None) -> list[
     query = (select(Organization, TierState.tier, last.c.last_at)
              .outerjoin(TierState, TierState.org_id == Organization.id)
              .outerjoin(last, last.c.org_id == Organization.id)
-             .where(Organization.kind != BANK_KIND, Organization.status == "active"))
+             .where(Organization.is_partner, Organization.status == "active"))
     if manager_id:
         query = query.where(Organization.channel_manager_id == manager_id)
     out = []

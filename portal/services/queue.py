@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.orm import aliased, selectinload
 
-from models import BANK_KIND, Document, Organization, Product, Referral, User
+from models import Document, Organization, Product, Referral, User
 
 from ..extensions import db
 from . import referrals
@@ -96,7 +96,7 @@ def with_holders(items) -> list[tuple[Referral, Referral | None]]:
 
 def partner_orgs() -> list[Organization]:
     return list(db.session.scalars(
-        select(Organization).where(Organization.kind != BANK_KIND).order_by(Organization.name)))
+        select(Organization).where(Organization.is_partner).order_by(Organization.name)))
 
 
 def products() -> list[Product]:
