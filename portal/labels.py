@@ -156,3 +156,30 @@ PARTNER_FAMILIES = {
 
 ALL.update({"AGREEMENT_STATUSES": AGREEMENT_STATUSES, "AGREEMENT_BADGES": AGREEMENT_BADGES,
             "PARTNER_FAMILIES": PARTNER_FAMILIES})
+
+# Follow-up pool and contact log.
+FOLLOW_UP_REASONS = {
+    "declined": _l("Declined (not for credit policy)"),
+    "withdrawn": _l("Withdrawn"),
+    "expired": _l("Expired waiting for documents"),
+    "stalled": _l("Stalled"),
+    "other": _l("Other"),
+}
+FOLLOW_UP_STATUSES = {"open": _l("Open"), "in_progress": _l("In progress"), "closed": _l("Closed")}
+FOLLOW_UP_OUTCOMES = {
+    "converted": _l("Came back: new referral or application"),
+    "not_interested": _l("Not interested now"),
+    "unreachable": _l("Could not be reached"),
+    "other": _l("Other"),
+}
+FOLLOW_UP_NOTE_KINDS = {"call": _l("Call"), "visit": _l("Visit"), "message": _l("Message"),
+                        "note": _l("Note")}
+CONTACT_KINDS = {"visit": _l("Visit"), "call": _l("Call"), "meeting": _l("Meeting")}
+
+# In-app and e-mail notifications.
+NOTIFICATION_KINDS = {
+    "referral_status": _l("Referral status changed"),
+    "documents_requested": _l("Documents requested"),
+    "agreement_issued": _l("Agreement issued"),
+    "agreement_expiring": _l("Agreement expiring"),
+}

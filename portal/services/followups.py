@@ -30,28 +30,16 @@ from models import (
     utcnow,
 )
 
+from .. import labels
 from ..extensions import db
 from . import Ctx, audit
 from .errors import NotFound, ValidationFailed
 from .scoring import TIERS
 
-REASONS = {
-    "declined": _l("Declined (not for credit policy)"),
-    "withdrawn": _l("Withdrawn"),
-    "expired": _l("Expired waiting for documents"),
-    "stalled": _l("Stalled"),
-    "other": _l("Other"),
-}
-STATUSES = {"open": _l("Open"), "in_progress": _l("In progress"), "closed": _l("Closed")}
-OUTCOMES = {
-    "converted": _l("Came back: new referral or application"),
-    "not_interested": _l("Not interested now"),
-    "unreachable": _l("Could not be reached"),
-    "other": _l("Other"),
-}
-NOTE_KINDS = {"call": _l("Call"), "visit": _l("Visit"), "message": _l("Message"),
-              "note": _l("Note")}
-CONTACT_KINDS = {"visit": _l("Visit"), "call": _l("Call"), "meeting": _l("Meeting")}
+# Display names live with every other label; the codes are this module's.
+REASONS, STATUSES, OUTCOMES = (labels.FOLLOW_UP_REASONS, labels.FOLLOW_UP_STATUSES,
+                               labels.FOLLOW_UP_OUTCOMES)
+NOTE_KINDS, CONTACT_KINDS = labels.FOLLOW_UP_NOTE_KINDS, labels.CONTACT_KINDS
 DEFAULT_CADENCE = {"strategic": 14, "core": 30, "watch": 45, "exit": 90}
 STALLED_DAYS = 30
 # Candidates are looked for among referrals that changed within this many days.

@@ -16,7 +16,6 @@ from email.utils import formataddr, make_msgid
 from flask import current_app
 from flask_babel import force_locale, format_date, get_locale
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.routing import BuildError
@@ -28,12 +27,7 @@ from ..extensions import db
 from . import jobqueue
 from .errors import NotFound
 
-KINDS = {
-    "referral_status": _l("Referral status changed"),
-    "documents_requested": _l("Documents requested"),
-    "agreement_issued": _l("Agreement issued"),
-    "agreement_expiring": _l("Agreement expiring"),
-}
+KINDS = labels.NOTIFICATION_KINDS
 EMAIL_MAX_ATTEMPTS = 8
 EXPIRY_NOTICE_DAYS = 30
 
