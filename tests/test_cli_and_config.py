@@ -121,3 +121,60 @@ def test_trusted_proxies_must_be_a_count(monkeypatch):
     monkeypatch.setenv("TRUSTED_PROXIES", "yes")
     with pytest.raises(ConfigError, match="TRUSTED_PROXIES"):
         create_app({"PORTAL_ENV": "testing", "SECRET_KEY": "t" * 40})
+
+
+def test_a_command_refused_after_a_flush_leaves_nothing_behind(cli, world, monkeypatch):
+    from models import AuditEntry
+    from portal.services import accounts
+    from portal.services.errors import DomainError
+
+    create_org = accounts.create_org
+    flushed = []
+
+    def create_then_refuse(ctx, **kwargs):
+        org = create_org(ctx, **kwargs)  # flushes the organisation and its audit entry
+        flushed.append(org.id)
+        raise DomainError("Refused after the flush.", {"code": "taken meanwhile"})
+
+    monkeypatch.setattr(accounts, "create_org", create_then_refuse)
+    audit_entries = db.session.scalar(select(func.count(AuditEntry.id)))
+    result = cli.invoke(args=["orgs", "create", "--code", "HALF", "--name", "Half Written",
+                              "--type", "car_dealer"])
+    assert flushed and flushed[0] is not None
+    assert result.exit_code == 1
+    assert "Refused after the flush. (code: taken meanwhile)" in result.output
+    db.session.expire_all()
+    assert db.session.scalar(select(Organization).where(Organization.code == "HALF")) is None
+    assert db.session.scalar(select(func.count(AuditEntry.id))) == audit_entries
+
+
+def test_a_housekeeping_step_that_fails_after_a_flush_leaves_nothing_behind(app, world,
+                                                                            monkeypatch, request):
+    from datetime import timedelta
+
+    if db.engine.dialect.name == "sqlite":
+        # pysqlite opens no transaction before a SAVEPOINT, so releasing the first savepoint
+        # (notify_org's) commits it; needs the BEGIN recipe on the engine (not in this part).
+        request.applymarker(pytest.mark.xfail(
+            strict=True, reason="SQLite: a released first savepoint commits"))
+
+    from models import Agreement, Notification
+    from portal import worker
+    from portal.services import agreements, scoring
+
+    soon = db.session.scalar(select(Agreement).where(
+        Agreement.org_id == world.org_a.id, Agreement.status == "active"))
+    soon.expires_on = agreements.local_today() + timedelta(days=20)
+    db.session.commit()
+
+    def fail(now=None):
+        raise RuntimeError("scorecards unavailable")
+
+    monkeypatch.setattr(scoring, "maintain", fail)  # runs after the expiry notices flushed
+    with pytest.raises(RuntimeError):
+        worker.housekeeping()
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count(Notification.id)).where(
+        Notification.kind == "agreement_expiring")) == 0
+    monkeypatch.undo()
+    assert worker.housekeeping()["expiring_notices"] == 2  # nothing was half-written before

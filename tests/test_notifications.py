@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import func, select
 
 from models import Agreement, Notification, utcnow
+from portal import worker
 from portal.extensions import db
-from portal.services import Ctx, agreements, documents, notifications, referrals, worker
+from portal.services import Ctx, agreements, documents, notifications, referrals
 from tests import factories
 
 

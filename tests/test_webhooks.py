@@ -18,8 +18,9 @@ import pytest
 from sqlalchemy import func, select
 
 from models import DeliveryAttempt, OutboxEvent, Referral, WebhookDelivery, utcnow
+from portal import worker
 from portal.extensions import db
-from portal.services import Ctx, agreements, documents, referrals, webhooks, worker
+from portal.services import Ctx, agreements, documents, referrals, webhooks
 from portal.services.errors import ValidationFailed
 from tests import factories
 
