@@ -86,6 +86,16 @@ def _sqlite_pragmas(dbapi_connection, _record):
         cursor.close()
 
 
+@event.listens_for(Engine, "savepoint")
+def _sqlite_savepoint_inside_a_transaction(conn, _name):
+    # pysqlite begins a transaction only before INSERT/UPDATE/DELETE. A SAVEPOINT sent first
+    # would open the transaction itself, and releasing it would commit: a refusal after that
+    # would leave the savepoint's rows behind. Begin the transaction first.
+    raw = conn.connection.dbapi_connection
+    if type(raw).__module__.startswith("sqlite3") and not raw.in_transaction:
+        conn.exec_driver_sql("BEGIN")
+
+
 def register_extensions(app: Flask) -> None:
     import models  # noqa: F401  (the models must be known before migrations run)
 

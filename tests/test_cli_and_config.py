@@ -152,12 +152,6 @@ def test_a_housekeeping_step_that_fails_after_a_flush_leaves_nothing_behind(app,
                                                                             monkeypatch, request):
     from datetime import timedelta
 
-    if db.engine.dialect.name == "sqlite":
-        # pysqlite opens no transaction before a SAVEPOINT, so releasing the first savepoint
-        # (notify_org's) commits it; needs the BEGIN recipe on the engine (not in this part).
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="SQLite: a released first savepoint commits"))
-
     from models import Agreement, Notification
     from portal import worker
     from portal.services import agreements, scoring
