@@ -149,7 +149,7 @@ def test_a_command_refused_after_a_flush_leaves_nothing_behind(cli, world, monke
 
 
 def test_a_housekeeping_step_that_fails_after_a_flush_leaves_nothing_behind(app, world,
-                                                                            monkeypatch, request):
+                                                                            monkeypatch):
     from datetime import timedelta
 
     from models import Agreement, Notification
