@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import func, select
 
 from models import Agreement, AgreementAcceptance, AgreementTemplate, AuditEntry, utcnow
+from portal import worker
 from portal.extensions import db
-from portal.services import Ctx, agreements, pdf, worker
+from portal.services import Ctx, agreements, pdf
 from portal.services.errors import Forbidden, NotFound, StateConflict, ValidationFailed
 from tests import factories
 from tests.conftest import login

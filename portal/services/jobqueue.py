@@ -22,9 +22,9 @@ log = logging.getLogger(__name__)
 QUEUE_NAME = "portal"
 # The job functions, by import path so this module imports none of them.
 JOBS = {
-    "webhook": "portal.services.worker.deliver_webhook_job",
-    "email": "portal.services.worker.send_email_job",
-    "maintenance": "portal.services.worker.maintenance_job",
+    "webhook": "portal.worker.deliver_webhook_job",
+    "email": "portal.worker.send_email_job",
+    "maintenance": "portal.worker.maintenance_job",
 }
 _INFO_KEY = "portal_jobs"
 
