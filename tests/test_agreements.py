@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 
 from models import Agreement, AgreementAcceptance, AgreementTemplate, AuditEntry, utcnow
 from portal.extensions import db
-from portal.services import Ctx, agreements, pdf, worker
+from portal.services import Ctx, agreements, worker
+from portal.services.agreements import pdf
 from portal.services.errors import Forbidden, NotFound, StateConflict, ValidationFailed
 from tests import factories
 from tests.conftest import login

@@ -286,7 +286,7 @@ def edit_agreement_template(template_id: int):
 def new_agreement_template():
     form = _template_form(TemplateForm())
     if request.method == "GET":
-        from portal.services.agreement_defaults import DEFAULT_BODY
+        from portal.services.agreements.defaults import DEFAULT_BODY
 
         form.body.data = DEFAULT_BODY
     errors = {}

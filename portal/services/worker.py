@@ -21,7 +21,8 @@ from flask import current_app, has_app_context
 from models import utcnow
 
 from ..extensions import db
-from . import idempotency, jobqueue, notifications, pdf, scoring, webhooks
+from . import idempotency, jobqueue, notifications, scoring, webhooks
+from .agreements import pdf
 
 log = logging.getLogger(__name__)
 MAINTENANCE_EVERY = timedelta(seconds=60)
