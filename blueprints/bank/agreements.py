@@ -51,7 +51,6 @@ def _product_choices() -> list[tuple[str, str]]:
 @bp.route("/agreements")
 @manager_required
 def agreements():
-    service.roll_statuses()  # statuses follow the calendar (writes only when due; by the system)
     args = request.args
     scope = args.get("scope") or ("mine" if current_user.role == "channel_manager" else "all")
     query = service.search(

@@ -21,8 +21,7 @@ from flask import current_app, has_app_context
 from models import utcnow
 
 from ..extensions import db
-from . import idempotency, jobqueue, notifications, scoring, webhooks
-from .agreements import pdf
+from . import agreements, idempotency, jobqueue, notifications, scoring, webhooks
 
 log = logging.getLogger(__name__)
 MAINTENANCE_EVERY = timedelta(seconds=60)
@@ -107,14 +106,13 @@ def run_due(now: datetime | None = None, limit: int = 100) -> dict:
 
 
 def housekeeping(now: datetime | None = None) -> dict:
-    """Notices of agreements about to expire; idempotency records past their time; agreement
-    PDFs not used for PDF_CACHE_DAYS; stale scorecards."""
+    """Agreement statuses rolled with the calendar, notices of agreements about to expire and
+    agreement PDFs not used for PDF_CACHE_DAYS; idempotency records past their time; stale
+    scorecards."""
     now = now or utcnow()
     ttl = timedelta(hours=current_app.config["IDEMPOTENCY_TTL_HOURS"])
-    unused = timedelta(days=current_app.config["PDF_CACHE_DAYS"])
-    out = {"expiring_notices": notifications.agreements_expiring(now.date()),
+    out = {**agreements.maintain(now),  # roll statuses, expiry notices, PDF cache
            "idempotency_purged": idempotency.purge(now - ttl),
-           "pdf_cache_pruned": pdf.prune_cache(now - unused),
            "scorecards": scoring.maintain(now)}  # stale partners; everything daily
     db.session.commit()
     return out

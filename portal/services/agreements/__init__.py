@@ -15,6 +15,7 @@ One concern per module; callers use the names re-exported here (`agreements.issu
   expiry         agreements about to end: warnings and notices
   reading        visibility, search, history
   verification   which agreement a PDF or SHA-256 is
+  maintenance    the worker's scheduled share
   pdf, defaults  WeasyPrint rendering with its disk cache; the starting templates
 """
 
@@ -26,9 +27,10 @@ from .bank_calendar import local_today
 from .chinese import chinese_date, chinese_number
 from .content import CONTENT_FORMAT, build_content, document, pdf_for
 from .drafting import draft, next_number, renew, renewal_defaults, successor, update_draft
-from .expiry import expiring_soon
+from .expiry import EXPIRY_NOTICE_DAYS, expiring_soon, send_expiry_notices
 from .gating import check_product_covered, covered_products
 from .lifecycle import accept, activate, issue, roll_statuses, terminate
+from .maintenance import maintain
 from .reading import get_for, history, product_names, search, visible_agreements
 from .rendering import KIND_ZH
 from .templates import (
@@ -47,13 +49,13 @@ from .terms import MAX_TERM_DAYS, AgreementTerms, clean_terms
 from .verification import Verification, verify
 
 __all__ = [
-    "CONTENT_FORMAT", "KIND_ZH", "MANAGER_ROLES", "MAX_TERM_DAYS",
+    "CONTENT_FORMAT", "EXPIRY_NOTICE_DAYS", "KIND_ZH", "MANAGER_ROLES", "MAX_TERM_DAYS",
     "SYSTEM", "AgreementTerms", "Verification", "accept", "activate", "build_content",
     "check_product_covered", "check_template_body", "chinese_date", "chinese_number",
     "clean_terms", "covered_products", "create_template", "current_templates",
     "default_template_for", "document", "draft", "edit_template", "ensure_default_templates",
     "expiring_soon", "family_of", "get_for", "history", "issue", "latest_template", "local_today",
-    "next_number", "pdf", "pdf_for", "product_names", "renew", "renewal_defaults",
-    "roll_statuses", "search", "successor", "template_versions",
+    "maintain", "next_number", "pdf", "pdf_for", "product_names", "renew", "renewal_defaults",
+    "roll_statuses", "search", "send_expiry_notices", "successor", "template_versions",
     "templates_for", "terminate", "update_draft", "verify", "visible_agreements",
 ]

@@ -1,4 +1,8 @@
-"""Agreements about to end: the warnings on the dashboards and the partners' notices."""
+"""Agreements about to end: the warnings on the dashboards and the partners' notices.
+
+The notices are the agreements' business, so they live here and call the notifications service;
+notifications knows nothing of agreements (that dependency once ran both ways).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,11 @@ from sqlalchemy.orm import aliased
 from models import Agreement, AgreementStatus, Organization, Role, User
 
 from ...extensions import db
+from .. import notifications
 from .bank_calendar import local_today
 
 AS = AgreementStatus
+EXPIRY_NOTICE_DAYS = 30
 
 
 def expiring_soon(subject, days: int = 30, *, today: date | None = None) -> list[Agreement]:
@@ -41,3 +47,22 @@ def expiring_soon(subject, days: int = 30, *, today: date | None = None) -> list
     else:
         return []
     return list(db.session.scalars(query))
+
+
+def send_expiry_notices(today: date | None = None, days: int = EXPIRY_NOTICE_DAYS) -> int:
+    """Notify each partner once per agreement in force that ends within `days` with no
+    accepted renewal (the rule of `expiring_soon`); returns the notifications made."""
+    today = today or local_today()
+    org_ids = db.session.scalars(select(Agreement.org_id).distinct().where(
+        Agreement.status == AS.active.value, Agreement.expires_on >= today,
+        Agreement.expires_on <= today + timedelta(days=days)))
+    made = 0
+    for org_id in list(org_ids):
+        org = db.session.get(Organization, org_id)
+        for agreement in expiring_soon(org, days, today=today):
+            made += len(notifications.notify_org(
+                agreement.org_id, "agreement_expiring",
+                {"agreement_id": agreement.id, "number": agreement.number,
+                 "version": agreement.version, "expires_on": agreement.expires_on.isoformat()},
+                dedupe_key=f"agreement-expiring:{agreement.id}"))
+    return made
