@@ -29,7 +29,8 @@ def _ms(samples: list[float]) -> dict:
 def run(n: int = 10) -> dict:
     from portal import create_app
     from portal.extensions import db
-    from portal.services import Ctx, accounts, agreements, pdf
+    from portal.services import Ctx, accounts, agreements
+    from portal.services.agreements import pdf
 
     with tempfile.TemporaryDirectory(prefix="bench-agreements-") as tmp:
         root = Path(tmp)

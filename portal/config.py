@@ -66,6 +66,10 @@ def load(overrides: dict | None = None) -> dict:
         "MAX_CONTENT_LENGTH": 12 * 1024 * 1024,
         "UPLOAD_MAX_BYTES": int(env.get("UPLOAD_MAX_BYTES", str(10 * 1024 * 1024))),
         "UPLOAD_DIR": env.get("UPLOAD_DIR") or str(INSTANCE / "uploads"),
+        # Cooperation agreements: the bank as the documents name it (甲方), and the PDF cache.
+        "BANK_LEGAL_NAME": env.get("BANK_LEGAL_NAME") or "示范银行股份有限公司",
+        "BANK_UNIT_NAME": env.get("BANK_UNIT_NAME") or "个人贷款业务部 · 合作渠道管理",
+        "PDF_CACHE_DIR": env.get("PDF_CACHE_DIR") or str(INSTANCE / "pdf-cache"),
         "PROTECTION_WINDOW_DAYS": int(env.get("PROTECTION_WINDOW_DAYS", "90")),
         # Reverse proxies in front of the portal whose X-Forwarded-* headers to believe: the
         # client's address (audit log, rate limits) and scheme come from them. 0 believes none,

@@ -22,7 +22,7 @@ from flask import current_app, has_app_context
 from models import utcnow
 
 from .extensions import db
-from .services import idempotency, jobqueue, notifications, pdf, scoring, webhooks
+from .services import agreements, idempotency, jobqueue, notifications, scoring, webhooks
 from .unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -92,15 +92,14 @@ def run_due(now: datetime | None = None, limit: int = 100) -> dict:
 
 
 def housekeeping(now: datetime | None = None) -> dict:
-    """Notices of agreements about to expire; idempotency records past their time; agreement
-    PDFs not used for PDF_CACHE_DAYS; stale scorecards. One unit of work."""
+    """Agreement statuses rolled with the calendar, notices of agreements about to expire and
+    agreement PDFs not used for PDF_CACHE_DAYS; idempotency records past their time; stale
+    scorecards. One unit of work."""
     now = now or utcnow()
     ttl = timedelta(hours=current_app.config["IDEMPOTENCY_TTL_HOURS"])
-    unused = timedelta(days=current_app.config["PDF_CACHE_DAYS"])
     with unit_of_work():
-        return {"expiring_notices": notifications.agreements_expiring(now.date()),
+        return {**agreements.maintain(now),  # roll statuses, expiry notices, PDF cache
                 "idempotency_purged": idempotency.purge(now - ttl),
-                "pdf_cache_pruned": pdf.prune_cache(now - unused),
                 "scorecards": scoring.maintain(now)}  # stale partners; everything daily
 
 

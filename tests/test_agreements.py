@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from models import Agreement, AgreementAcceptance, AgreementTemplate, AuditEntry, utcnow
 from portal import worker
 from portal.extensions import db
-from portal.services import Ctx, agreements, pdf
+from portal.services import Ctx, agreements
+from portal.services.agreements import pdf
 from portal.services.errors import Forbidden, NotFound, StateConflict, ValidationFailed
 from tests import factories
 from tests.conftest import login
@@ -648,6 +649,56 @@ def test_cli_rolls_statuses_by_date(app, world):
     assert result.exit_code == 0 and "expired: 1" in result.output
     assert db.session.get(Agreement, lapsed.id).status == "expired"
 
+
+
+def test_agreement_lists_only_read_and_the_housekeeping_rolls(world, app, as_user):
+    lapsed = factories.active_agreement(world.org_a, ["housing_mortgage"], days_left=-1)
+    due = factories.active_agreement(world.org_a, ["consumer_loan"], status="accepted")
+    db.session.commit()
+    moves = select(func.count()).where(AuditEntry.target_type == "agreement")
+    audited = db.session.scalar(moves)
+    assert as_user(world.manager).get("/bank/agreements").status_code == 200
+    partner = app.test_client()
+    login(partner, world.partner_a)
+    assert partner.get("/partner/agreements").status_code == 200
+    db.session.expire_all()
+    assert (lapsed.status, due.status) == ("active", "accepted")  # a GET writes nothing
+    assert db.session.scalar(moves) == audited
+    done = worker.housekeeping()
+    assert (done["agreements_activated"], done["agreements_expired"]) == (1, 1)
+    assert (lapsed.status, due.status) == ("expired", "active")
+
+
+@pytest.mark.parametrize("n, text", [
+    (1, "一"), (9, "九"), (10, "十"), (12, "十二"), (20, "二十"), (35, "三十五"), (99, "九十九"),
+    (0, "0"), (100, "100")])
+def test_chinese_clause_numbers(n, text):
+    assert agreements.chinese_number(n) == text
+
+
+def test_chinese_dates_and_clause_headings():
+    from datetime import date
+
+    from portal.services.agreements.chinese import clause_number
+
+    assert agreements.chinese_date(date(2026, 1, 5)) == "2026年1月5日"
+    assert clause_number(11) == "第十一条"
+
+
+def test_terms_report_every_field_at_once(world):
+    with pytest.raises(ValidationFailed) as err:
+        agreements.clean_terms(world.org_a, {"products": "no_such_loan", "bank_sla_hours": "x",
+                                             "partner_doc_days": "0",
+                                             "effective_from": "2026-03-01",
+                                             "expires_on": "2032-03-01"})
+    assert {k: str(v) for k, v in err.value.fields.items()} == {
+        "products": "Choose loan products from the list.",
+        "bank_sla_hours": "Enter a whole number.",
+        "partner_doc_days": "Enter a number from 1 to 90.",
+        "expires_on": "An agreement runs for at most five years."}
+    with pytest.raises(ValidationFailed) as err:
+        agreements.clean_terms(world.org_a, {"products": ["housing_mortgage"]})
+    assert set(err.value.fields) == {"effective_from", "expires_on"}  # no default dates
 
 
 def test_two_admins_accepting_at_once_leave_one_acceptance(app, world):

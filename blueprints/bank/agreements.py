@@ -46,7 +46,6 @@ def _product_choices() -> list[tuple[str, str]]:
 @bp.route("/agreements")
 @manager_required
 def agreements():
-    service.roll_statuses()  # statuses follow the calendar (writes only when due; by the system)
     args = request.args
     scope = args.get("scope") or ("mine" if current_user.role == "channel_manager" else "all")
     query = service.search(
@@ -266,7 +265,7 @@ def edit_agreement_template(template_id: int):
 def new_agreement_template():
     form = _template_form(TemplateForm())
     if request.method == "GET":
-        from portal.services.agreement_defaults import DEFAULT_BODY
+        from portal.services.agreements.defaults import DEFAULT_BODY
 
         form.body.data = DEFAULT_BODY
     errors = {}

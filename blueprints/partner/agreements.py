@@ -47,8 +47,6 @@ def _agreement_helpers():
 @bp.route("/agreements")
 @partner_required
 def agreements():
-    # Statuses follow the calendar: bring this organisation's up to date (writes only when due).
-    service.roll_statuses(org=current_user.org)  # recorded as the system's doing
     query = service.visible_agreements(current_user).order_by(
         Agreement.number, Agreement.version.desc())
     page = paginate(query)

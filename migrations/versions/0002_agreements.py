@@ -106,7 +106,7 @@ def upgrade():
 def seed_templates():
     # The default text lives with the code that documents its syntax; a later change there
     # affects fresh installations only (existing ones keep their rows, edited as new versions).
-    from portal.services.agreement_defaults import DEFAULT_BODY, DEFAULT_TEMPLATES
+    from portal.services.agreements.defaults import DEFAULT_BODY, DEFAULT_TEMPLATES
 
     template = sa.table('agreement_template', sa.column('key'), sa.column('version'),
                         sa.column('family'), sa.column('product_code'), sa.column('title'),

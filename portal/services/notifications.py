@@ -29,7 +29,6 @@ from .errors import NotFound
 
 KINDS = labels.NOTIFICATION_KINDS
 EMAIL_MAX_ATTEMPTS = 8
-EXPIRY_NOTICE_DAYS = 30
 
 
 def _email_state() -> tuple[str, datetime | None]:
@@ -265,28 +264,3 @@ def record_email(note_id: int, error: str | None, now: datetime | None = None) -
         else:
             note.email_next_at = now + timedelta(minutes=2 ** note.email_attempts)
     db.session.flush()
-
-
-# --- agreements about to expire (checked by the worker) ----------------------------------------
-
-def agreements_expiring(today: date | None = None, days: int = EXPIRY_NOTICE_DAYS) -> int:
-    """Notify each partner once per agreement in force that ends within `days` with no
-    accepted renewal (the agreements service's own rule)."""
-    from models import Agreement, Organization
-
-    from . import agreements
-
-    today = today or agreements.local_today()
-    org_ids = db.session.scalars(select(Agreement.org_id).distinct().where(
-        Agreement.status == "active", Agreement.expires_on >= today,
-        Agreement.expires_on <= today + timedelta(days=days)))
-    made = 0
-    for org_id in list(org_ids):
-        org = db.session.get(Organization, org_id)
-        for agreement in agreements.expiring_soon(org, days, today=today):
-            made += len(notify_org(
-                agreement.org_id, "agreement_expiring",
-                {"agreement_id": agreement.id, "number": agreement.number,
-                 "version": agreement.version, "expires_on": agreement.expires_on.isoformat()},
-                dedupe_key=f"agreement-expiring:{agreement.id}"))
-    return made

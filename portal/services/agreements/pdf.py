@@ -3,7 +3,7 @@
 The PDF depends only on the agreement's content (a JSON-able dict), the PDF template and
 stylesheet, and the WeasyPrint version; its dates and identifier come from the content, so the
 same content renders to the same bytes. Renderings are cached on disk under PDF_CACHE_DIR
-(default instance/pdf-cache), keyed by the SHA-256 of those inputs.
+(see portal/config.py), keyed by the SHA-256 of those inputs.
 """
 
 from __future__ import annotations
@@ -98,8 +98,7 @@ def renderer_fingerprint() -> str:
 
 
 def cache_dir() -> Path:
-    configured = current_app.config.get("PDF_CACHE_DIR")
-    return Path(configured or os.path.join(current_app.instance_path, "pdf-cache"))
+    return Path(current_app.config["PDF_CACHE_DIR"])
 
 
 def cache_key(content: dict) -> str:

@@ -1,7 +1,7 @@
 # ruff: noqa: E501  (contract prose: one clause item per line)
 """The default agreement templates a fresh installation starts with (one per partner family).
 
-Migration 0002 seeds these rows; `agreements.ensure_default_templates` puts them back where none
+Migration 0002 seeds these rows; `agreements.templates.ensure_default_templates` puts them back where none
 exist (tests clear every table). Admins change templates in the portal, where an edit is a new
 version: this text is only the starting point.
 
