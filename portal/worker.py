@@ -135,18 +135,11 @@ def loop(*, once: bool = False, poll: float | None = None, echo=print) -> None:
 
 @contextmanager
 def _job_context():
-    """RQ runs jobs outside Flask: give them an app context (the worker's own app if any)."""
-    if has_app_context():
-        yield
-        return
-    from portal import create_app
-
-    app = create_app()
-    with app.app_context():
-        try:
-            yield
-        finally:
-            db.session.remove()
+    """RQ jobs run in `flask --app wsgi worker` (SimpleWorker, inside the command's app context).
+    A bare `rq worker` has no app to run them in: say so plainly."""
+    if not has_app_context():
+        raise RuntimeError("portal jobs run in `flask --app wsgi worker`, not a bare `rq worker`")
+    yield
 
 
 def deliver_webhook_job(delivery_id: int) -> None:
