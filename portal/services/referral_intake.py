@@ -91,7 +91,8 @@ class IntakeField:
     """How the faces show a field. `kind` is one of: product, text, industry, money, months,
     consent, version, time. `api` is the field's nested name in the API's request body;
     `form=False` keeps it off the web form (the portal fills it in). `required` is the
-    asterisk on the form and a required member of the API body; the rule itself decides."""
+    asterisk on the form and a required member of the API body (unless `api_required` says
+    otherwise); the rule itself decides."""
 
     label: Any
     kind: str
@@ -101,6 +102,11 @@ class IntakeField:
     render_kw: dict | None = None
     description: str | None = None
     examples: tuple = ()
+    api_required: bool | None = None
+
+    @property
+    def in_api_required(self) -> bool:
+        return self.required if self.api_required is None else self.api_required
 
 
 class IntakeContext(TypedDict, total=False):
@@ -286,7 +292,8 @@ class ReferralIntake(BaseModel):
         required=False, render_kw=NUMBER))]
     consent: Annotated[bool, *_rule(_consent, IntakeField(
         _l("The buyer has read the consent notice and agrees"), "consent", "consent.obtained",
-        required=False, description="The buyer agreed to pass their data to the bank."))]
+        required=False, api_required=True,  # a checkbox: no asterisk, but the API needs it
+        description="The buyer agreed to pass their data to the bank."))]
     consent_notice_version: Annotated[str | None, *_rule(_notice_version, IntakeField(
         None, "version", "consent.notice_version", required=False, form=False,
         description="The privacy notice version shown."))]
