@@ -291,3 +291,18 @@ def test_the_upload_page_sends_big_files_to_the_command_line(world, as_user, mon
         content_type="multipart/form-data", follow_redirects=True)
     assert "More than 2 rows" in response.get_data(as_text=True)
     assert count(Referral) == 0
+
+
+def test_a_row_reports_its_first_bad_column_in_column_order(world, disbursed):
+    # The row models validate every column; the report gives the first failure, as before.
+    loans = imports.import_loans(SYSTEM, (LOANS + "NOSUCH,L-1,31/01/2026,-5,x,gone\n"
+                                          "PARTNERA,L-1,31/01/2026,-5,x,gone\n").encode())
+    reasons = dict(loans.rejects)
+    assert "Unknown partner organisation code NOSUCH" in reasons[2]
+    assert "not a date" in reasons[3]
+    history = imports.import_referrals(SYSTEM, csv_bytes(
+        row(org="NOSUCH", ref="", submitted="yesterday", mobile="1"),
+        row(ref="H-9", submitted="yesterday", mobile="1")))
+    reasons = dict(history.rejects)
+    assert "Unknown partner organisation code NOSUCH" in reasons[2]
+    assert "submitted_at is not an ISO-8601 time" in reasons[3]

@@ -3,6 +3,7 @@
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from markupsafe import escape
 from sqlalchemy import func, select, text
 
 from models import AuditEntry, Referral, utcnow
@@ -199,3 +200,97 @@ class TestAttribution:
         entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "referral.submit"))
         assert entry.actor_id == world.partner_a.id
         assert db.session.scalar(select(Referral.id)) == int(entry.target_id)
+
+
+class TestOneDeclarationEveryFace:
+    """The intake schema (services/referral_intake.py) is the one declaration of the fields:
+    the web form, the API body and the history import take names, rules and messages from it."""
+
+    @staticmethod
+    def _service_message(app, field, **overrides) -> str:
+        with app.test_request_context(headers={"Accept-Language": "en"}):
+            from portal.services import referral_intake
+            try:
+                referral_intake.check(factories.intake(**overrides), {"product": None})
+            except referral_intake.ValidationError as exc:
+                return str(referral_intake.field_errors(exc)[field])
+        raise AssertionError("the intake was accepted")
+
+    @pytest.mark.parametrize("field,api_field,value", [
+        ("mobile", "buyer.mobile", "12345"),
+        ("industry", "buyer.industry", "astrology"),
+        ("monthly_income", "buyer.monthly_income", "lots"),
+    ])
+    def test_a_rule_refuses_with_one_message_on_every_face(self, app, world, client, as_user,
+                                                           field, api_field, value):
+        from tests.integration_helpers import api_body, auth, make_key
+        from tests.test_imports import csv_bytes, row
+        message = self._service_message(app, field, **{field: value})
+        client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+        # the service
+        with app.test_request_context(headers={"Accept-Language": "en"}):
+            assert str(_errors(world.partner_a, **{field: value})[field]) == message
+        # the web form: the message under the field of that name
+        form = factories.intake(**{field: value}, consent="y")
+        page = as_user(world.partner_a).post("/partner/referrals/new", data=form)
+        assert page.status_code == 422
+        assert f'data-error-for="{field}"' in page.get_data(as_text=True)
+        assert str(escape(message)) in page.get_data(as_text=True)
+        # the API, under the nested name the schema gives the field; "lots" and "astrology"
+        # are refused by the body's shape first, so only the mobile reaches the rule
+        body = api_body(**{api_field: value})
+        response = client.post("/api/v1/referrals", json=body,
+                               headers=auth(make_key(world.partner_a)))
+        assert response.status_code == 422
+        if field == "mobile":
+            assert response.json["error"]["fields"] == {api_field: message}
+        else:
+            assert api_field in response.json["error"]["fields"]
+        # the history import: the row's reason names the field and gives the message
+        columns = {"mobile": "mobile", "industry": "industry", "monthly_income": "income"}
+        with app.test_request_context(headers={"Accept-Language": "en"}):
+            from portal.services import imports
+            report = imports.import_referrals(
+                Ctx(user=None, ip="test"), csv_bytes(row(**{columns[field]: value})))
+        assert report.rejects == [(2, f"{field}: {message}")]
+        assert db.session.scalar(select(func.count()).select_from(Referral)) == 0
+
+    def test_the_form_and_the_api_take_their_field_names_from_the_schema(self, app):
+        from blueprints.api import schemas
+        from blueprints.partner.forms import ReferralForm
+        from portal.services import imports, referral_intake
+        faces = referral_intake.faces()
+        shown = referral_intake.form_fields()
+        with app.test_request_context():
+            form = ReferralForm(meta={"csrf": False})
+            assert [f.name for f in form] == [*shown, "submit"]
+            for name, face in shown.items():
+                assert form[name].label.text == str(face.label)
+                assert bool(form[name].flags.required) == face.required
+        assert set(ReferralForm.INTAKE_FIELDS) | {"consent"} == set(shown)
+
+        def nested(model, prefix=""):
+            for name, info in model.model_fields.items():
+                inner = [a for a in getattr(info.annotation, "__args__", (info.annotation,))
+                         if isinstance(a, type) and issubclass(a, schemas.BaseModel)]
+                yield from nested(inner[0], f"{prefix}{name}.") if inner else [prefix + name]
+        assert sorted(nested(schemas.ReferralIn)) == sorted(f.api for f in faces.values())
+        assert schemas.INTAKE_FIELDS == {n: f.api for n, f in faces.items() if f.api != n}
+        assert set(imports.INTAKE_COLUMNS) <= set(faces)
+        assert set(imports.REFERRAL_COLUMNS) & set(faces) <= set(imports.INTAKE_COLUMNS)
+
+    def test_the_api_body_maps_back_to_the_flat_intake(self, app):
+        from blueprints.api import schemas
+        from tests.integration_helpers import api_body
+        body = schemas.ReferralIn.model_validate(api_body())
+        flat = body.intake()
+        from portal.services import referral_intake
+        assert list(flat) == list(referral_intake.faces())
+        assert flat["buyer_name"] == body.buyer.name and flat["consent"] is True
+
+    def test_cross_field_rules_report_with_the_other_errors(self, world):
+        # down payment above the price: both cross-field messages come with every field error
+        fields = _errors(world.partner_a, buyer_name="", consent=False, asset_price="100000",
+                         down_payment="200000")
+        assert list(fields) == ["buyer_name", "down_payment", "amount", "consent"]
+        assert "cannot exceed the price" in str(fields["down_payment"])

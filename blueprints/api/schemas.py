@@ -11,12 +11,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import models_json_schema
 
 from models import WEBHOOK_EVENT_TYPES
+from portal.services import referral_intake
 from portal.services.lifecycle import DECLINE_REASONS, State
-from portal.services.reference import DOCUMENT_KINDS, INDUSTRY_CLASS, PRODUCT_CODES
+from portal.services.reference import DOCUMENT_KINDS, INDUSTRY_CLASS
 
 MAX_ID = 2_147_483_647  # ids are 32-bit integers in the database
 
@@ -40,28 +41,44 @@ class _In(BaseModel):
 
 # --- requests ----------------------------------------------------------------------------------
 
-class BuyerIn(_In):
-    name: Text = Field(description="The buyer's full name.", examples=["张伟"])
-    national_id: Text = Field(description="18-character PRC resident ID number.",
-                              examples=["110105198506120018"])
-    mobile: Text = Field(description="11-digit mainland China mobile number.",
-                         examples=["13912345678"])
-    employer: Text = Field(examples=["市第一中学"])
-    industry: Industry = Field(description="The employer's industry; decides the customer "
-                                           "class (1, 2 or 3).")
-    monthly_income: Money = Field(examples=[18000])
+# The referral body is built from the intake schema (services/referral_intake.py): each
+# intake field sits at its nested API name, with this type for its kind. Only the shape is
+# checked here; the intake's rules are the service's.
+API_TYPES = {"product": Text, "text": Text, "version": Text, "industry": Industry,
+             "money": Money, "months": int, "consent": bool, "time": datetime}
+SECTIONS = {"buyer": "BuyerIn", "asset": "AssetIn", "consent": "ConsentIn"}
+SECTION_DOCS = {"asset": "Required for housing and auto loans."}
 
 
-class AssetIn(_In):
-    description: Text | None = None
-    price: Money | None = None
-    down_payment: Money | None = None
+def _body_field(face):
+    kind = API_TYPES[face.kind]
+    doc = {"description": face.description} if face.description else {}
+    if face.examples:
+        doc["examples"] = list(face.examples)
+    if face.in_api_required:
+        return kind, Field(**doc)
+    return kind | None, Field(None, **doc)
 
 
-class ConsentIn(_In):
-    obtained: bool = Field(description="The buyer agreed to pass their data to the bank.")
-    notice_version: Text | None = Field(None, description="The privacy notice version shown.")
-    obtained_at: datetime | None = Field(None, description="ISO-8601 with a time zone.")
+def _referral_body_fields() -> dict:
+    top: dict = {}
+    members: dict[str, dict] = {}
+    for face in referral_intake.faces().values():
+        section, _, name = face.api.rpartition(".")
+        if section:
+            if section not in members:
+                members[section] = {}
+                top[section] = None  # placed where its first member is
+            members[section][name] = _body_field(face)
+        else:
+            top[name] = _body_field(face)
+    for section, fields in members.items():
+        model = create_model(SECTIONS[section], __base__=_In, **fields)
+        if any(field.is_required() for field in model.model_fields.values()):
+            top[section] = (model, Field(description=SECTION_DOCS.get(section)))
+        else:
+            top[section] = (model | None, Field(None, description=SECTION_DOCS.get(section)))
+    return top
 
 
 EXAMPLE_REFERRAL = {
@@ -77,57 +94,25 @@ EXAMPLE_REFERRAL = {
 }
 
 
-class ReferralIn(_In):
+class _ReferralBody(_In):
     model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_REFERRAL]})
 
-    product: Text = Field(description=f"One of {', '.join(PRODUCT_CODES)}.",
-                          examples=["housing_mortgage"])
-    buyer: BuyerIn
-    amount: Money = Field(examples=[800000])
-    term_months: int = Field(examples=[240])
-    asset: AssetIn | None = Field(None, description="Required for housing and auto loans.")
-    consent: ConsentIn
-    external_ref: Text | None = Field(None, description="Your own reference (unique within "
-                                                        "your organisation).")
-
     def intake(self) -> dict:
-        """The flat dict referrals.submit takes."""
-        asset = self.asset or AssetIn()
-        return {
-            "product": self.product,
-            "buyer_name": self.buyer.name,
-            "national_id": self.buyer.national_id,
-            "mobile": self.buyer.mobile,
-            "employer": self.buyer.employer,
-            "industry": self.buyer.industry,
-            "monthly_income": self.buyer.monthly_income,
-            "amount": self.amount,
-            "term_months": self.term_months,
-            "asset_description": asset.description,
-            "asset_price": asset.price,
-            "down_payment": asset.down_payment,
-            "consent": self.consent.obtained,
-            "consent_notice_version": self.consent.notice_version,
-            "consent_obtained_at": self.consent.obtained_at,
-            "external_ref": self.external_ref,
-        }
+        """The flat dict referrals.submit takes (a missing section gives None for its fields)."""
+        data = {}
+        for name, face in referral_intake.faces().items():
+            value = self
+            for part in face.api.split("."):
+                value = getattr(value, part, None)
+            data[name] = value
+        return data
 
+
+ReferralIn = create_model("ReferralIn", __base__=_ReferralBody, **_referral_body_fields())
+BuyerIn, AssetIn, ConsentIn = (ReferralIn.model_fields[s].annotation for s in SECTIONS)
 
 # The service's flat field names, as the nested names of the request body.
-INTAKE_FIELDS = {
-    "buyer_name": "buyer.name",
-    "national_id": "buyer.national_id",
-    "mobile": "buyer.mobile",
-    "employer": "buyer.employer",
-    "industry": "buyer.industry",
-    "monthly_income": "buyer.monthly_income",
-    "asset_description": "asset.description",
-    "asset_price": "asset.price",
-    "down_payment": "asset.down_payment",
-    "consent": "consent.obtained",
-    "consent_notice_version": "consent.notice_version",
-    "consent_obtained_at": "consent.obtained_at",
-}
+INTAKE_FIELDS = referral_intake.api_names()
 
 
 class TransitionIn(_In):

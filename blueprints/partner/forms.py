@@ -1,11 +1,14 @@
-"""Forms of the partner pages. The intake rules live in the referral service, in one place; the
-form only carries what the user typed (so nothing is lost when the service refuses it)."""
+"""Forms of the partner pages. The new-referral form is built from the intake schema
+(services/referral_intake.py), whose rules the referral service applies; the form only carries what
+the user typed (so nothing is lost when the service refuses it)."""
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, EmailField, SelectField, StringField, SubmitField
 from wtforms.validators import Length
+
+from portal.services.referral_intake import form_fields
 
 
 class Mandatory:
@@ -17,48 +20,38 @@ class Mandatory:
         return None
 
 
-NUMBER = {"inputmode": "decimal", "autocomplete": "off"}
 ACCEPT = ".pdf,.jpg,.jpeg,.png,application/pdf,image/jpeg,image/png"
+# The web form's widget for each kind of intake field (referral_intake.IntakeField.kind).
+WIDGETS = {"product": SelectField, "industry": SelectField, "consent": BooleanField}
+
+
+def _intake_field(face):
+    widget = WIDGETS.get(face.kind, StringField)
+    options = {"validators": [Mandatory()] if face.required else []}
+    if widget is SelectField:
+        options["validate_choice"] = False  # the choices are the service's to check
+    if face.render_kw:
+        options["render_kw"] = dict(face.render_kw)
+    return widget(face.label, **options)
 
 
 class ReferralForm(FlaskForm):
-    product = SelectField(_l("Loan product"), validators=[Mandatory()], validate_choice=False)
-    buyer_name = StringField(_l("Buyer's full name"), validators=[Mandatory()],
-                             render_kw={"maxlength": 100})
-    national_id = StringField(_l("Buyer's national ID number"), validators=[Mandatory()],
-                              render_kw={"autocomplete": "off", "maxlength": 18,
-                                         "spellcheck": "false"})
-    mobile = StringField(_l("Buyer's mobile number"), validators=[Mandatory()],
-                         render_kw={"autocomplete": "off", "inputmode": "tel", "maxlength": 20})
-    employer = StringField(_l("Employer"), validators=[Mandatory()],
-                           render_kw={"maxlength": 200})
-    industry = SelectField(_l("Employer's industry"), validators=[Mandatory()],
-                           validate_choice=False)
-    monthly_income = StringField(_l("Monthly income (CNY)"), validators=[Mandatory()],
-                                 render_kw=NUMBER)
-    amount = StringField(_l("Loan amount (CNY)"), validators=[Mandatory()], render_kw=NUMBER)
-    term_months = StringField(_l("Term (months)"), validators=[Mandatory()],
-                              render_kw={"inputmode": "numeric", "autocomplete": "off"})
-    asset_description = StringField(_l("Asset description (property or vehicle products)"),
-                                    render_kw={"maxlength": 300})
-    asset_price = StringField(_l("Asset price, CNY (property or vehicle products)"),
-                              render_kw=NUMBER)
-    down_payment = StringField(_l("Down payment, CNY (property or vehicle products)"),
-                               render_kw=NUMBER)
-    consent = BooleanField(_l("The buyer has read the consent notice and agrees"))
-    external_ref = StringField(_l("Your own reference (optional)"), render_kw={"maxlength": 64})
-    submit = SubmitField(_l("Submit referral"))
+    """The new-referral form: one field for each field of the intake schema the partner types
+    in, with its label and asterisk from there (referral_intake.form_fields)."""
 
-    # The keys of referrals.validate_intake, which are also the names of the fields above.
-    INTAKE_FIELDS = ("product", "buyer_name", "national_id", "mobile", "employer", "industry",
-                     "monthly_income", "amount", "term_months", "asset_description",
-                     "asset_price", "down_payment", "external_ref")
+    # The keys of referrals.validate_intake, which are also the names of the fields.
+    INTAKE_FIELDS = tuple(name for name, face in form_fields().items() if face.kind != "consent")
 
     def intake_data(self, notice_version: str) -> dict:
         data = {name: (self[name].data or "").strip() for name in self.INTAKE_FIELDS}
         data["consent"] = bool(self.consent.data)
         data["consent_notice_version"] = notice_version
         return data
+
+
+for _name, _face in form_fields().items():
+    setattr(ReferralForm, _name, _intake_field(_face))
+ReferralForm.submit = SubmitField(_l("Submit referral"))
 
 
 class FilterForm(FlaskForm):

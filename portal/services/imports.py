@@ -18,10 +18,11 @@ import csv
 import hashlib
 import io
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import date, datetime
+from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from models import (
@@ -37,7 +38,10 @@ from models import (
 from ..extensions import db
 from . import Ctx, audit, referrals, scoring
 from .errors import DomainError, ValidationFailed
-from .lifecycle import DECLINE_REASONS, State, allowed
+from .import_rows import LOAN_STATUSES as LOAN_STATUSES
+from .import_rows import LoanStatementRow, ReferralHistoryRow
+from .lifecycle import State
+from .referral_intake import faces, first_error
 
 SYSTEM = Ctx(user=None, ip="import")
 REFERRAL_COLUMNS = ("org_code", "external_ref", "product", "buyer_name", "national_id", "mobile",
@@ -46,8 +50,10 @@ REFERRAL_COLUMNS = ("org_code", "external_ref", "product", "buyer_name", "nation
 # Beyond the contract: filled in when present, else the history carries no such detail.
 REFERRAL_OPTIONAL = ("employer", "asset_description", "asset_price", "down_payment",
                      "decline_reason")
+# The intake schema's fields a history row may carry (the consent is the history's own).
+INTAKE_COLUMNS = tuple(name for name, face in faces().items()
+                       if face.kind not in ("consent", "version", "time"))
 LOAN_COLUMNS = ("org_code", "external_ref", "as_of", "outstanding", "days_past_due", "status")
-LOAN_STATUSES = ("current", "delinquent", "npl", "closed")
 MAX_STORED_REJECTS = 1000
 HISTORY_NOTE = "Imported history"
 # validate_intake wants these for property and vehicle loans; history files seldom have them.
@@ -128,18 +134,6 @@ def read_csv(data: bytes, required: tuple, optional: tuple = ()) -> list[tuple[i
     return rows
 
 
-def _timestamp(value: str, what) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(str(_l("%(what)s is not an ISO-8601 time: %(v)s", what=what,
-                                v=value[:40]))) from None
-    if parsed.tzinfo is None:
-        raise ValueError(str(_l("%(what)s needs its time zone (e.g. +08:00): %(v)s", what=what,
-                                v=value[:40])))
-    return parsed
-
-
 def _errors_text(err: DomainError) -> str:
     if err.fields:
         return "; ".join(f"{k}: {v}" for k, v in err.fields.items())
@@ -179,71 +173,18 @@ class _ReferralRow:
     placeholders: set
 
 
-def _parse_history(value: str, submitted_at: datetime, now: datetime) -> tuple[str, list]:
-    """The initial state and the moves of `state@ISO-8601|...`, checked against the lifecycle
-    (the system actor's transitions), in order and never in the future."""
-    entries = [e.strip() for e in value.split("|") if e.strip()] if value else []
-    moves = []
-    for entry in entries:
-        state, sep, when = entry.partition("@")
-        if not sep:
-            raise ValueError(str(_l("status_history entry %(e)s is not state@time.",
-                                    e=entry[:60])))
-        try:
-            state = State(state.strip()).value
-        except ValueError:
-            raise ValueError(str(_l("Unknown state in status_history: %(s)s",
-                                    s=state[:40]))) from None
-        moves.append((state, _timestamp(when.strip(), "status_history")))
-    initial = State.submitted.value
-    if moves and moves[0][0] in (State.submitted.value, State.conflict.value) \
-            and moves[0][1] == submitted_at:
-        initial = moves.pop(0)[0]  # the intake itself, written out
-    current, previous = initial, submitted_at
-    for state, at in moves:
-        if at < previous:
-            raise ValueError(str(_l("status_history goes back in time at %(s)s@%(t)s.",
-                                    s=state, t=at.isoformat())))
-        if at > now:
-            raise ValueError(str(_l("status_history is in the future at %(s)s@%(t)s.",
-                                    s=state, t=at.isoformat())))
-        if not allowed(current, state, None):
-            raise ValueError(str(_l("The lifecycle does not allow %(a)s → %(b)s.",
-                                    a=current, b=state)))
-        current, previous = state, at
-    return initial, moves
-
-
 def _validate_referral(line: int, raw: dict, orgs: dict, now: datetime) -> _ReferralRow:
-    org = orgs.get(raw["org_code"].strip().upper())
-    if org is None:
-        raise ValueError(str(_l("Unknown partner organisation code %(c)s.",
-                                c=raw["org_code"][:40] or "—")))
-    if not raw["external_ref"]:
-        raise ValueError(str(_l("external_ref is required (it keys the row).")))
-    if len(raw["external_ref"]) > 64:
-        raise ValueError(str(_l("external_ref is longer than 64 characters.")))
-    submitted_at = _timestamp(raw["submitted_at"], "submitted_at")
-    if submitted_at > now:
-        raise ValueError(str(_l("submitted_at is in the future.")))
-    initial, moves = _parse_history(raw["status_history"], submitted_at, now)
-    decline_reason = (raw.get("decline_reason") or "other").strip()
-    if decline_reason not in DECLINE_REASONS:
-        raise ValueError(str(_l("Unknown decline_reason %(r)s.", r=decline_reason[:40])))
+    try:
+        row = ReferralHistoryRow.model_validate(raw, context={"orgs": orgs, "now": now})
+    except ValidationError as exc:
+        raise ValueError(first_error(exc)) from None
+    submitted_at = row.submitted_at
+    initial, moves = row.status_history
     product = db.session.get(Product, raw["product"])
     placeholders = set()
-    intake = {
-        "product": raw["product"], "buyer_name": raw["buyer_name"],
-        "national_id": raw["national_id"], "mobile": raw["mobile"],
-        "industry": raw["industry"], "monthly_income": raw["monthly_income"],
-        "amount": raw["amount"], "term_months": raw["term_months"],
-        "employer": raw.get("employer") or "",
-        "asset_description": raw.get("asset_description") or "",
-        "asset_price": raw.get("asset_price") or "",
-        "down_payment": raw.get("down_payment") or "",
-        "consent": True, "consent_notice_version": "history-import",
-        "consent_obtained_at": submitted_at, "external_ref": raw["external_ref"],
-    }
+    intake = {name: raw.get(name) or "" for name in INTAKE_COLUMNS}
+    intake.update(consent=True, consent_notice_version="history-import",
+                  consent_obtained_at=submitted_at, external_ref=row.external_ref)
     if not intake["employer"]:
         intake["employer"] = PLACEHOLDER_EMPLOYER
         placeholders.add("employer")
@@ -256,8 +197,8 @@ def _validate_referral(line: int, raw: dict, orgs: dict, now: datetime) -> _Refe
         referrals.validate_intake(intake, today=submitted_at.date())
     except ValidationFailed as err:
         raise ValueError(_errors_text(err)) from None
-    return _ReferralRow(line, org, submitted_at, initial, moves, intake, decline_reason,
-                        placeholders)
+    return _ReferralRow(line, row.org_code, submitted_at, initial, moves, intake,
+                        row.decline_reason, placeholders)
 
 
 def _too_many(rows: list, max_rows: int | None) -> None:
@@ -353,47 +294,13 @@ class _LoanRow:
 
 def _validate_loan(line: int, raw: dict, orgs: dict, referral_ids: dict, today: date
                    ) -> _LoanRow:
-    org = orgs.get(raw["org_code"].strip().upper())
-    if org is None:
-        raise ValueError(str(_l("Unknown partner organisation code %(c)s.",
-                                c=raw["org_code"][:40] or "—")))
-    referral = referral_ids.get((org.id, raw["external_ref"]))
-    if referral is None:
-        raise ValueError(str(_l("No referral %(r)s of %(o)s: import its history first.",
-                                r=raw["external_ref"][:64] or "—", o=org.code)))
-    if referral.disbursed_at is None:
-        raise ValueError(str(_l("Referral %(r)s was never disbursed.", r=raw["external_ref"])))
     try:
-        as_of = date.fromisoformat(raw["as_of"][:10])
-    except ValueError:
-        raise ValueError(str(_l("as_of is not a date (YYYY-MM-DD): %(v)s",
-                                v=raw["as_of"][:20]))) from None
-    disbursed_on = referral.disbursed_at.astimezone(scoring.bank_tz()).date()
-    if as_of < disbursed_on:
-        raise ValueError(str(_l("as_of %(d)s is before the disbursement (%(on)s).", d=as_of,
-                                on=disbursed_on)))
-    if as_of > today + timedelta(days=1):
-        raise ValueError(str(_l("as_of %(d)s is in the future.", d=as_of)))
-    try:
-        outstanding = Decimal(raw["outstanding"].replace(",", ""))
-        if not outstanding.is_finite() or outstanding < 0 or outstanding > Decimal("1e11"):
-            raise InvalidOperation
-    except InvalidOperation:
-        raise ValueError(str(_l("outstanding is not an amount: %(v)s",
-                                v=raw["outstanding"][:20]))) from None
-    try:
-        dpd = int(raw["days_past_due"])
-        if not 0 <= dpd <= 36500:
-            raise ValueError
-    except ValueError:
-        raise ValueError(str(_l("days_past_due is not a whole number of days: %(v)s",
-                                v=raw["days_past_due"][:20]))) from None
-    status = raw["status"].strip().lower()
-    if status not in LOAN_STATUSES:
-        raise ValueError(str(_l("status must be one of %(s)s.", s=", ".join(LOAN_STATUSES))))
-    if status == "closed" and outstanding != 0:
-        raise ValueError(str(_l("A closed loan has nothing outstanding.")))
-    return _LoanRow(line, referral, as_of, outstanding.quantize(Decimal("0.01")), dpd, status)
+        row = LoanStatementRow.model_validate(raw, context={
+            "orgs": orgs, "referral_ids": referral_ids, "today": today, "tz": scoring.bank_tz()})
+    except ValidationError as exc:
+        raise ValueError(first_error(exc)) from None
+    return _LoanRow(line, row.referral, row.as_of, row.outstanding, row.days_past_due,
+                    row.status)
 
 
 def import_loans(ctx: Ctx, data: bytes, filename: str | None = None,

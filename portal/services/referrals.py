@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from pydantic import ValidationError
 from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
@@ -26,10 +26,9 @@ from models import (
 )
 
 from ..extensions import db
-from . import Ctx, agreements, audit, events, pii, scoring
+from . import Ctx, agreements, audit, events, pii, referral_intake, scoring
 from .errors import AlreadyRegistered, Forbidden, NotFound, StateConflict, ValidationFailed
 from .lifecycle import CLOCK, DECLINE_REASONS, NOTE_REQUIRED, State, allowed
-from .reference import INDUSTRY_CLASS
 from .sql import add_inserted, per_dialect
 
 # States in which a referral does not hold the buyer for its partner.
@@ -55,107 +54,18 @@ class IntakeResult:
     conflict: bool
 
 
-def _decimal(value, field, errors, *, minimum=Decimal("0"), required=True):
-    if value in (None, ""):
-        if required:
-            errors[field] = _l("This field is required.")
-        return None
-    try:
-        number = Decimal(str(value).replace(",", "").strip())
-    except InvalidOperation:
-        errors[field] = _l("Enter a number.")
-        return None
-    if not number.is_finite() or number < minimum or number > Decimal("1e11"):
-        errors[field] = _l("Enter an amount between %(low)s and 100,000,000,000.", low=minimum)
-        return None
-    return number.quantize(Decimal("0.01"))
-
-
-def _text(data, field, errors, *, required=True, max_len=200):
-    value = (data.get(field) or "").strip()
-    if required and not value:
-        errors[field] = _l("This field is required.")
-    elif len(value) > max_len:
-        errors[field] = _l("At most %(n)d characters.", n=max_len)
-    return value or None
-
-
 def validate_intake(data: dict, *, today=None) -> dict:
-    """Check a flat intake dict; return cleaned values or raise ValidationFailed with every error.
-
-    Keys: product, buyer_name, national_id, mobile, employer, industry, monthly_income, amount,
-    term_months, asset_description, asset_price, down_payment, consent, consent_notice_version,
-    consent_obtained_at, external_ref.
-    """
-    errors: dict[str, str] = {}
-    out: dict = {}
+    """Check a flat intake dict against the intake schema (referral_intake.ReferralIntake);
+    return cleaned values, `product` being the Product, or raise ValidationFailed with every
+    error by its flat field name."""
     product = db.session.scalars(_PRODUCT, {"code": data.get("product") or ""}).unique().first()
-    if product is None or not product.active:
-        errors["product"] = _l("Choose a loan product.")
-    out["product"] = product
-    out["buyer_name"] = _text(data, "buyer_name", errors, max_len=100)
     try:
-        out["national_id"] = pii.normalise_national_id(data.get("national_id") or "", today)
-    except ValueError as exc:
-        errors["national_id"] = exc.args[0]
-    try:
-        out["mobile"] = pii.normalise_mobile(data.get("mobile") or "")
-    except ValueError as exc:
-        errors["mobile"] = exc.args[0]
-    out["employer"] = _text(data, "employer", errors)
-    industry = data.get("industry") or ""
-    if industry not in INDUSTRY_CLASS:
-        errors["industry"] = _l("Choose the employer's industry.")
-    out["industry"] = industry
-    out["monthly_income"] = _decimal(data.get("monthly_income"), "monthly_income", errors,
-                                     minimum=Decimal("0"))
-    out["amount"] = amount = _decimal(data.get("amount"), "amount", errors, minimum=Decimal("1"))
-    term = data.get("term_months")
-    try:
-        term = int(str(term).strip())
-        if not 1 <= term <= (product.max_term_months if product else 360):
-            raise ValueError
-    except (TypeError, ValueError):
-        errors["term_months"] = _l("Enter a term between 1 and %(n)d months.",
-                                   n=product.max_term_months if product else 360)
-        term = None
-    out["term_months"] = term
-    if product is not None and amount is not None and not (
-            product.min_amount <= amount <= product.max_amount):
-        errors["amount"] = _l("This product lends between %(low)s and %(high)s.",
-                              low=f"{product.min_amount:,}", high=f"{product.max_amount:,}")
-    needs_asset = product is not None and product.asset_kind in ("property", "vehicle")
-    out["asset_description"] = _text(data, "asset_description", errors, required=needs_asset,
-                                     max_len=300)
-    out["asset_price"] = price = _decimal(data.get("asset_price"), "asset_price", errors,
-                                          required=needs_asset)
-    out["down_payment"] = down = _decimal(data.get("down_payment"), "down_payment", errors,
-                                          required=needs_asset)
-    if price is not None and down is not None and down > price:
-        errors["down_payment"] = _l("The down payment cannot exceed the price.")
-    if needs_asset and price is not None and down is not None and amount is not None \
-            and amount > price - down:
-        errors["amount"] = _l("The loan cannot exceed the price less the down payment.")
-    if data.get("consent") not in (True, "y", "on", "true", "1", 1):
-        errors["consent"] = _l("The buyer's consent to pass their data to the bank is required.")
-    out["consent_notice_version"] = (data.get("consent_notice_version")
-                                     or current_app.config["CONSENT_NOTICE_VERSION"])
-    obtained = data.get("consent_obtained_at") or utcnow()
-    if isinstance(obtained, str):
-        try:
-            obtained = datetime.fromisoformat(obtained.replace("Z", "+00:00"))
-        except ValueError:
-            errors["consent_obtained_at"] = _l("Give the time of consent as ISO-8601.")
-    if isinstance(obtained, datetime):
-        if obtained.tzinfo is None:
-            errors["consent_obtained_at"] = _l("Give the time of consent with its time zone.")
-        elif obtained > utcnow() + timedelta(minutes=5):
-            errors["consent_obtained_at"] = _l("The time of consent cannot be in the future.")
-    out["consent_obtained_at"] = obtained
-    out["external_ref"] = _text(data, "external_ref", errors, required=False, max_len=64)
-    if errors:
-        raise ValidationFailed(errors)
-    return out
+        intake = referral_intake.check(data, {
+            "product": product, "today": today,
+            "notice_version": current_app.config["CONSENT_NOTICE_VERSION"]})
+    except ValidationError as exc:
+        raise ValidationFailed(referral_intake.field_errors(exc)) from None
+    return {**dict(intake), "product": product, "customer_class": intake.customer_class}
 
 
 @per_dialect
@@ -243,7 +153,7 @@ def register(ctx: Ctx, intake: Intake) -> IntakeResult:
         national_id_masked=pii.mask_national_id(clean["national_id"]),
         mobile_enc=intake.mobile_enc, mobile_masked=pii.mask_mobile(clean["mobile"]),
         employer=clean["employer"], industry=clean["industry"],
-        customer_class=INDUSTRY_CLASS[clean["industry"]], monthly_income=clean["monthly_income"],
+        customer_class=clean["customer_class"], monthly_income=clean["monthly_income"],
         amount=clean["amount"], term_months=clean["term_months"],
         asset_description=clean["asset_description"], asset_price=clean["asset_price"],
         down_payment=clean["down_payment"],
