@@ -21,6 +21,7 @@ from flask import current_app, has_app_context
 
 from models import utcnow
 
+from . import links
 from .extensions import db
 from .services import agreements, idempotency, jobqueue, notifications, scoring, webhooks
 from .unit_of_work import unit_of_work
@@ -55,7 +56,7 @@ def send_email(note_id: int, now: datetime | None = None) -> bool | None:
     with unit_of_work():
         if not notifications.claim_email(note_id, now):
             return None
-        message = notifications.email_for(note_id)
+        message = notifications.email_for(note_id, links.partner_url)
     if message is None:
         return None
     error = None

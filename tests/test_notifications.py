@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from models import Agreement, Notification, utcnow
-from portal import worker
+from portal import links, worker
 from portal.extensions import db
 from portal.services import Ctx, agreements, documents, notifications, referrals
 from tests import factories
@@ -138,7 +138,7 @@ def test_a_document_request_is_its_own_notification(world):
     assert "bank_statement" in note.params["documents"]
     assert note.params["note"] == "Last six months"
     view = notifications.render(note)
-    assert view["path"] == f"/partner/referrals/{referral.id}"
+    assert links.partner_path(view["subject"]) == f"/partner/referrals/{referral.id}"
     assert "Last six months" in view["text"]
 
 
@@ -153,7 +153,8 @@ def test_agreement_issued_and_expiring_notify_once(world, app, tmp_path, monkeyp
     db.session.commit()
     [note] = notes_for(world.partner_b)
     assert note.kind == "agreement_issued" and note.params["number"] == agreement.number
-    assert notifications.render(note)["path"] == f"/partner/agreements/{agreement.id}"
+    assert (links.partner_path(notifications.render(note)["subject"])
+            == f"/partner/agreements/{agreement.id}")
     assert notes_for(world.partner_a) == []
 
     # The factory's agreements for A and B run 335 more days; make A's end in 20.

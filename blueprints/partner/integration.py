@@ -18,6 +18,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from blueprints import going_back_to, paginate
 from models import WEBHOOK_EVENT_TYPES, User
+from portal import links
 from portal.extensions import db
 from portal.security import ctx, partner_required, roles_required, safe_next
 from portal.services import api_keys, notifications, webhooks
@@ -226,7 +227,7 @@ def notifications_page():
 def open_notification(notification_id: int):
     note = notifications.get_for_user(current_user.id, notification_id)
     notifications.mark_read(note)
-    target = safe_next(notifications.render(note)["path"])
+    target = safe_next(links.partner_path(notifications.render(note)["subject"]))
     return redirect(target or url_for(".notifications_page"))
 
 

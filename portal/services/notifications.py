@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
@@ -18,7 +19,6 @@ from flask_babel import force_locale, format_date, get_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from werkzeug.routing import BuildError
 
 from models import PARTNER_ROLES, Notification, User, utcnow
 
@@ -121,21 +121,14 @@ def _date(value: str | None) -> str:
         return value
 
 
-def _path(endpoint: str, **values) -> str | None:
-    """The portal path of a page, or None if that page does not exist (here)."""
-    try:
-        return current_app.url_map.bind("portal").build(endpoint, values)
-    except (BuildError, ValueError):
-        return None
-
-
 def render(note: Notification) -> dict:
-    """Title, text and the portal path it links to, in the current locale."""
+    """Title and text in the current locale, and its subject: what it is about, as
+    `(kind, id)`, for the face to link to (see portal/links.py)."""
     p = note.params or {}
     kind = note.kind
-    path = None
+    subject = None
     if kind in ("referral_status", "documents_requested"):
-        path = _path("partner.referral", referral_id=p.get("referral_id"))
+        subject = ("referral", p.get("referral_id"))
     if kind == "referral_status":
         title = _("%(referral)s: %(from)s → %(to)s", referral=_ref(p),
                   **{"from": _state(p.get("from")), "to": _state(p.get("to"))})
@@ -156,13 +149,13 @@ def render(note: Notification) -> dict:
         lines.append(_("The referral waits on your side until the documents are uploaded."))
         text = "\n".join(lines)
     elif kind == "agreement_issued":
-        path = _path("partner.agreement", agreement_id=p.get("agreement_id"))
+        subject = ("agreement", p.get("agreement_id"))
         title = _("Agreement %(number)s (version %(version)s) has been issued",
                   number=p.get("number"), version=p.get("version"))
         text = _("Please read and accept it in the portal. It runs from %(start)s to %(end)s.",
                  start=_date(p.get("effective_from")), end=_date(p.get("expires_on")))
     elif kind == "agreement_expiring":
-        path = _path("partner.agreement", agreement_id=p.get("agreement_id"))
+        subject = ("agreement", p.get("agreement_id"))
         title = _("Agreement %(number)s expires on %(date)s", number=p.get("number"),
                   date=_date(p.get("expires_on")))
         text = _("Contact your channel manager about renewing it, so that referrals are not "
@@ -170,21 +163,22 @@ def render(note: Notification) -> dict:
     else:  # an unknown kind from a newer version: show something rather than fail
         title, text = str(KINDS.get(kind, kind)), ""
     return {"kind": kind, "label": str(KINDS.get(kind, kind)), "title": title, "text": text,
-            "path": path}
+            "subject": subject}
 
 
 def locale_of(user: User) -> str:
     return user.locale or current_app.config.get("BABEL_DEFAULT_LOCALE", "zh_CN")
 
 
-def compose_email(note: Notification) -> EmailMessage:
+def compose_email(note: Notification, link_for: Callable[[tuple], str | None]) -> EmailMessage:
+    """The e-mail of a notification; `link_for(subject)` gives the address of its page."""
     user = note.user
     with force_locale(locale_of(user)):
         view = render(note)
-        base = current_app.config.get("PORTAL_URL", "").rstrip("/")
         body = [_("Hello %(name)s,", name=user.name), "", view["title"], "", view["text"]]
-        if view["path"] and base:
-            body += ["", _("Open it in the portal: %(url)s", url=base + view["path"])]
+        link = link_for(view["subject"])
+        if link:
+            body += ["", _("Open it in the portal: %(url)s", url=link)]
         body += ["", "—", _("Personal Loans Partner Portal. You receive this because you are a "
                             "user of %(org)s.", org=user.org.name)]
         message = EmailMessage()
@@ -236,7 +230,7 @@ def claim_email(note_id: int, now: datetime | None = None) -> bool:
         .execution_options(synchronize_session=False)).rowcount)
 
 
-def email_for(note_id: int) -> EmailMessage | None:
+def email_for(note_id: int, link_for: Callable[[tuple], str | None]) -> EmailMessage | None:
     note = db.session.get(Notification, note_id, populate_existing=True)
     if note is None or note.email_status != "pending":
         return None
@@ -244,7 +238,7 @@ def email_for(note_id: int) -> EmailMessage | None:
         note.email_status = "none"
         db.session.flush()
         return None
-    return compose_email(note)
+    return compose_email(note, link_for)
 
 
 def record_email(note_id: int, error: str | None, now: datetime | None = None) -> None:
