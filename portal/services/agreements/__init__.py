@@ -4,7 +4,6 @@ termination, verification of PDFs, and the referral gating that rests on them.
 One concern per module; callers use the names re-exported here (`agreements.issue(...)`):
 
   chinese        numerals and dates as the document writes them (pure)
-  bank_calendar  the bank's calendar day
   rendering      the template sandbox, its context and the clause parser
   templates      versioned templates per partner family
   terms          the terms a manager enters (pydantic schema)
@@ -21,9 +20,9 @@ One concern per module; callers use the names re-exported here (`agreements.issu
 
 from __future__ import annotations
 
+from ...bank_time import bank_today as local_today
 from . import pdf
 from .access import MANAGER_ROLES, SYSTEM
-from .bank_calendar import local_today
 from .chinese import chinese_date, chinese_number
 from .content import CONTENT_FORMAT, build_content, document, pdf_for
 from .drafting import draft, next_number, renew, renewal_defaults, successor, update_draft

@@ -7,9 +7,9 @@ from datetime import datetime
 
 from models import Agreement, AgreementStatus, Product, utcnow
 
+from ...bank_time import bank_date
 from ...extensions import db
 from . import pdf
-from .bank_calendar import bank_date
 from .chinese import chinese_date
 from .rendering import KIND_ZH, bank_party, compiled, parse, template_context
 

@@ -10,11 +10,11 @@ from sqlalchemy import func, select
 
 from models import Agreement, AgreementStatus, AgreementTemplate, Organization, utcnow
 
+from ...bank_time import bank_date, bank_today
 from ...extensions import db
 from .. import Ctx, audit
 from ..errors import StateConflict, ValidationFailed
 from .access import require_manager
-from .bank_calendar import bank_date, local_today
 from .templates import default_template_for, family_of, latest_template
 from .terms import clean_terms
 
@@ -57,7 +57,7 @@ def draft(ctx: Ctx, org: Organization, data: dict, *, template=None,
         version = db.session.scalar(select(func.max(Agreement.version))
                                     .where(Agreement.number == number)) + 1
     else:
-        number, version = next_number(org, (bank_date(at) if at else local_today()).year), 1
+        number, version = next_number(org, (bank_date(at) if at else bank_today()).year), 1
     agreement = Agreement(org=org, number=number, version=version,
                           supersedes_id=supersedes.id if supersedes else None,
                           template=template, template_version=template.version,
@@ -96,7 +96,7 @@ def successor(agreement: Agreement) -> Agreement | None:
 
 
 def renewal_defaults(agreement: Agreement, today: date | None = None) -> dict:
-    today = today or local_today()
+    today = today or bank_today()
     start = (agreement.expires_on + timedelta(days=1)
              if agreement.status == AS.active.value else today)
     length = agreement.expires_on - agreement.effective_from

@@ -13,9 +13,9 @@ from sqlalchemy.orm import aliased
 
 from models import Agreement, AgreementStatus, Organization, Role, User
 
+from ...bank_time import bank_today
 from ...extensions import db
 from .. import notifications
-from .bank_calendar import local_today
 
 AS = AgreementStatus
 EXPIRY_NOTICE_DAYS = 30
@@ -27,7 +27,7 @@ def expiring_soon(subject, days: int = 30, *, today: date | None = None) -> list
     `subject`: an Organization, or a User (partner: their organisation's; channel manager: the
     partners they look after; admin: all).
     """
-    today = today or local_today()
+    today = today or bank_today()
     renewal = aliased(Agreement)
     query = (select(Agreement).join(Agreement.org)
              .where(Agreement.status == AS.active.value, Agreement.expires_on >= today,
@@ -52,7 +52,7 @@ def expiring_soon(subject, days: int = 30, *, today: date | None = None) -> list
 def send_expiry_notices(today: date | None = None, days: int = EXPIRY_NOTICE_DAYS) -> int:
     """Notify each partner once per agreement in force that ends within `days` with no
     accepted renewal (the rule of `expiring_soon`); returns the notifications made."""
-    today = today or local_today()
+    today = today or bank_today()
     org_ids = db.session.scalars(select(Agreement.org_id).distinct().where(
         Agreement.status == AS.active.value, Agreement.expires_on >= today,
         Agreement.expires_on <= today + timedelta(days=days)))

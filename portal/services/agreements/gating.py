@@ -14,9 +14,9 @@ from sqlalchemy import and_, bindparam, select
 
 from models import Agreement, AgreementStatus, Organization, Product
 
+from ...bank_time import bank_today
 from ...extensions import db
 from ..errors import Forbidden
-from .bank_calendar import local_today
 
 AS = AgreementStatus
 
@@ -33,7 +33,7 @@ _COVERED = select(Agreement.products).where(Agreement.org_id == bindparam("org_i
 
 
 def covered_products(org: Organization, today: date | None = None) -> set[str]:
-    rows = db.session.scalars(_COVERED, {"org_id": org.id, "today": today or local_today()})
+    rows = db.session.scalars(_COVERED, {"org_id": org.id, "today": today or bank_today()})
     return {code for products in rows for code in (products or [])}
 
 

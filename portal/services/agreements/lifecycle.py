@@ -24,12 +24,12 @@ from models import (
     utcnow,
 )
 
+from ...bank_time import bank_date, bank_today, day_start
 from ...extensions import db
 from .. import Ctx, audit, events
 from ..errors import Forbidden, NotFound, StateConflict, ValidationFailed
 from . import pdf
 from .access import SYSTEM, require_manager
-from .bank_calendar import bank_date, day_start, local_today
 from .content import build_content
 
 AS = AgreementStatus
@@ -57,7 +57,7 @@ def issue(ctx: Ctx, agreement: Agreement, *, at: datetime | None = None) -> Agre
     if agreement.status != AS.draft.value:
         raise StateConflict(_l("Only a draft can be issued."))
     now = at or utcnow()
-    if agreement.expires_on < (bank_date(at) if at else local_today()):
+    if agreement.expires_on < (bank_date(at) if at else bank_today()):
         raise StateConflict(_l("This agreement's expiry date has passed."))
     agreement.issued_at = now
     agreement.issued_by_id = ctx.user.id if ctx.user else None
@@ -87,7 +87,7 @@ def accept(ctx: Ctx, agreement: Agreement, *, pdf_sha256: str | None = None,
     if pdf_sha256 is not None and pdf_sha256.strip().lower() != agreement.pdf_sha256:
         raise StateConflict(_l("The agreement is not the one you read. Reload it, read it "
                                "again and accept."))
-    if agreement.expires_on < (bank_date(at) if at else local_today()):
+    if agreement.expires_on < (bank_date(at) if at else bank_today()):
         raise StateConflict(_l("This agreement's expiry date has passed."))
     acceptance = AgreementAcceptance(agreement=agreement, user_id=user.id,
                                      accepted_at=at or utcnow(), ip=ctx.ip,
@@ -95,7 +95,7 @@ def accept(ctx: Ctx, agreement: Agreement, *, pdf_sha256: str | None = None,
                                      pdf_sha256=agreement.pdf_sha256)
     db.session.add(acceptance)
     _move(ctx, agreement, AS.accepted, pdf_sha256=agreement.pdf_sha256)
-    if agreement.effective_from <= local_today():
+    if agreement.effective_from <= bank_today():
         # Backdated (demo data): in force from the later of acceptance and the effective day.
         start = day_start(agreement.effective_from)
         activate(ctx, agreement, at=max(at, start) if at else None)
@@ -108,7 +108,7 @@ def activate(ctx: Ctx, agreement: Agreement, *, at: datetime | None = None,
     is superseded at the same moment."""
     if agreement.status != AS.accepted.value:
         raise StateConflict(_l("Only an accepted agreement can become active."))
-    if agreement.effective_from > (today or local_today()):
+    if agreement.effective_from > (today or bank_today()):
         raise StateConflict(_l("This agreement is not yet effective."))
     now = at or utcnow()
     agreement.activated_at = now
@@ -140,7 +140,7 @@ def roll_statuses(ctx: Ctx = SYSTEM, *, today: date | None = None,
                   org: Organization | None = None) -> dict[str, int]:
     """Bring statuses up to date with the calendar: accepted agreements whose day has come
     become active (superseding what they renew), and agreements past expiry expire."""
-    today = today or local_today()
+    today = today or bank_today()
     scope = [Agreement.org_id == org.id] if org is not None else []
     counts = {"activated": 0, "expired": 0}
     due = db.session.scalars(select(Agreement).where(

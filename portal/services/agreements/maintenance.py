@@ -8,8 +8,8 @@ from flask import current_app
 
 from models import utcnow
 
+from ...bank_time import bank_date
 from . import pdf
-from .bank_calendar import bank_date
 from .expiry import send_expiry_notices
 from .lifecycle import roll_statuses
 

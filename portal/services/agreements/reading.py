@@ -8,10 +8,10 @@ from sqlalchemy import Select, or_, select
 
 from models import Agreement, AgreementStatus, Organization, Product, User
 
+from ...bank_time import bank_today
 from ...extensions import db
 from ..errors import NotFound
 from .access import MANAGER_ROLES
-from .bank_calendar import local_today
 
 AS = AgreementStatus
 
@@ -57,7 +57,7 @@ def search(query: Select, *, status: str | None = None, org_id: int | None = Non
     elif manager_id:
         query = query.join(Agreement.org).where(Organization.channel_manager_id == manager_id)
     if expiring_days:
-        today = local_today()
+        today = bank_today()
         query = query.where(Agreement.status == AS.active.value, Agreement.expires_on >= today,
                             Agreement.expires_on <= today + timedelta(days=expiring_days))
     return query
