@@ -16,12 +16,13 @@ from flask_babel import format_datetime, get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config, labels
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
+from .services.health import database_ok  # noqa: F401  (its old home; /healthz uses the service)
 from .unit_of_work import request_refused
 
 
@@ -130,17 +131,18 @@ def register_blueprints(app: Flask) -> None:
     import blueprints.partner.integration  # noqa: F401  (API keys, webhooks, notifications)
     import blueprints.partner.scorecard  # noqa: F401  (the partner's own card)
     from blueprints.admin.routes import bp as admin_bp
+    from blueprints.api.openapi import API_PREFIX
     from blueprints.api.routes import bp as api_bp
-    from blueprints.api.routes import health_bp
     from blueprints.auth.routes import bp as auth_bp
     from blueprints.bank.routes import bp as bank_bp
+    from blueprints.health import bp as health_bp
     from blueprints.partner.routes import bp as partner_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(partner_bp, url_prefix="/partner")
     app.register_blueprint(bank_bp, url_prefix="/bank")
     app.register_blueprint(admin_bp, url_prefix="/admin")
-    app.register_blueprint(api_bp, url_prefix="/api/v1")
+    app.register_blueprint(api_bp, url_prefix=API_PREFIX)
     app.register_blueprint(health_bp)
     csrf.exempt(api_bp)
 
@@ -231,12 +233,3 @@ def register_cli(app: Flask) -> None:
     from .cli import register
 
     register(app)
-
-
-def database_ok() -> bool:
-    try:
-        db.session.execute(text("SELECT 1"))
-        return True
-    except Exception:  # noqa: BLE001 — any failure means "not healthy"
-        db.session.rollback()
-        return False

@@ -685,3 +685,16 @@ def test_odd_multipart_field_names_with_an_idempotency_key_are_422_not_500(clien
                            content_type=f"multipart/form-data; boundary={boundary}",
                            headers=auth(keys["partner_a"], **{"Idempotency-Key": "odd"}))
     assert response.status_code == 422
+
+
+def test_an_oversize_upload_is_413_naming_the_file(client, world, keys, app, monkeypatch):
+    referral = factories.submit(world.partner_a)
+    db.session.commit()
+    monkeypatch.setitem(app.config, "UPLOAD_MAX_BYTES", 16)
+    response = client.post(f"/api/v1/referrals/{referral.id}/documents",
+                           headers=auth(keys["partner_a"]),
+                           data={"kind": "id_card", "file": (io.BytesIO(pdf_bytes()), "a.pdf")})
+    assert response.status_code == 413
+    assert response.json["error"]["code"] == "too_large"
+    assert "file" in response.json["error"]["fields"]
+    assert count(Document) == 0

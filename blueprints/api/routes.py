@@ -1,238 +1,49 @@
 """HTTP API v1 (CONTRACT.md): referrals, documents, transitions and agreements for other systems.
 
-Bearer API keys act as the user they were made for. Views stay thin: parse with the schemas
-(schemas.py), authorize, call the same services the web pages use, shape the response with the
-schemas. Mounted at /api/v1 and exempt from CSRF (no cookies are used here).
+Views stay thin: parse with the schemas (schemas.py), authorize, call the same services the web
+pages use, shape the response with the schemas. Each view declares itself for the OpenAPI
+document (`@operation`, openapi.py); authentication and parsing live in common.py, the
+Idempotency-Key in idempotency.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from functools import wraps
+from io import BytesIO
 
-from flask import (
-    Blueprint,
-    Response,
-    current_app,
-    g,
-    jsonify,
-    make_response,
-    render_template,
-    request,
-    send_file,
-)
+from flask import current_app, request, send_file
 from flask_babel import lazy_gettext as _l
-from flask_limiter.util import get_remote_address
-from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from models import Organization, Referral, User
-from portal import database_ok
-from portal.extensions import db, limiter
-from portal.services import Ctx, api_keys, documents, idempotency, referrals
-from portal.services.errors import Forbidden, NotFound, ValidationFailed
+from models import Agreement, Organization, Referral, User
+from portal.extensions import db
+from portal.services import agreements, documents, referrals
+from portal.services.errors import NotFound, ValidationFailed
 from portal.services.lifecycle import State
+from portal.services.reference import DOCUMENT_KINDS
 
 from . import schemas
+from .common import (
+    TooLarge,
+    bp,
+    ctx,
+    json_body,
+    json_response,
+    page_of,
+    parse,
+    partner_only,
+    rate_limited,
+    user,
+)
+from .idempotency import claim_key, idempotent
+from .openapi import PDF, operation
 
-bp = Blueprint("api", __name__)
-health_bp = Blueprint("health", __name__)
-
-PUBLIC_ENDPOINTS = {"api.openapi_json", "api.docs"}
-
-
-@health_bp.route("/healthz")
-def healthz():
-    if database_ok():
-        return jsonify({"status": "ok", "database": "ok"})
-    return jsonify({"status": "unavailable", "database": "unreachable"}), 503
-
-
-# --- authentication and rate limits ------------------------------------------------------------
-
-def _bearer() -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
-
-
-def _lookup():
-    """The request's API key row, or the Unauthorized error, looked up once per request."""
-    if "api_key_lookup" not in g:
-        try:
-            g.api_key_lookup = (api_keys.authenticate(_bearer()), None)
-        except api_keys.Unauthorized as exc:
-            g.api_key_lookup = (None, exc)
-    return g.api_key_lookup
-
-
-def _rate_key() -> str:
-    # Per key; calls without a valid key share their address's budget.
-    row, _ = _lookup()
-    return f"key:{row.id}" if row is not None else f"addr:{get_remote_address()}"
-
-
-def _rate_value() -> str:
-    row, _ = _lookup()
-    return (row.rate_limit if row is not None and row.rate_limit
-            else current_app.config["API_RATE_LIMIT"])
-
-
-rate_limited = limiter.shared_limit(_rate_value, scope="api-v1", key_func=_rate_key)
-
-
-@bp.before_request
-def _authenticate():
-    if request.endpoint in PUBLIC_ENDPOINTS:
-        return None
-    row, error = _lookup()
-    if error is not None:
-        raise error
-    g.api_key = row
-    g.api_user = row.user
-    api_keys.touch(row)
-    return None
-
-
-@bp.after_request
-def _api_headers(response):
-    if response.status_code == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
-    return response
-
-
-def _ctx() -> Ctx:
-    return Ctx(user=g.api_user, ip=request.remote_addr)
-
-
-def _user() -> User:
-    return g.api_user
-
-
-def _partner_only():
-    if not _user().is_partner:
-        raise Forbidden(_l("Only partner users can do this."))
-
-
-# --- request parsing ---------------------------------------------------------------------------
-
-def _field_name(loc: tuple) -> str:
-    return ".".join(str(p) for p in loc) or "body"
-
-
-def _parse(model: type[BaseModel], data) -> BaseModel:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        fields: dict[str, str] = {}
-        for err in exc.errors(include_url=False, include_input=False):
-            fields.setdefault(_field_name(err["loc"]), err["msg"])
-        raise ValidationFailed(fields) from None
-
-
-def _json_body(model: type[BaseModel]) -> BaseModel:
-    raw = request.get_data(cache=True)
-    try:
-        data = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationFailed({"body": _l("Send a JSON object.")}) from None
-    if not isinstance(data, dict):
-        raise ValidationFailed({"body": _l("Send a JSON object.")})
-    return _parse(model, data)
-
-
-def _fingerprint_body():
-    if request.mimetype == "multipart/form-data":
-        digest = hashlib.sha256()
-        # Field names may be anything a client sends (even empty): order them as text.
-        for name, values in sorted(request.form.lists(), key=lambda item: str(item[0])):
-            digest.update(f"{name!s}={values}\n".encode("utf-8", "replace"))
-        for name, files in sorted(request.files.lists(), key=lambda item: str(item[0])):
-            for storage in files:
-                digest.update(f"{name!s}:{storage.filename}:".encode("utf-8", "replace"))
-                digest.update(hashlib.sha256(storage.stream.read()).digest())
-                storage.stream.seek(0)
-        return digest.digest()
-    raw = request.get_data(cache=True)
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return raw
-
-
-class _PendingKey:
-    """The Idempotency-Key of the request being served, claimed once before its first write."""
-
-    def __init__(self, key: str, print_: str):
-        self.key, self.print_ = key, print_
-        self.claim: idempotency.Claim | None = None
-
-    def take(self) -> Response | None:
-        """Claim the key; the stored response when an earlier request with it has finished."""
-        self.claim = idempotency.claim(g.api_key.id, self.key, self.print_)
-        return _replay(self.claim.replay) if self.claim.replay is not None else None
-
-
-def _replay(record) -> Response:
-    response = Response(record.response_body, status=record.status_code,
-                        mimetype="application/json")
-    response.headers["Idempotent-Replayed"] = "true"
-    return response
-
-
-def claim_key() -> Response | None:
-    """For a view marked `idempotent(claim_late=True)`: claim the request's key right before
-    its first write; a response to return instead when the request is a replay."""
-    pending = g.get("idempotency_key")
-    return pending.take() if pending is not None and pending.claim is None else None
-
-
-def idempotent(view=None, *, claim_late: bool = False):
-    """Idempotency-Key on a POST: replay the stored response of a finished request with the
-    same key and body; 422 for the same key with another body. The claim and the stored
-    response are written in the request's own transaction (see services/idempotency.py).
-
-    The claim is the request's first write. A view that reads and checks a lot before writing
-    says `claim_late=True` and calls `claim_key()` when it is about to write, so that on SQLite
-    (one writer at a time) the write lock is not held while it checks; a finished retry is
-    still replayed before any checking, by a read.
-    """
-    if view is None:
-        return lambda v: idempotent(v, claim_late=claim_late)
-
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        header = request.headers.get("Idempotency-Key")
-        if header is None:
-            return view(*args, **kwargs)
-        pending = _PendingKey(idempotency.check_key(header),
-                              idempotency.fingerprint(request.method, request.path,
-                                                      _fingerprint_body()))
-        if claim_late:
-            record = idempotency.finished(g.api_key.id, pending.key, pending.print_)
-            if record is not None:
-                return _replay(record)
-            g.idempotency_key = pending
-        else:
-            replay = pending.take()
-            if replay is not None:
-                return replay
-        response = make_response(view(*args, **kwargs))
-        if pending.claim is not None and pending.claim.replay is None \
-                and response.status_code < 400:
-            idempotency.complete(pending.claim, response.status_code,
-                                 response.get_data(as_text=True))
-        return response
-
-    return wrapped
-
+__all__ = ["bp"]
 
 # --- shaping responses -------------------------------------------------------------------------
 
-def _referral_out(referral: Referral, user: User) -> dict:
-    partner = user.is_partner
+def _referral_out(referral: Referral, caller: User) -> dict:
+    partner = caller.is_partner
     timeline = [
         schemas.TimelineEntry(
             at=e.at, from_=e.from_state, to=e.to_state,
@@ -262,55 +73,61 @@ def _referral_out(referral: Referral, user: User) -> dict:
     ).model_dump(mode="json", by_alias=True)
 
 
-def _json(payload, status: int = 200):
-    response = current_app.response_class(
-        json.dumps(payload, ensure_ascii=False, separators=(",", ":")), status=status,
-        mimetype="application/json")
-    return response
-
-
 def _referral(referral_id: int) -> Referral:
     """Load-then-authorize: a referral the caller may see, or 404 (never 403)."""
     if not 1 <= referral_id <= schemas.MAX_ID:
         raise NotFound()
-    return referrals.get_for(_user(), referral_id)
+    return referrals.get_for(user(), referral_id)
 
 
 # --- referrals ---------------------------------------------------------------------------------
 
 @bp.route("/referrals", methods=["POST"])
+@operation(
+    "submitReferral", "Submit a buyer referral (partner roles)", tag="referrals",
+    description="201 with the referral. A buyer another partner registered for this product "
+                "within the protection window gives 201 with `status: conflict` (the response "
+                "names no other partner); one your organisation registered gives 409 "
+                "`already_registered`.",
+    body=schemas.ReferralIn,
+    responses={201: (schemas.ReferralOut, "The referral.", {"Location": {
+        "description": "The referral's address.", "schema": {"type": "string"}}})},
+    errors=("403", "409", "422"))
 @rate_limited
 @idempotent(claim_late=True)
 def submit_referral():
-    _partner_only()
-    body = _json_body(schemas.ReferralIn)
-    user = _user()
+    partner_only()
+    body = json_body(schemas.ReferralIn)
+    caller = user()
     try:
         # The agreement rules (which products the partner may refer) apply in prepare.
-        intake = referrals.prepare(_ctx(), user.org, body.intake())
+        intake = referrals.prepare(ctx(), caller.org, body.intake())
         replay = claim_key()
         if replay is not None:
             return replay
-        result = referrals.register(_ctx(), intake)
+        result = referrals.register(ctx(), intake)
     except ValidationFailed as exc:
         fields = {schemas.INTAKE_FIELDS.get(k, k): v for k, v in exc.fields.items()}
         raise ValidationFailed(fields, exc.message) from None
-    response = _json(_referral_out(result.referral, user), 201)
+    response = json_response(_referral_out(result.referral, caller), 201)
     response.headers["Location"] = f"{request.script_root}/api/v1/referrals/{result.referral.id}"
     return response
 
 
 @bp.route("/referrals", methods=["GET"])
+@operation("listReferrals", "Your organisation's referrals (bank roles: all), newest first",
+           tag="referrals", query=schemas.ListQuery,
+           responses={200: (schemas.ReferralList, "A page of referrals.")}, errors=("422",))
 @rate_limited
 def list_referrals():
-    args = _parse(schemas.ListQuery, request.args.to_dict())
-    user = _user()
-    query = referrals.visible_referrals(user)
+    args = parse(schemas.ListQuery, request.args.to_dict())
+    caller = user()
+    query = referrals.visible_referrals(caller)
     if args.status:
         query = query.where(Referral.status == args.status)
     if args.external_ref:
         query = query.where(Referral.external_ref == args.external_ref)
-    if args.org_code and user.is_bank:
+    if args.org_code and caller.is_bank:
         query = query.join(Organization, Organization.id == Referral.org_id).where(
             Organization.code == args.org_code.upper())
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
@@ -319,17 +136,37 @@ def list_referrals():
                       selectinload(Referral.org))
         .order_by(Referral.submitted_at.desc(), Referral.id.desc())
         .limit(args.per_page).offset((args.page - 1) * args.per_page))
-    return _json({"items": [_referral_out(r, user) for r in rows], "page": args.page,
-                  "per_page": args.per_page, "total": total})
+    return page_of([_referral_out(r, caller) for r in rows], args, total)
 
 
 @bp.route("/referrals/<int:referral_id>", methods=["GET"])
+@operation("getReferral", "One referral with its timeline", tag="referrals",
+           responses={200: (schemas.ReferralOut, "The referral.")}, errors=("404",))
 @rate_limited
 def get_referral(referral_id: int):
-    return _json(_referral_out(_referral(referral_id), _user()))
+    return json_response(_referral_out(_referral(referral_id), user()))
+
+
+UPLOAD_FORM = {"multipart/form-data": {
+    "schema": {
+        "type": "object", "required": ["file", "kind"],
+        "properties": {
+            "file": {"type": "string", "format": "binary"},
+            "kind": {"type": "string", "enum": list(DOCUMENT_KINDS)},
+        },
+    },
+    "encoding": {"file": {"contentType": "application/pdf, image/jpeg, image/png, "
+                                         "application/octet-stream"}},
+}}
 
 
 @bp.route("/referrals/<int:referral_id>/documents", methods=["POST"])
+@operation("uploadDocument", "Upload a document (PDF, JPEG or PNG) for a referral",
+           tag="referrals", body=UPLOAD_FORM,
+           description="A file over the upload limit (10 MB unless configured otherwise) gives "
+                       "413 with `fields.file`.",
+           responses={201: (schemas.DocumentOut, "The stored document.")},
+           errors=("404", "409", "413", "422"))
 @rate_limited
 @idempotent
 def upload_document(referral_id: int):
@@ -343,35 +180,46 @@ def upload_document(referral_id: int):
         errors["kind"] = _l("Choose what kind of document this is.")
     if errors:
         raise ValidationFailed(errors)
-    document = documents.upload(_ctx(), referral, kind, file.filename or "", file.read())
+    data = file.read()
+    limit = current_app.config["UPLOAD_MAX_BYTES"]
+    if len(data) > limit:
+        # The web page shows this on its form (422); over the API it is what it is, too large.
+        raise TooLarge({"file": _l("The file is larger than %(mb)d MB.",
+                                   mb=limit // (1024 * 1024))})
+    document = documents.upload(ctx(), referral, kind, file.filename or "", data)
     out = schemas.DocumentOut(
         id=document.id, referral_id=referral.id, kind=document.kind, filename=document.filename,
         content_type=document.content_type, size=document.size, sha256=document.sha256,
         status=document.status, uploaded_at=document.uploaded_at)
-    return _json(out.model_dump(mode="json"), 201)
+    return json_response(out.model_dump(mode="json"), 201)
 
 
 @bp.route("/referrals/<int:referral_id>/transitions", methods=["POST"])
+@operation("transitionReferral", "Move a referral along the lifecycle (bank roles; partners "
+                                 "may withdraw and send back after uploading)",
+           tag="referrals", body=schemas.TransitionIn,
+           responses={200: (schemas.ReferralOut, "The referral after the move.")},
+           errors=("404", "409", "422"))
 @rate_limited
 @idempotent
 def transition_referral(referral_id: int):
     referral = _referral(referral_id)
-    body = _json_body(schemas.TransitionIn)
-    ctx = _ctx()
-    if body.to == State.documents_requested.value and body.documents and _user().is_bank:
-        documents.request_documents(ctx, referral, list(body.documents), body.note or "",
+    body = json_body(schemas.TransitionIn)
+    caller = user()
+    if body.to == State.documents_requested.value and body.documents and caller.is_bank:
+        documents.request_documents(ctx(), referral, list(body.documents), body.note or "",
                                     expected_version=body.expected_version)
     else:
-        referrals.transition(ctx, referral, body.to, note=body.note,
-                             partner_note=body.partner_note if _user().is_bank else None,
+        referrals.transition(ctx(), referral, body.to, note=body.note,
+                             partner_note=body.partner_note if caller.is_bank else None,
                              reason_code=body.reason_code,
                              expected_version=body.expected_version)
-    return _json(_referral_out(referral, _user()))
+    return json_response(_referral_out(referral, caller))
 
 
 # --- agreements --------------------------------------------------------------------------------
 
-def _agreement_out(agreement) -> dict:
+def _agreement_out(agreement: Agreement) -> dict:
     acceptance = agreement.acceptance
     return schemas.AgreementOut(
         id=agreement.id, number=agreement.number, version=agreement.version,
@@ -383,55 +231,35 @@ def _agreement_out(agreement) -> dict:
 
 
 @bp.route("/agreements", methods=["GET"])
+@operation("listAgreements", "Your organisation's agreements (bank roles: all)",
+           tag="agreements", query=schemas.PageQuery,
+           responses={200: (schemas.AgreementList, "A page of agreements.")}, errors=("422",))
 @rate_limited
 def list_agreements():
-    from models import Agreement
-    from portal.services import agreements
-
-    args = _parse(schemas.PageQuery, request.args.to_dict())
-    user = _user()
-    if user.is_partner:
-        # Statuses follow the calendar, as on the partner's agreement page.
-        agreements.roll_statuses(_ctx(), org=user.org)
-    query = agreements.visible_agreements(user)
+    # A read only: statuses follow the calendar through the scheduled job, not this GET.
+    args = parse(schemas.PageQuery, request.args.to_dict())
+    query = agreements.visible_agreements(user())
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     rows = db.session.scalars(
         query.options(selectinload(Agreement.acceptances))
         .order_by(Agreement.number, Agreement.version.desc())
         .limit(args.per_page).offset((args.page - 1) * args.per_page))
-    return _json({"items": [_agreement_out(a) for a in rows], "page": args.page,
-                  "per_page": args.per_page, "total": total})
+    return page_of([_agreement_out(a) for a in rows], args, total)
 
 
 @bp.route("/agreements/<int:agreement_id>/pdf", methods=["GET"])
+@operation("getAgreementPdf", "The agreement as issued (PDF)", tag="agreements",
+           responses={200: (PDF, "The PDF.", {"X-Content-SHA256": {
+               "description": "SHA-256 of the PDF, hex.", "schema": {"type": "string"}}})},
+           errors=("404", "409"))
 @rate_limited
 def agreement_pdf(agreement_id: int):
-    from io import BytesIO
-
-    from portal.services import agreements
-
     if not 1 <= agreement_id <= schemas.MAX_ID:
         raise NotFound()
-    agreement = agreements.get_for(_user(), agreement_id)
+    agreement = agreements.get_for(user(), agreement_id)
     rendered = agreements.pdf_for(agreement)
     response = send_file(BytesIO(rendered.data), mimetype="application/pdf",
                          download_name=f"{agreement.number}-v{agreement.version}.pdf",
                          etag=rendered.sha256, max_age=0)
     response.headers["X-Content-SHA256"] = rendered.sha256
     return response
-
-
-# --- the OpenAPI document and its documentation page -------------------------------------------
-
-@bp.route("/openapi.json")
-def openapi_json():
-    document = current_app.extensions.get("portal_openapi")
-    if document is None:
-        document = schemas.openapi(with_agreements=True)
-        current_app.extensions["portal_openapi"] = document
-    return jsonify(document)
-
-
-@bp.route("/docs")
-def docs():
-    return render_template("integration/api_docs.html")

@@ -1,8 +1,8 @@
 """API v1 request and response schemas, declared once.
 
-The same pydantic models validate requests, shape responses and produce the OpenAPI document
-(`openapi()`). They check shape and type only; the business rules (valid ID numbers, amounts a
-product lends, allowed moves) stay in the services the web pages use.
+The same pydantic models validate requests, shape responses and give the OpenAPI document its
+components (openapi.py). They check shape and type only; the business rules (valid ID numbers,
+amounts a product lends, allowed moves) stay in the services the web pages use.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
-from pydantic.json_schema import models_json_schema
 
 from models import WEBHOOK_EVENT_TYPES
 from portal.services import referral_intake
@@ -37,6 +36,9 @@ Money = Annotated[Decimal, Field(allow_inf_nan=False)]
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+RequestModel = _In  # the base of every request body and query, for the other API modules
 
 
 # --- requests ----------------------------------------------------------------------------------
@@ -242,189 +244,5 @@ class WebhookEvent(BaseModel):
     data: dict[str, Any]
 
 
-# --- the OpenAPI document ----------------------------------------------------------------------
-
-REQUEST_MODELS = (ReferralIn, TransitionIn)
-RESPONSE_MODELS = (ReferralOut, ReferralList, DocumentOut, AgreementOut, AgreementList, Error,
-                   WebhookEvent)
+# Component names in the OpenAPI document (openapi.py).
 REF = "#/components/schemas/{model}"
-# Operations other modules add to the document at import (blueprints/api/scorecards.py).
-EXTRA_RESPONSE_MODELS: list = []
-EXTRA_PATHS: dict[str, dict] = {}
-
-
-def _ref(model) -> dict:
-    return {"$ref": REF.format(model=model.__name__)}
-
-
-def _json(model, description: str) -> dict:
-    return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
-
-
-ERRORS = {
-    "401": "Missing, wrong or revoked API key.",
-    "403": "Your role may not do this.",
-    "404": "No such object, or it belongs to another organisation.",
-    "409": "The object's state does not allow this.",
-    "413": "The upload is too large.",
-    "422": "Invalid input; `fields` names each invalid field (nested names, e.g. "
-           "`buyer.national_id`).",
-    "429": "Rate limit reached; retry after the number of seconds in Retry-After.",
-}
-
-
-def _errors(*codes: str) -> dict:
-    out = {}
-    for code in ("401", *codes, "429"):
-        response = _json(Error, ERRORS[code])
-        if code == "429":
-            response["headers"] = {"Retry-After": {
-                "description": "Seconds to wait before retrying.",
-                "schema": {"type": "integer"}}}
-        out[code] = response
-    return out
-
-
-def _query_parameters(model) -> list[dict]:
-    schema = model.model_json_schema(ref_template=REF)
-    params = []
-    for name, prop in schema["properties"].items():
-        prop = dict(prop)
-        description = prop.pop("description", None)
-        prop.pop("title", None)
-        if "anyOf" in prop:  # Optional[X]: a query parameter is simply left out instead
-            prop = {k: v for k, v in prop.items() if k != "anyOf"} | next(
-                p for p in prop["anyOf"] if p.get("type") != "null")
-        param = {"name": name, "in": "query", "required": False, "schema": prop}
-        if description:
-            param["description"] = description
-        params.append(param)
-    return params
-
-
-ID_PARAM = {"in": "path", "required": True,
-            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}
-IDEMPOTENCY_HEADER = {
-    "name": "Idempotency-Key", "in": "header", "required": False,
-    "description": "Any unique string (at most 200 printable ASCII characters). A retry with "
-                   "the same key and body returns the first response; the same key with a "
-                   "different body gives 422.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 200,
-               "pattern": "^[\\x21-\\x7e]([\\x20-\\x7e]*[\\x21-\\x7e])?$"},
-}
-
-
-def openapi(*, with_agreements: bool = False) -> dict:
-    _, top = models_json_schema(
-        [(m, "validation") for m in REQUEST_MODELS]
-        + [(m, "serialization") for m in (*RESPONSE_MODELS, *EXTRA_RESPONSE_MODELS)],
-        ref_template=REF)
-    components = top.get("$defs", {})
-    referral_id = {"name": "referral_id", **ID_PARAM}
-    paths: dict[str, dict] = {
-        "/referrals": {
-            "post": {
-                "operationId": "submitReferral", "tags": ["referrals"],
-                "summary": "Submit a buyer referral (partner roles)",
-                "description": "201 with the referral. A buyer another partner registered for "
-                               "this product within the protection window gives 201 with "
-                               "`status: conflict` (the response names no other partner); one "
-                               "your organisation registered gives 409 `already_registered`.",
-                "parameters": [IDEMPOTENCY_HEADER],
-                "requestBody": {"required": True, "content": {
-                    "application/json": {"schema": _ref(ReferralIn)}}},
-                "responses": {"201": _json(ReferralOut, "The referral."),
-                              **_errors("403", "409", "422")},
-            },
-            "get": {
-                "operationId": "listReferrals", "tags": ["referrals"],
-                "summary": "Your organisation's referrals (bank roles: all), newest first",
-                "parameters": _query_parameters(ListQuery),
-                "responses": {"200": _json(ReferralList, "A page of referrals."),
-                              **_errors("422")},
-            },
-        },
-        "/referrals/{referral_id}": {
-            "get": {
-                "operationId": "getReferral", "tags": ["referrals"],
-                "summary": "One referral with its timeline",
-                "parameters": [referral_id],
-                "responses": {"200": _json(ReferralOut, "The referral."), **_errors("404")},
-            },
-        },
-        "/referrals/{referral_id}/documents": {
-            "post": {
-                "operationId": "uploadDocument", "tags": ["referrals"],
-                "summary": "Upload a document (PDF, JPEG or PNG) for a referral",
-                "parameters": [referral_id, IDEMPOTENCY_HEADER],
-                "requestBody": {"required": True, "content": {"multipart/form-data": {
-                    "schema": {
-                        "type": "object", "required": ["file", "kind"],
-                        "properties": {
-                            "file": {"type": "string", "format": "binary"},
-                            "kind": {"type": "string", "enum": list(DOCUMENT_KINDS)},
-                        },
-                    },
-                    "encoding": {"file": {"contentType": "application/pdf, image/jpeg, "
-                                                         "image/png, application/octet-stream"}},
-                }}},
-                "responses": {"201": _json(DocumentOut, "The stored document."),
-                              **_errors("404", "409", "413", "422")},
-            },
-        },
-        "/referrals/{referral_id}/transitions": {
-            "post": {
-                "operationId": "transitionReferral", "tags": ["referrals"],
-                "summary": "Move a referral along the lifecycle (bank roles; partners may "
-                           "withdraw and send back after uploading)",
-                "parameters": [referral_id, IDEMPOTENCY_HEADER],
-                "requestBody": {"required": True, "content": {
-                    "application/json": {"schema": _ref(TransitionIn)}}},
-                "responses": {"200": _json(ReferralOut, "The referral after the move."),
-                              **_errors("404", "409", "422")},
-            },
-        },
-    }
-    if with_agreements:
-        agreement_id = {"name": "agreement_id", **ID_PARAM}
-        paths["/agreements"] = {"get": {
-            "operationId": "listAgreements", "tags": ["agreements"],
-            "summary": "Your organisation's agreements (bank roles: all)",
-            "parameters": _query_parameters(PageQuery),
-            "responses": {"200": _json(AgreementList, "A page of agreements."),
-                          **_errors("422")},
-        }}
-        paths["/agreements/{agreement_id}/pdf"] = {"get": {
-            "operationId": "getAgreementPdf", "tags": ["agreements"],
-            "summary": "The agreement as issued (PDF)",
-            "parameters": [agreement_id],
-            "responses": {"200": {"description": "The PDF.", "content": {
-                "application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
-                **_errors("404", "409")},
-        }}
-    paths.update(EXTRA_PATHS)
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Partner Portal API",
-            "version": "1.0.0",
-            "description": (
-                "Submit and follow buyer referrals from your own sales system. Authenticate "
-                "with `Authorization: Bearer <api key>`; a key acts as the user it was made "
-                "for. Errors are `{\"error\": {\"code\", \"message\", \"fields\"}}`. Every POST "
-                "accepts an `Idempotency-Key` header.\n\n"
-                "Webhooks: the portal POSTs a `WebhookEvent` to each endpoint you register, "
-                "for `referral.status_changed`, `referral.documents_requested` and "
-                "`agreement.issued`, with `X-Portal-Signature: t=<unix seconds>,v1=<hex "
-                "HMAC-SHA256 of \"<t>.<raw body>\" with the endpoint secret>` and "
-                "`X-Portal-Event-Id`; retried with exponential backoff until a 2xx."),
-        },
-        "servers": [{"url": "/api/v1"}],
-        "security": [{"bearer": []}],
-        "paths": paths,
-        "components": {
-            "schemas": components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "description": "An API key from the portal."}},
-        },
-    }

@@ -22,12 +22,13 @@ from portal.services import scoring
 from portal.services.errors import Forbidden, NotFound
 
 from . import schemas
-from .routes import _json, _parse, _user, bp, rate_limited
+from .common import bp, json_response, page_of, parse, rate_limited, user
+from .openapi import operation
 
 Tier = Literal[scoring.TIERS]  # type: ignore[valid-type]
 
 
-class ScorecardQuery(schemas._In):
+class ScorecardQuery(schemas.RequestModel):
     page: int = Field(1, ge=1, le=100_000)
     per_page: int = Field(25, ge=1, le=100)
     tier: Tier | None = Field(None, description="Only partners in this tier.")
@@ -35,7 +36,7 @@ class ScorecardQuery(schemas._In):
                                           description="Only this partner.")
 
 
-class OwnScorecardQuery(schemas._In):
+class OwnScorecardQuery(schemas.RequestModel):
     org_code: schemas.Text | None = Field(
         None, max_length=32, description="Bank callers: whose card. Partners: their own only.")
 
@@ -93,11 +94,15 @@ def _current():
 
 
 @bp.route("/scorecards", methods=["GET"])
+@operation("listScorecards", "Every partner's current scorecard, rolling 90 days (bank roles)",
+           tag="scorecards", query=ScorecardQuery,
+           responses={200: (ScorecardList, "A page of scorecards, best first.")},
+           errors=("403", "422"))
 @rate_limited
 def list_scorecards():
-    if not _user().is_bank:
+    if not user().is_bank:
         raise Forbidden(_l("Only bank users can list every partner's scorecard."))
-    args = _parse(ScorecardQuery, request.args.to_dict())
+    args = parse(ScorecardQuery, request.args.to_dict())
     query = _current()
     if args.tier:
         query = query.where(ScorecardSnapshot.tier == args.tier)
@@ -107,45 +112,28 @@ def list_scorecards():
     rows = db.session.execute(
         query.order_by(ScorecardSnapshot.composite.desc().nulls_last(), Organization.code)
         .limit(args.per_page).offset((args.page - 1) * args.per_page))
-    return _json({"items": [_out(s, code) for s, code in rows], "page": args.page,
-                  "per_page": args.per_page, "total": total})
+    return page_of([_out(s, code) for s, code in rows], args, total)
 
 
 @bp.route("/scorecard", methods=["GET"])
+@operation("getScorecard", "Your organisation's current scorecard (partner roles; bank roles "
+                           "with org_code)",
+           tag="scorecards", query=OwnScorecardQuery,
+           responses={200: (ScorecardOut, "The scorecard.")}, errors=("403", "404", "422"))
 @rate_limited
 def own_scorecard():
-    args = _parse(OwnScorecardQuery, request.args.to_dict())
-    user = _user()
+    args = parse(OwnScorecardQuery, request.args.to_dict())
+    caller = user()
     query = _current()
-    if user.is_partner:
-        if args.org_code and args.org_code.upper() != user.org.code:
+    if caller.is_partner:
+        if args.org_code and args.org_code.upper() != caller.org.code:
             raise NotFound()
-        query = query.where(Organization.id == user.org_id)
-    elif user.is_bank and args.org_code:
+        query = query.where(Organization.id == caller.org_id)
+    elif caller.is_bank and args.org_code:
         query = query.where(Organization.code == args.org_code.upper())
     else:
         raise Forbidden(_l("Bank users name the partner: ?org_code=CODE."))
     row = db.session.execute(query).first()
     if row is None:
         raise NotFound(_l("No scorecard yet."))
-    return _json(_out(*row))
-
-
-# --- the OpenAPI document ----------------------------------------------------------------------
-
-schemas.EXTRA_RESPONSE_MODELS.extend([ScorecardOut, ScorecardList])
-schemas.EXTRA_PATHS["/scorecards"] = {"get": {
-    "operationId": "listScorecards",
-    "summary": "Every partner's current scorecard, rolling 90 days (bank roles)",
-    "parameters": schemas._query_parameters(ScorecardQuery),
-    "responses": {"200": schemas._json(ScorecardList, "A page of scorecards, best first."),
-                  **schemas._errors("403", "422")},
-}}
-schemas.EXTRA_PATHS["/scorecard"] = {"get": {
-    "operationId": "getScorecard",
-    "summary": "Your organisation's current scorecard (partner roles; bank roles with "
-               "org_code)",
-    "parameters": schemas._query_parameters(OwnScorecardQuery),
-    "responses": {"200": schemas._json(ScorecardOut, "The scorecard."),
-                  **schemas._errors("403", "404", "422")},
-}}
+    return json_response(_out(*row))

@@ -1,0 +1,141 @@
+"""What every API v1 view shares: the blueprint, key authentication, the per-key rate limit,
+request parsing into the pydantic schemas, and JSON responses.
+
+Mounted at /api/v1 and exempt from CSRF (no cookies are used here). A bearer API key acts as
+the user it was made for.
+"""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, current_app, g, request
+from flask_babel import lazy_gettext as _l
+from flask_limiter.util import get_remote_address
+from pydantic import BaseModel, ValidationError
+
+from models import User
+from portal.extensions import limiter
+from portal.services import Ctx, api_keys
+from portal.services.errors import DomainError, Forbidden, ValidationFailed
+
+bp = Blueprint("api", __name__)
+
+# Readable without a key: the document and its page.
+PUBLIC_ENDPOINTS = {"api.openapi_json", "api.docs"}
+
+
+class TooLarge(DomainError):
+    """An upload over the limit: 413 like a body over MAX_CONTENT_LENGTH, with the field named."""
+
+    code = "too_large"
+    status = 413
+
+    def __init__(self, fields: dict):
+        super().__init__(_l("The upload is too large."), fields)
+
+
+# --- authentication and rate limits ------------------------------------------------------------
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def _lookup():
+    """The request's API key row, or the Unauthorized error, looked up once per request."""
+    if "api_key_lookup" not in g:
+        try:
+            g.api_key_lookup = (api_keys.authenticate(_bearer()), None)
+        except api_keys.Unauthorized as exc:
+            g.api_key_lookup = (None, exc)
+    return g.api_key_lookup
+
+
+def _rate_key() -> str:
+    # Per key; calls without a valid key share their address's budget.
+    row, _ = _lookup()
+    return f"key:{row.id}" if row is not None else f"addr:{get_remote_address()}"
+
+
+def _rate_value() -> str:
+    row, _ = _lookup()
+    return (row.rate_limit if row is not None and row.rate_limit
+            else current_app.config["API_RATE_LIMIT"])
+
+
+rate_limited = limiter.shared_limit(_rate_value, scope="api-v1", key_func=_rate_key)
+
+
+@bp.before_request
+def _authenticate():
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    row, error = _lookup()
+    if error is not None:
+        raise error
+    g.api_key = row
+    g.api_user = row.user
+    api_keys.touch(row)
+    return None
+
+
+@bp.after_request
+def _api_headers(response):
+    if response.status_code == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
+def ctx() -> Ctx:
+    return Ctx(user=g.api_user, ip=request.remote_addr)
+
+
+def user() -> User:
+    return g.api_user
+
+
+def partner_only() -> None:
+    if not user().is_partner:
+        raise Forbidden(_l("Only partner users can do this."))
+
+
+# --- request parsing ---------------------------------------------------------------------------
+
+def _field_name(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc) or "body"
+
+
+def parse(model: type[BaseModel], data) -> BaseModel:
+    """Validate into `model`; 422 naming each invalid field by its dotted path."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fields: dict[str, str] = {}
+        for err in exc.errors(include_url=False, include_input=False):
+            fields.setdefault(_field_name(err["loc"]), err["msg"])
+        raise ValidationFailed(fields) from None
+
+
+def json_body(model: type[BaseModel]) -> BaseModel:
+    raw = request.get_data(cache=True)
+    try:
+        data = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed({"body": _l("Send a JSON object.")}) from None
+    if not isinstance(data, dict):
+        raise ValidationFailed({"body": _l("Send a JSON object.")})
+    return parse(model, data)
+
+
+def json_response(payload, status: int = 200):
+    # Compact UTF-8: the idempotency store keeps these bytes and replays them as they are.
+    return current_app.response_class(
+        json.dumps(payload, ensure_ascii=False, separators=(",", ":")), status=status,
+        mimetype="application/json")
+
+
+def page_of(items: list, args, total: int):
+    return json_response({"items": items, "page": args.page, "per_page": args.per_page,
+                          "total": total})
