@@ -19,9 +19,10 @@ from models import BANK_KIND, Organization, Referral, User
 from portal.extensions import db
 from portal.labels import PARTNER_TYPES
 from portal.security import ctx, roles_required
-from portal.services import followups, referrals, scorecard_views, scoring
+from portal.services import followups, referrals, scoring
 from portal.services.errors import DomainError
 from portal.services.scoring import TIER_BADGES, TIER_LABELS
+from portal.services.scoring import views as scorecard_views
 
 from .routes import bp
 from .scorecard_forms import (
