@@ -360,6 +360,7 @@ def _fresh_schema(app) -> None:
 
 
 def measure(url: str, size: int, pages: int, tmp: Path) -> dict:
+    from models import ScorecardSnapshot
     from portal.extensions import db
     from portal.services import scoring
 
@@ -371,7 +372,7 @@ def measure(url: str, size: int, pages: int, tmp: Path) -> dict:
         result = scoring.recompute_all()
         db.session.commit()
         recompute = time.perf_counter() - started
-        org_id = db.session.scalar(db.select(db.func.min(scoring.ScorecardSnapshot.org_id)))
+        org_id = db.session.scalar(db.select(db.func.min(ScorecardSnapshot.org_id)))
         started = time.perf_counter()
         scoring.recompute_org(org_id)
         db.session.commit()

@@ -80,6 +80,17 @@ def load(overrides: dict | None = None) -> dict:
         "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
         "LANGUAGES": ["zh_CN", "en"],
         "PER_PAGE": 25,
+        # Scorecards (docs/scoring.md): prior strength k in referrals, the interval shown with
+        # each rate, the SLA without an agreement's own, early-default days, months kept, the
+        # rolling window, how many stale partners go one by one, SQLite's page cache (KiB).
+        "SCORING_PRIOR_STRENGTH": int(env.get("SCORING_PRIOR_STRENGTH", "20")),
+        "SCORING_INTERVAL": float(env.get("SCORING_INTERVAL", "0.90")),
+        "SCORING_SLA_HOURS": int(env.get("SCORING_SLA_HOURS", "72")),
+        "SCORING_EPD_DAYS": int(env.get("SCORING_EPD_DAYS", "90")),
+        "SCORING_MONTHS": int(env.get("SCORING_MONTHS", "12")),
+        "SCORING_ROLLING_DAYS": int(env.get("SCORING_ROLLING_DAYS", "90")),
+        "SCORING_INCREMENTAL_MAX_ORGS": int(env.get("SCORING_INCREMENTAL_MAX_ORGS", "50")),
+        "SCORING_SQLITE_CACHE_KIB": int(env.get("SCORING_SQLITE_CACHE_KIB", "262144")),
         "MAIL_SERVER": env.get("MAIL_SERVER"),
         "MAIL_PORT": int(env.get("MAIL_PORT", "25")),
         "MAIL_USERNAME": env.get("MAIL_USERNAME"),

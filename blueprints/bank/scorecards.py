@@ -17,8 +17,9 @@ from portal.bank_time import typed_local
 from portal.extensions import db
 from portal.labels import PARTNER_TYPES
 from portal.security import ctx, roles_required
-from portal.services import followups, queue, referrals, scorecard_views, scoring
+from portal.services import followups, queue, referrals, scoring
 from portal.services.scoring import TIER_BADGES, TIER_LABELS
+from portal.services.scoring import views as scorecard_views
 
 from .routes import bp
 from .scorecard_forms import (

@@ -10,8 +10,9 @@ from flask import render_template
 from flask_login import current_user
 
 from portal.security import roles_required
-from portal.services import scorecard_views, scoring
+from portal.services import scoring
 from portal.services.scoring import TIER_BADGES, TIER_LABELS
+from portal.services.scoring import views as scorecard_views
 
 from .routes import bp
 

@@ -26,9 +26,10 @@ from models import (
 )
 
 from ..extensions import db
-from . import Ctx, agreements, audit, events, pii, referral_intake, scoring
+from . import Ctx, agreements, audit, events, pii, referral_intake
 from .errors import AlreadyRegistered, Forbidden, NotFound, StateConflict, ValidationFailed
 from .lifecycle import CLOCK, DECLINE_REASONS, NOTE_REQUIRED, State, allowed
+from .scoring import staleness
 from .sql import add_inserted, per_dialect
 
 # States in which a referral does not hold the buyer for its partner.
@@ -176,7 +177,7 @@ def register(ctx: Ctx, intake: Intake) -> IntakeResult:
     set_committed_value(referral, "events", add_inserted(event))
     set_committed_value(referral, "stipulations", add_inserted(*checklist))
     audit.record(ctx, "referral.submit", referral, status=status.value)
-    scoring.mark_stale(org.id)  # the partner's scorecards need a recompute
+    staleness.mark_stale(org.id)  # the partner's scorecards need a recompute
     return IntakeResult(referral, conflict)
 
 
@@ -225,7 +226,7 @@ def transition(ctx: Ctx, referral: Referral, to: str, *, note: str | None = None
                                "Reload it and try again.")) from None
     audit.record(ctx, "referral.transition", referral, **{"from": current, "to": target.value})
     events.referral_transitioned(ctx, referral, event)  # webhooks and notifications, same txn
-    scoring.mark_stale(referral.org_id)  # the partner's scorecards need a recompute
+    staleness.mark_stale(referral.org_id)  # the partner's scorecards need a recompute
     return event
 
 

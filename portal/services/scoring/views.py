@@ -11,16 +11,18 @@ from sqlalchemy import case, func, select
 
 from models import BANK_KIND, Organization, ScorecardSnapshot, ScoreChange, TierState, User
 
-from ..extensions import db
-from . import scoring
-from .scoring import KPI_BY_NAME, KPIS, TIER_LABELS, TIER_RANK, TIERS
+from ...extensions import db
+from .kpis import KPI_BY_NAME, KPIS
+from .labels import TIER_COLOURS, TIER_LABELS
+from .settings import setting
+from .snapshots import monthly_cards
+from .tiers import TIER_RANK, TIERS
 
 S = ScorecardSnapshot
 # The KPIs the ranking table shows as columns (all are on the detail page).
 COCKPIT_KPIS = ("approval_rate", "pull_through", "document_first_pass", "class1_share",
                 "delinquency_rate", "npl_rate", "partner_response_hours",
                 "bank_turnaround_hours", "disbursed_amount")
-TIER_COLOURS = {"strategic": "#198754", "core": "#0d6efd", "watch": "#ffc107", "exit": "#dc3545"}
 
 
 @dataclass
@@ -145,7 +147,7 @@ def cockpit_trend(f: CockpitFilters) -> dict | None:
         if avg is not None:
             composite_sum[key] += float(avg) * n
             composite_n[key] += n
-    keys = sorted(counts)[-scoring.setting("SCORING_MONTHS"):]
+    keys = sorted(counts)[-setting("SCORING_MONTHS"):]
     if not keys:
         return None
     datasets = [{"type": "bar", "label": str(TIER_LABELS[t]), "stack": "tiers",
@@ -173,7 +175,7 @@ def _pct(v):
 
 
 def portfolio_trend() -> dict | None:
-    cards = scoring.monthly_cards(None)
+    cards = monthly_cards(None)
     if not cards:
         return None
     keys = [c.period_key for c in cards]

@@ -1,0 +1,61 @@
+"""The periods a scorecard covers: calendar months in the bank's time zone and the rolling
+window ending now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+
+from .settings import setting
+
+
+@dataclass(frozen=True)
+class Period:
+    kind: str  # month | rolling90
+    key: str  # 'YYYY-MM' | 'current'
+    start: datetime  # UTC
+    end: datetime  # UTC, exclusive
+    start_date: date  # the bank's local dates, for loan statements
+    end_date: date  # exclusive
+
+
+def bank_tz() -> ZoneInfo:
+    return ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "Asia/Shanghai")
+
+
+def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+
+
+def month_periods(now: datetime, months: int | None = None) -> list[Period]:
+    """The last `months` calendar months in the bank's time zone, oldest first, the current
+    (partial) month last."""
+    tz = bank_tz()
+    months = months or setting("SCORING_MONTHS")
+    local = now.astimezone(tz).date()
+    first = date(local.year, local.month, 1)
+    out = []
+    for back in range(months - 1, -1, -1):
+        y, m = divmod(first.year * 12 + first.month - 1 - back, 12)
+        start = date(y, m + 1, 1)
+        ny, nm = divmod(y * 12 + m + 1, 12)
+        end = date(ny, nm + 1, 1)
+        out.append(Period("month", f"{start:%Y-%m}", _local_midnight(start, tz),
+                          _local_midnight(end, tz), start, end))
+    return out
+
+
+def rolling_period(now: datetime) -> Period:
+    days = setting("SCORING_ROLLING_DAYS")
+    local = now.astimezone(bank_tz()).date()
+    return Period("rolling90", "current", now - timedelta(days=days), now,
+                  local - timedelta(days=days - 1), local + timedelta(days=1))
+
+
+def previous_month_key(key: str) -> str:
+    y, m = int(key[:4]), int(key[5:7])
+    y, m = divmod(y * 12 + m - 2, 12)
+    return f"{y:04d}-{m + 1:02d}"
