@@ -19,7 +19,7 @@ from models import PARTNER_ROLES, User, utcnow
 from portal.bank_time import day_start
 from portal.extensions import db
 from portal.security import ctx, roles_required
-from portal.services import accounts, admin_views, queue
+from portal.services import accounts, admin_views, partners
 
 from .forms import (
     ActionForm,
@@ -46,7 +46,7 @@ def _manager_choices():
 
 
 def _org_choices(blank: str):
-    return [("", blank)] + [(o.id, f"{o.name} ({o.code})") for o in queue.partner_orgs()]
+    return [("", blank)] + [(o.id, f"{o.name} ({o.code})") for o in partners.partner_orgs()]
 
 
 @bp.route("/")
@@ -100,7 +100,7 @@ def new_org():
 @bp.route("/orgs/<int:org_id>", methods=["GET", "POST"])
 @admin_required
 def edit_org(org_id: int):
-    org = admin_views.get_org(org_id)
+    org = partners.partner_org(org_id)
     if org is None:
         abort(404)
     form = OrgEditForm(obj=org)
@@ -153,7 +153,7 @@ def users():
         return _render_users(form, status=422)
     org = None
     if form.role.data in PARTNER_ROLES and form.org_id.data:
-        org = admin_views.get_org(form.org_id.data)
+        org = partners.partner_org(form.org_id.data)
     with shown_again() as refusal:
         user, password = accounts.create_user(ctx(), email=form.email.data, role=form.role.data,
                                               org=org, name=form.name.data)

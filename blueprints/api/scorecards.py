@@ -16,7 +16,7 @@ from flask_babel import lazy_gettext as _l
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from models import BANK_KIND, Organization, ScorecardSnapshot
+from models import Organization, ScorecardSnapshot
 from portal.extensions import db
 from portal.services import scoring
 from portal.services.errors import Forbidden, NotFound
@@ -90,7 +90,7 @@ def _current():
             .join(Organization, Organization.id == ScorecardSnapshot.org_id)
             .where(ScorecardSnapshot.period_kind == "rolling90",
                    ScorecardSnapshot.period_key == "current",
-                   Organization.kind != BANK_KIND))
+                   Organization.is_partner))
 
 
 @bp.route("/scorecards", methods=["GET"])

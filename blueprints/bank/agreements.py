@@ -22,7 +22,7 @@ from portal import labels
 from portal.extensions import db
 from portal.security import ctx, roles_required
 from portal.services import agreements as service
-from portal.services import queue
+from portal.services import partners
 
 from .agreement_forms import AgreementForm, ChooseOrgForm, TemplateForm, TerminateForm
 from .routes import bp
@@ -57,7 +57,7 @@ def agreements():
     ).order_by(Agreement.created_at.desc(), Agreement.id.desc())
     page = paginate(query)
     return render_template("agreements/bank_list.html", page=page, scope=scope,
-                           orgs=queue.partner_orgs(), filters=args,
+                           orgs=partners.partner_orgs(), filters=args,
                            names=service.product_names(str(get_locale() or "en")))
 
 
@@ -96,7 +96,7 @@ def new_agreement():
     if org is None or org.is_bank:
         chooser = ChooseOrgForm(request.args)
         chooser.org_id.choices = [("", "—")] + [(str(o.id), f"{o.name} ({o.code})")
-                                                for o in queue.partner_orgs()]
+                                                for o in partners.partner_orgs()]
         return render_template("agreements/bank_choose_org.html", form=chooser)
     form = _agreement_form(org, AgreementForm())
     if request.method == "GET":

@@ -19,7 +19,7 @@ from models import Document
 from portal.extensions import db
 from portal.labels import ACTIONS, PARTNER_TYPES, STATES
 from portal.security import bank_required, ctx, roles_required, safe_next
-from portal.services import audit, documents, lifecycle, queue, referrals
+from portal.services import audit, documents, lifecycle, partners, queue, referrals
 from portal.services.errors import ValidationFailed
 from portal.services.lifecycle import State
 
@@ -49,7 +49,7 @@ def _filter_form(statuses) -> ReferralFilterForm:
     form.product.choices = [("", _("Any product"))] + [
         (p.code, p.display_name(str(_locale()))) for p in queue.products()]
     form.org.choices = [("", _("Any partner"))] + [
-        (str(o.id), f"{o.name} ({o.code})") for o in queue.partner_orgs()]
+        (str(o.id), f"{o.name} ({o.code})") for o in partners.partner_orgs()]
     form.partner_type.choices = [("", _("Any partner type"))] + [
         (k, v) for k, v in PARTNER_TYPES.items() if k != "bank"]
     form.validate()

@@ -17,7 +17,7 @@ from portal.bank_time import typed_local
 from portal.extensions import db
 from portal.labels import PARTNER_TYPES
 from portal.security import ctx, roles_required
-from portal.services import followups, queue, referrals, scoring
+from portal.services import followups, partners, referrals, scoring
 from portal.services.scoring import TIER_BADGES, TIER_LABELS
 from portal.services.scoring import views as scorecard_views
 
@@ -118,7 +118,7 @@ def recompute_scorecards():
 @bp.route("/scorecards/<int:org_id>")
 @manager_required
 def scorecard(org_id: int):
-    org = scorecard_views.org_for(org_id)
+    org = partners.partner_org(org_id)
     if org is None:
         abort(404)
     card = scoring.current_card(org.id)
@@ -247,7 +247,7 @@ def followup_close(follow_up_id: int):
 # --- contact log --------------------------------------------------------------------------------
 
 def _partner_choices():
-    return [("", "—")] + [(str(o.id), f"{o.name} ({o.code})") for o in queue.partner_orgs()]
+    return [("", "—")] + [(str(o.id), f"{o.name} ({o.code})") for o in partners.partner_orgs()]
 
 
 @bp.route("/contacts")
@@ -279,7 +279,7 @@ def contact_log():
     if not form.validate_on_submit() or not (form.org_id.data or "").isdigit():
         flash(_("Choose the partner and write a short summary."), "danger")
         return redirect(target)
-    org = scorecard_views.org_for(int(form.org_id.data))
+    org = partners.partner_org(int(form.org_id.data))
     if org is None:
         abort(404)
     with going_back_to(url=target):

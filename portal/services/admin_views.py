@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import selectinload
 
-from models import BANK_KIND, AuditEntry, Organization, Referral, Role, User
+from models import AuditEntry, Organization, Referral, Role, User
 
 from ..extensions import db
 
@@ -45,10 +45,6 @@ def org_search(*, q: str | None = None, kind: str | None = None,
         query = query.where(Organization.status == status)
     return query.order_by(Organization.code)
 
-
-def get_org(org_id: int) -> Organization | None:
-    org = db.session.get(Organization, org_id)
-    return None if org is None or org.kind == BANK_KIND else org
 
 
 def channel_managers() -> list[User]:

@@ -18,7 +18,6 @@ from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from models import (
-    BANK_KIND,
     ContactCadence,
     ContactLog,
     FollowUp,
@@ -238,7 +237,7 @@ def log_contact(ctx: Ctx, org: Organization, kind: str, at: datetime | None, sum
                 ) -> ContactLog:
     summary = (summary or "").strip()
     errors = {}
-    if org is None or org.kind == BANK_KIND:
+    if org is None or org.is_bank:
         errors["org"] = _l("Choose a partner.")
     if kind not in CONTACT_KINDS:
         errors["kind"] = _l("Choose visit, call or meeting.")

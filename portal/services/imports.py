@@ -26,7 +26,6 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from models import (
-    BANK_KIND,
     ImportBatch,
     LoanPerformance,
     Organization,
@@ -142,7 +141,7 @@ def _errors_text(err: DomainError) -> str:
 
 def _orgs() -> dict[str, Organization]:
     return {o.code: o for o in db.session.scalars(
-        select(Organization).where(Organization.kind != BANK_KIND))}
+        select(Organization).where(Organization.is_partner))}
 
 
 def _finish(ctx: Ctx, report: ImportReport, data: bytes) -> ImportReport:

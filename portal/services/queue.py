@@ -94,11 +94,6 @@ def with_holders(items) -> list[tuple[Referral, Referral | None]]:
     return [(r, referrals.conflict_holder(r)) for r in items]
 
 
-def partner_orgs() -> list[Organization]:
-    return list(db.session.scalars(
-        select(Organization).where(Organization.is_partner).order_by(Organization.name)))
-
-
 def products() -> list[Product]:
     return list(db.session.scalars(select(Product).order_by(Product.code)))
 

@@ -4,11 +4,10 @@ window ending now."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
-from flask import current_app
-
+from ...bank_time import bank_zone as bank_tz
+from ...bank_time import day_start
 from .settings import setting
 
 
@@ -22,20 +21,11 @@ class Period:
     end_date: date  # exclusive
 
 
-def bank_tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "Asia/Shanghai")
-
-
-def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
-
-
 def month_periods(now: datetime, months: int | None = None) -> list[Period]:
     """The last `months` calendar months in the bank's time zone, oldest first, the current
     (partial) month last."""
-    tz = bank_tz()
     months = months or setting("SCORING_MONTHS")
-    local = now.astimezone(tz).date()
+    local = now.astimezone(bank_tz()).date()
     first = date(local.year, local.month, 1)
     out = []
     for back in range(months - 1, -1, -1):
@@ -43,8 +33,8 @@ def month_periods(now: datetime, months: int | None = None) -> list[Period]:
         start = date(y, m + 1, 1)
         ny, nm = divmod(y * 12 + m + 1, 12)
         end = date(ny, nm + 1, 1)
-        out.append(Period("month", f"{start:%Y-%m}", _local_midnight(start, tz),
-                          _local_midnight(end, tz), start, end))
+        out.append(Period("month", f"{start:%Y-%m}", day_start(start), day_start(end), start,
+                          end))
     return out
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select, text
 
-from models import BANK_KIND, Organization, Referral, ScorecardSnapshot, utcnow
+from models import Organization, Referral, ScorecardSnapshot, utcnow
 
 from ...extensions import db
 from . import snapshots, staleness
@@ -33,7 +33,7 @@ class RecomputeResult:
 
 
 def partner_org_ids() -> list[int]:
-    return list(db.session.scalars(select(Organization.id).where(Organization.kind != BANK_KIND)
+    return list(db.session.scalars(select(Organization.id).where(Organization.is_partner)
                                    .order_by(Organization.id)))
 
 

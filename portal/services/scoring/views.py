@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select
 
-from models import BANK_KIND, Organization, ScorecardSnapshot, ScoreChange, TierState, User
+from models import Organization, ScorecardSnapshot, ScoreChange, TierState, User
 
 from ...extensions import db
 from .kpis import KPI_BY_NAME, KPIS
@@ -37,7 +37,7 @@ class CockpitFilters:
 
 
 def _org_filters(query, f: CockpitFilters):
-    query = query.where(Organization.kind != BANK_KIND)
+    query = query.where(Organization.is_partner)
     if f.kind:
         query = query.where(Organization.kind == f.kind)
     if f.branch:
@@ -109,7 +109,7 @@ def tier_counts(f: CockpitFilters) -> dict:
 
 def filter_choices() -> dict:
     branches = [b for b in db.session.scalars(
-        select(Organization.branch).where(Organization.kind != BANK_KIND,
+        select(Organization.branch).where(Organization.is_partner,
                                           Organization.branch.is_not(None))
         .distinct().order_by(Organization.branch))]
     managers = list(db.session.execute(
@@ -276,6 +276,3 @@ def tier_state(org_id: int) -> TierState | None:
     return db.session.get(TierState, org_id)
 
 
-def org_for(org_id: int) -> Organization | None:
-    org = db.session.get(Organization, org_id)
-    return None if org is None or org.kind == BANK_KIND else org
