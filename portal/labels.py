@@ -183,3 +183,13 @@ NOTIFICATION_KINDS = {
     "agreement_issued": _l("Agreement issued"),
     "agreement_expiring": _l("Agreement expiring"),
 }
+
+# Partner tiers (scorecards); the KPIs' own labels sit with their definitions in scoring/kpis.py.
+TIER_LABELS = {
+    "strategic": _l("Strategic"),
+    "core": _l("Core"),
+    "watch": _l("Watch"),
+    "exit": _l("Exit"),
+}
+TIER_BADGES = {"strategic": "success", "core": "primary", "watch": "warning", "exit": "danger"}
+TIER_COLOURS = {"strategic": "#198754", "core": "#0d6efd", "watch": "#ffc107", "exit": "#dc3545"}

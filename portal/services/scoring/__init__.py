@@ -7,7 +7,7 @@ docs/scoring.md explains the same in words. Where each part lives:
 - `beta`, `cards`, `tiers`: pure functions from figures to a card, a composite and a tier;
 - `weights`: the admin-set weights and thresholds; `recompute`: the steps that store the cards;
 - `staleness`: marks of changed partners (the only part intake imports); `snapshots`: the stored
-  cards; `views`: what the scorecard pages show; `labels`: the tiers' names and colours.
+  cards; `views`: what the scorecard pages show. Tier names and colours: portal/labels.py.
 
 The public names are re-exported here: `scoring.recompute_all()`, `from portal.services.scoring
 import KPIS`.
@@ -15,12 +15,12 @@ import KPIS`.
 
 from __future__ import annotations
 
+from ...labels import TIER_BADGES, TIER_COLOURS, TIER_LABELS
 from .aggregation import aggregate, sla_by_org
 from .beta import beta_ppf, betainc, posterior
 from .cards import Priors, card, portfolio_card, portfolio_priors, priors_from_snapshot
 from .figures import Extras, Figures, Hours, Rate
 from .kpis import CONTRACT_KPIS, DEFAULT_WEIGHTS, KPI, KPI_BY_NAME, KPIS
-from .labels import TIER_BADGES, TIER_COLOURS, TIER_LABELS
 from .periods import Period, bank_tz, month_periods, previous_month_key, rolling_period
 from .recompute import (
     RecomputeResult,

@@ -12,8 +12,8 @@ from sqlalchemy import case, func, select
 from models import Organization, ScorecardSnapshot, ScoreChange, TierState, User
 
 from ...extensions import db
+from ...labels import TIER_COLOURS, TIER_LABELS
 from .kpis import KPI_BY_NAME, KPIS
-from .labels import TIER_COLOURS, TIER_LABELS
 from .settings import setting
 from .snapshots import monthly_cards
 from .tiers import TIER_RANK, TIERS
