@@ -436,3 +436,13 @@ def test_with_redis_jobs_are_queued_on_commit_and_run_by_an_rq_worker(world, end
     assert delivery.status == "delivered"
     assert [r["answered"] for r in receiver.requests] == [500, 200]
     check_signature(secret, receiver.requests[-1])
+
+
+def test_an_endpoint_names_every_field_it_refuses_at_once(world):
+    with pytest.raises(ValidationFailed) as err:
+        webhooks.create_endpoint(Ctx(user=world.partner_a), world.org_a, "https://u:p@x.example/",
+                                 event_types=["nothing"], description="x" * 201)
+    fields = {k: str(v) for k, v in err.value.fields.items()}
+    assert fields == {"url": "Leave user names and passwords out of the address.",
+                      "event_types": "Choose at least one event.",
+                      "description": "At most 200 characters."}

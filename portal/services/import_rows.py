@@ -1,5 +1,5 @@
 """The rows of the history imports, as pydantic models with the intake schema's mechanism: each
-column's rule refuses with its own translatable message (`referral_intake.refusal`), and a row
+column's rule refuses with its own translatable message (`validation.refusal`), and a row
 reports the first column that failed, in the order of the columns below.
 
 What the rules need beyond the row (the partner organisations, the referrals already there,
@@ -17,7 +17,8 @@ from flask_babel import lazy_gettext as _l
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationInfo
 
 from .lifecycle import DECLINE_REASONS, State, allowed
-from .referral_intake import MAX_AMOUNT, parse_amount, parse_timestamp, refusal
+from .referral_intake import MAX_AMOUNT, parse_amount, parse_timestamp
+from .validation import refusal
 
 LOAN_STATUSES = ("current", "delinquent", "npl", "closed")
 

@@ -40,7 +40,8 @@ from .errors import DomainError, ValidationFailed
 from .import_rows import LOAN_STATUSES as LOAN_STATUSES
 from .import_rows import LoanStatementRow, ReferralHistoryRow
 from .lifecycle import State
-from .referral_intake import faces, first_error
+from .referral_intake import faces
+from .validation import first_error
 
 SYSTEM = Ctx(user=None, ip="import")
 REFERRAL_COLUMNS = ("org_code", "external_ref", "product", "buyer_name", "national_id", "mobile",

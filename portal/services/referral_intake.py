@@ -36,37 +36,11 @@ from models import utcnow
 
 from . import pii
 from .reference import INDUSTRY_CLASS, PRODUCT_CODES
+from .validation import REFUSAL, field_errors, refusal  # noqa: F401  (field_errors: the faces')
 
-REFUSAL = "refusal"
 MAX_AMOUNT = Decimal("1e11")
 MAX_TERM_MONTHS = 360  # when the product is unknown; a product has its own maximum
 ASSET_KINDS = ("property", "vehicle")  # products secured on what the buyer buys
-
-
-def refusal(message) -> PydanticCustomError:
-    """A validation error whose message is `message` itself (lazy, translated when shown)."""
-    return PydanticCustomError(REFUSAL, "{message}", {"message": message})
-
-
-def message_of(error: dict):
-    """The message of one pydantic error: our own refusal's as given, else pydantic's text."""
-    if error["type"] == REFUSAL:
-        return error["ctx"]["message"]
-    return error["msg"]
-
-
-def field_errors(exc: ValidationError) -> dict:
-    """{field: message} in the order of the fields; a later message for a field replaces an
-    earlier one (the cross-field rule says more than the field's own)."""
-    errors: dict = {}
-    for error in exc.errors(include_url=False):
-        errors[".".join(str(p) for p in error["loc"]) or "body"] = message_of(error)
-    return errors
-
-
-def first_error(exc: ValidationError) -> str:
-    """The message of the first field that failed: an import row reports one reason."""
-    return str(message_of(exc.errors(include_url=False)[0]))
 
 
 # --- small parsers shared by the intake and the imports ------------------------------------------

@@ -31,6 +31,7 @@ from .errors import AlreadyRegistered, Forbidden, NotFound, StateConflict, Valid
 from .lifecycle import CLOCK, DECLINE_REASONS, NOTE_REQUIRED, State, allowed
 from .scoring import staleness
 from .sql import add_inserted, per_dialect
+from .validation import field_errors
 
 # States in which a referral does not hold the buyer for its partner.
 NOT_HOLDING = (State.withdrawn, State.expired, State.rejected_duplicate, State.declined)
@@ -65,7 +66,7 @@ def validate_intake(data: dict, *, today=None) -> dict:
             "product": product, "today": today,
             "notice_version": current_app.config["CONSENT_NOTICE_VERSION"]})
     except ValidationError as exc:
-        raise ValidationFailed(referral_intake.field_errors(exc)) from None
+        raise ValidationFailed(field_errors(exc)) from None
     return {**dict(intake), "product": product, "customer_class": intake.customer_class}
 
 

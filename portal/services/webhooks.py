@@ -25,10 +25,12 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from pydantic import BaseModel, PlainValidator
 from sqlalchemy import select, update
 
 from models import (
@@ -43,7 +45,8 @@ from models import (
 
 from ..extensions import db
 from . import Ctx, audit, jobqueue, pii
-from .errors import NotFound, StateConflict, ValidationFailed
+from .errors import NotFound, StateConflict
+from .validation import checked, refusal
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 — a label, not a secret
 USER_AGENT = "PartnerPortal-Webhooks/1"
@@ -60,48 +63,65 @@ def _address_allowed(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def validate_url(url: str) -> str:
-    url = (url or "").strip()
+def _url_refusal(url: str):
+    """Why `url` cannot receive webhooks, or None."""
     parts = urlsplit(url)
     allowed = ("https", "http") if current_app.config["WEBHOOK_ALLOW_HTTP"] else ("https",)
-    error = None
     if len(url) > 500:
-        error = _l("At most %(n)d characters.", n=500)
-    elif parts.scheme not in allowed or not parts.hostname:
-        error = _l("Give a full https:// address.")
-    elif parts.username or parts.password:
-        error = _l("Leave user names and passwords out of the address.")
-    else:
-        try:
-            parts.port  # noqa: B018 — raises on a bad port
-            address = ipaddress.ip_address(parts.hostname)
-        except ValueError as exc:
-            if "port" in str(exc).lower():
-                error = _l("The port is not valid.")
-            address = None
-        if error is None and address is not None and not _address_allowed(str(address)):
-            error = _l("Private, loopback and link-local addresses cannot receive webhooks.")
-    if error:
-        raise ValidationFailed({"url": error})
+        return _l("At most %(n)d characters.", n=500)
+    if parts.scheme not in allowed or not parts.hostname:
+        return _l("Give a full https:// address.")
+    if parts.username or parts.password:
+        return _l("Leave user names and passwords out of the address.")
+    try:
+        parts.port  # noqa: B018 — raises on a bad port
+    except ValueError:
+        return _l("The port is not valid.")
+    try:
+        address = ipaddress.ip_address(parts.hostname)
+    except ValueError:
+        return None  # a host name: its addresses are checked when a delivery connects
+    if not _address_allowed(str(address)):
+        return _l("Private, loopback and link-local addresses cannot receive webhooks.")
+    return None
+
+
+def _url(value) -> str:
+    url = str(value or "").strip()
+    refused = _url_refusal(url)
+    if refused:
+        raise refusal(refused)
     return url
+
+
+def _event_types(value) -> list[str]:
+    types = sorted({t for t in (value or WEBHOOK_EVENT_TYPES) if t in WEBHOOK_EVENT_TYPES})
+    if not types:
+        raise refusal(_l("Choose at least one event."))
+    return types
+
+
+def _description(value) -> str | None:
+    text = str(value or "").strip() or None
+    if text and len(text) > 200:
+        raise refusal(_l("At most %(n)d characters.", n=200))
+    return text
+
+
+class EndpointInput(BaseModel):
+    """A webhook endpoint as a partner admin registers it (page or API)."""
+
+    url: Annotated[str, PlainValidator(_url)]
+    event_types: Annotated[list[str], PlainValidator(_event_types)]
+    description: Annotated[str | None, PlainValidator(_description)] = None
 
 
 def create_endpoint(ctx: Ctx, org: Organization, url: str, *, description: str | None = None,
                     event_types: list[str] | None = None) -> tuple[WebhookEndpoint, str]:
     """Register an endpoint; returns it and its signing secret (shown once)."""
-    errors = {}
-    try:
-        url = validate_url(url)
-    except ValidationFailed as exc:
-        errors.update(exc.fields)
-    types = [t for t in (event_types or WEBHOOK_EVENT_TYPES) if t in WEBHOOK_EVENT_TYPES]
-    if not types:
-        errors["event_types"] = _l("Choose at least one event.")
-    description = (description or "").strip() or None
-    if description and len(description) > 200:
-        errors["description"] = _l("At most %(n)d characters.", n=200)
-    if errors:
-        raise ValidationFailed(errors)
+    given = checked(EndpointInput, {"url": url, "event_types": event_types,
+                                    "description": description})
+    url, description, types = given.url, given.description, given.event_types
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
     endpoint = WebhookEndpoint(org_id=org.id, url=url, description=description,
                                event_types=sorted(types), secret_enc=pii.encrypt(secret),

@@ -15,22 +15,15 @@ from datetime import date
 from typing import Annotated, Any
 
 from flask_babel import lazy_gettext as _l
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError, ValidationInfo
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationInfo
 from sqlalchemy import select
 
 from models import BRAND_KINDS, PROJECT_KINDS, Organization, Product
 
 from ...extensions import db
-from ..errors import ValidationFailed
+from ..validation import checked, refusal
 
 MAX_TERM_DAYS = 5 * 366
-REFUSAL = "refusal"
-
-
-def _refusal(message) -> PydanticCustomError:
-    """A validation error carrying our own (lazy, translated when shown) message."""
-    return PydanticCustomError(REFUSAL, "{message}", {"message": message})
 
 
 def lines(value) -> list[str]:
@@ -56,9 +49,9 @@ def _whole(low: int, high: int) -> Callable[[Any], int]:
         try:
             number = int(str(value).strip())
         except (TypeError, ValueError):
-            raise _refusal(_l("Enter a whole number.")) from None
+            raise refusal(_l("Enter a whole number.")) from None
         if not low <= number <= high:
-            raise _refusal(_l("Enter a number from %(low)d to %(high)d.", low=low, high=high))
+            raise refusal(_l("Enter a number from %(low)d to %(high)d.", low=low, high=high))
         return number
     return parse
 
@@ -69,15 +62,15 @@ def _day(value) -> date:
     try:
         return date.fromisoformat(str(value or "").strip())
     except ValueError:
-        raise _refusal(_l("Enter a date (YYYY-MM-DD).")) from None
+        raise refusal(_l("Enter a date (YYYY-MM-DD).")) from None
 
 
 def _products(value, info: ValidationInfo) -> list[str]:
     codes = lines(value)
     if not codes:
-        raise _refusal(_l("Choose at least one product."))
+        raise refusal(_l("Choose at least one product."))
     if not info.context["known_products"](codes) >= set(codes):
-        raise _refusal(_l("Choose loan products from the list."))
+        raise refusal(_l("Choose loan products from the list."))
     return sorted(codes)
 
 
@@ -86,9 +79,9 @@ def _expiry(value, info: ValidationInfo) -> date:
     start = info.data.get("effective_from")  # absent when the effective date was refused
     if start is not None:
         if end <= start:
-            raise _refusal(_l("The expiry date must be after the effective date."))
+            raise refusal(_l("The expiry date must be after the effective date."))
         if (end - start).days > MAX_TERM_DAYS:
-            raise _refusal(_l("An agreement runs for at most five years."))
+            raise refusal(_l("An agreement runs for at most five years."))
     return end
 
 
@@ -121,20 +114,12 @@ def _active_products(codes: list[str]) -> set[str]:
                                                               Product.active.is_(True))))
 
 
-def field_errors(exc: ValidationError) -> dict:
-    return {str(error["loc"][0]): error["ctx"]["message"] if error["type"] == REFUSAL
-            else error["msg"] for error in exc.errors(include_url=False)}
-
-
 def clean_terms(org: Organization, data: dict) -> dict:
     """Validate the terms of an agreement for `org`; raise ValidationFailed with every error.
 
     Projects and a stage guarantee belong to developers' agreements, brands to dealers'; for
     other partners they are dropped, not refused."""
-    try:
-        terms = AgreementTerms.model_validate(data, context={"known_products": _active_products})
-    except ValidationError as exc:
-        raise ValidationFailed(field_errors(exc)) from None
+    terms = checked(AgreementTerms, data, {"known_products": _active_products})
     out = terms.model_dump()
     if org.kind not in PROJECT_KINDS:
         out["projects"], out["stage_guarantee"] = [], None
