@@ -22,7 +22,6 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config, labels
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
-from .services.health import database_ok  # noqa: F401  (its old home; /healthz uses the service)
 from .unit_of_work import request_refused
 
 
