@@ -4,15 +4,26 @@ idempotency (replays, reuse with another body, races), keys and rate limits."""
 from __future__ import annotations
 
 import io
+import json
 import threading
 
 import pytest
 from sqlalchemy import func, select
 
-from models import Agreement, ApiKey, Document, IdempotencyRecord, Product, Referral
+from models import (
+    Agreement,
+    ApiKey,
+    Document,
+    IdempotencyRecord,
+    Notification,
+    OutboxEvent,
+    Product,
+    Referral,
+)
 from portal.extensions import db
-from portal.services import Ctx, api_keys, referrals
+from portal.services import Ctx, api_keys, referrals, webhooks
 from tests import factories
+from tests.conftest import login
 from tests.integration_helpers import api_body, auth, make_key, pdf_bytes, png_bytes
 
 ROLES = ("partner_a", "agent_a", "partner_b", "officer", "manager", "admin")
@@ -379,13 +390,39 @@ def test_bank_asks_for_documents_through_the_api(client, world, keys):
     db.session.commit()
     response = client.post(f"/api/v1/referrals/{referral.id}/transitions",
                            headers=auth(keys["officer"]),
-                           json={"to": "documents_requested", "note": "Bank statement please",
+                           json={"to": "documents_requested", "note": "Payslip looks edited",
+                                 "partner_note": "Bank statement please",
                                  "documents": ["bank_statement"]})
     assert response.status_code == 200, response.json
     assert {"kind": "bank_statement", "status": "missing"} in response.json["documents"]
     partner_view = client.get(f"/api/v1/referrals/{referral.id}",
                               headers=auth(keys["partner_a"])).json
     assert partner_view["timeline"][-1]["note"] == "Bank statement please"
+
+
+def test_an_internal_note_with_a_document_request_never_reaches_the_partner(client, world, keys):
+    # The attack (issue 10): an officer's internal credit note sent with a document request
+    # through the API arrived on the partner's portal, in the notification and in the webhook.
+    webhooks.create_endpoint(Ctx(user=world.partner_a), world.org_a, "https://partner.example/h")
+    referral = factories.submit(world.partner_a)
+    db.session.commit()
+    secret = "internal only: suspect payslip"
+    response = client.post(f"/api/v1/referrals/{referral.id}/transitions",
+                           headers=auth(keys["officer"]),
+                           json={"to": "documents_requested", "note": secret,
+                                 "documents": ["income_proof"]})
+    assert response.status_code == 200, response.json
+    seen_by_partner = [
+        client.get(f"/api/v1/referrals/{referral.id}", headers=auth(keys["partner_a"])).text]
+    login(client, world.partner_a)
+    seen_by_partner.append(client.get(f"/partner/referrals/{referral.id}").text)
+    seen_by_partner.append(client.get("/partner/notifications").text)
+    seen_by_partner += [str(n.params) for n in db.session.scalars(select(Notification))]
+    seen_by_partner += [json.dumps(e.payload) for e in db.session.scalars(select(OutboxEvent))]
+    assert len(seen_by_partner) >= 5 and not any("suspect" in text for text in seen_by_partner)
+    # The bank keeps it on its own timeline.
+    bank_view = client.get(f"/api/v1/referrals/{referral.id}", headers=auth(keys["officer"])).json
+    assert bank_view["timeline"][-1]["note"] == secret
 
 
 def test_partners_may_withdraw_but_not_decide(client, world, keys):

@@ -207,7 +207,9 @@ def transition_referral(referral_id: int):
     body = json_body(schemas.TransitionIn)
     caller = user()
     if body.to == State.documents_requested.value and body.documents and caller.is_bank:
-        documents.request_documents(ctx(), referral, list(body.documents), body.note or "",
+        # `note` is the bank's own; only `partner_note` may reach the partner.
+        documents.request_documents(ctx(), referral, list(body.documents),
+                                    body.partner_note or "", internal_note=body.note,
                                     expected_version=body.expected_version)
     else:
         referrals.transition(ctx(), referral, body.to, note=body.note,

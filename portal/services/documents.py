@@ -114,8 +114,12 @@ def review(ctx: Ctx, document: Document, *, accept: bool, reason: str | None = N
 
 
 def request_documents(ctx: Ctx, referral: Referral, kinds: list[str], note: str,
-                      expected_version: int | None = None, at=None) -> None:
-    """Ask the partner for documents: open a stipulation per kind and hand the clock over."""
+                      expected_version: int | None = None, at=None, *,
+                      internal_note: str | None = None) -> None:
+    """Ask the partner for documents: open a stipulation per kind and hand the clock over.
+
+    `note` is what the partner reads (on the checklist, in the notice and the webhook);
+    `internal_note`, if given, stays inside the bank on the timeline."""
     kinds = [k for k in kinds if k in DOCUMENT_KINDS]
     if not kinds:
         raise ValidationFailed({"kinds": _l("Choose at least one document.")})
@@ -133,8 +137,9 @@ def request_documents(ctx: Ctx, referral: Referral, kinds: list[str], note: str,
             stipulation.note = note
             stipulation.requested_by_id = ctx.user.id if ctx.user else None
             stipulation.requested_at = now
-    referrals.transition(ctx, referral, State.documents_requested.value, note=note,
-                         partner_note=note, expected_version=expected_version, at=now)
+    referrals.transition(ctx, referral, State.documents_requested.value,
+                         note=internal_note or note, partner_note=note,
+                         expected_version=expected_version, at=now)
 
 
 def checklist(referral: Referral) -> list[dict]:
