@@ -83,6 +83,7 @@ def load(overrides: dict | None = None) -> dict:
         # Scorecards (docs/scoring.md): prior strength k in referrals, the interval shown with
         # each rate, the SLA without an agreement's own, early-default days, months kept, the
         # rolling window, how many stale partners go one by one, SQLite's page cache (KiB).
+        "SCORING_PARTNER_MIN_LOANS": int(env.get("SCORING_PARTNER_MIN_LOANS", "5")),
         "SCORING_PRIOR_STRENGTH": int(env.get("SCORING_PRIOR_STRENGTH", "20")),
         "SCORING_INTERVAL": float(env.get("SCORING_INTERVAL", "0.90")),
         "SCORING_SLA_HOURS": int(env.get("SCORING_SLA_HOURS", "72")),

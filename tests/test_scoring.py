@@ -423,3 +423,43 @@ def test_symmetric_beta_median_is_a_half():
     assert value == pytest.approx(0.5)
     assert low == pytest.approx(1 - high, abs=1e-9)
     assert math.isclose(betainc(20, 20, high) - betainc(20, 20, low), 0.9, abs_tol=1e-8)
+
+
+CREDIT_KPIS = ("delinquency_rate", "npl_rate", "early_payment_default")
+
+
+def test_a_partner_cannot_read_single_buyers_defaults_off_its_own_card(world, history, client,
+                                                                       app, monkeypatch):
+    # The attack (issue 10): with one to three loans the partner's card gave delinquency as a raw
+    # fraction, so "1 of 1 loans 30+ days past due" named a buyer's repayment to the dealer.
+    from tests.conftest import login
+    from tests.integration_helpers import auth, make_key
+
+    scoring.recompute_all(NOW)
+    db.session.commit()
+    stored = _kpis(world.org_a.id).kpis["delinquency_rate"]
+    assert stored["x"] >= 1 and stored["n"] < 5  # the bank's own card shows a default
+
+    own = client.get("/api/v1/scorecard", headers=auth(make_key(world.partner_a))).json
+    for name in CREDIT_KPIS:
+        entry = own["kpis"][name]
+        assert entry["withheld"] is True
+        assert [entry[k] for k in ("value", "raw", "interval", "contribution")] == [None] * 4
+    assert own["kpis"]["approval_rate"]["value"] is not None  # the rest stays readable
+    bank = client.get("/api/v1/scorecard?org_code=PARTNERA",
+                      headers=auth(make_key(world.manager))).json
+    assert bank["kpis"]["delinquency_rate"]["raw"] == pytest.approx(stored["raw"])
+    # Agents never see the card, through the API as on the page.
+    agent = client.get("/api/v1/scorecard", headers=auth(make_key(world.agent_a)))
+    assert agent.status_code == 403
+
+    login(client, world.partner_a)
+    page = client.get("/partner/scorecard").get_data(as_text=True)
+    row = page[page.index('data-kpi="delinquency_rate"'):]
+    row = row[:row.index("</tr>")]
+    assert f'{stored["x"]} / {stored["n"]}' not in row and 'data-testid="withheld"' in row
+
+    # From the bank's minimum on, the partner reads its figures.
+    monkeypatch.setitem(app.config, "SCORING_PARTNER_MIN_LOANS", 1)
+    own = client.get("/api/v1/scorecard", headers=auth(make_key(world.partner_a))).json
+    assert own["kpis"]["delinquency_rate"]["raw"] == pytest.approx(stored["raw"])

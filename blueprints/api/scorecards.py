@@ -50,6 +50,9 @@ class KpiOut(BaseModel):
         description="Rates: the 90% posterior interval [low, high].")
     contribution: float | None = Field(description="Points this KPI adds to the composite.")
     kind: Literal["rate", "hours", "count", "amount"]
+    withheld: bool = Field(False, description="On a partner's own card: credit performance on "
+                                              "fewer loans than the bank's minimum, so its "
+                                              "figures are null.")
 
 
 class PeriodOut(BaseModel):
@@ -81,8 +84,9 @@ class ScorecardList(BaseModel):
     total: int
 
 
-def _out(snapshot: ScorecardSnapshot, code: str) -> dict:
-    return ScorecardOut.model_validate(scoring.card_json(snapshot, code)).model_dump(mode="json")
+def _out(snapshot: ScorecardSnapshot, code: str, *, partner_view: bool = False) -> dict:
+    card = scoring.card_json(snapshot, code, partner_view=partner_view)
+    return ScorecardOut.model_validate(card).model_dump(mode="json")
 
 
 def _current():
@@ -126,6 +130,9 @@ def own_scorecard():
     caller = user()
     query = _current()
     if caller.is_partner:
+        if caller.role != "partner_admin":
+            # As on the page: the scorecard is for the partner's administrators.
+            raise Forbidden(_l("Only your organisation's administrators see its scorecard."))
         if args.org_code and args.org_code.upper() != caller.org.code:
             raise NotFound()
         query = query.where(Organization.id == caller.org_id)
@@ -136,4 +143,4 @@ def own_scorecard():
     row = db.session.execute(query).first()
     if row is None:
         raise NotFound(_l("No scorecard yet."))
-    return json_response(_out(*row))
+    return json_response(_out(*row, partner_view=caller.is_partner))

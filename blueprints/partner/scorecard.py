@@ -29,4 +29,5 @@ def scorecard():
         trend=scorecard_views.org_trend(months), mix=scorecard_views.mix_chart(card),
         split=scorecard_views.split_chart(card), TIER_LABELS=TIER_LABELS,
         TIER_BADGES=TIER_BADGES, k=scoring.setting("SCORING_PRIOR_STRENGTH"),
-        level=scoring.setting("SCORING_INTERVAL"), sla=scoring.setting("SCORING_SLA_HOURS"))
+        level=scoring.setting("SCORING_INTERVAL"), sla=scoring.setting("SCORING_SLA_HOURS"),
+        min_loans=scoring.setting("SCORING_PARTNER_MIN_LOANS"))

@@ -47,6 +47,9 @@ class KPI:
     best: float | None = None
     weight: float = 0.0  # default weight; the admin sets the ones in force
     partner_visible: bool = True
+    # Per-loan credit performance: withheld from the partner's own card on too few loans, where
+    # it would tell the partner how identifiable buyers repay (see disclosure.py).
+    credit_performance: bool = False
     joins: tuple = ()  # (table, on clause) outer-joined to the referrals to evaluate `num`
 
 
@@ -77,15 +80,16 @@ KPIS: list[KPI] = [
           _l("Referred loans whose latest statement in the period is 30 or more days past due "
              "/ referred loans with a statement in the period (closed loans left out)."),
           num=LP.days_past_due >= 30, den=LP.status != "closed", worst=0.15, best=0.0,
-          weight=10),
+          weight=10, credit_performance=True),
     _rate("npl_rate", _l("NPL rate"), "loans", "lower",
           _l("Referred loans whose latest statement in the period is non-performing / referred "
              "loans with a statement in the period (closed loans left out)."),
-          num=LP.status == "npl", den=LP.status != "closed", worst=0.06, best=0.0, weight=10),
+          num=LP.status == "npl", den=LP.status != "closed", worst=0.06, best=0.0, weight=10,
+          credit_performance=True),
     _rate("early_payment_default", _l("Early payment default"), "epd", "lower",
           _l("Loans 30+ days past due within their first 90 days / loans observed in their "
              "first 90 days, counted in the period their 90 days end."),
-          num=LP.days_past_due >= 30, worst=0.05, best=0.0, weight=5),
+          num=LP.days_past_due >= 30, worst=0.05, best=0.0, weight=5, credit_performance=True),
     # speed ----------------------------------------------------------------------------------
     KPI("partner_response_hours", _l("Partner response (median hours)"), "hours", "resolved",
         "lower", _l("Median hours a referral spent waiting on the partner (documents "

@@ -10,6 +10,7 @@ from sqlalchemy import delete, insert, select
 from models import ScorecardSnapshot, TierState
 
 from ...extensions import db
+from .disclosure import for_partner
 from .kpis import KPIS
 from .periods import Period, previous_month_key
 from .settings import setting
@@ -61,12 +62,16 @@ def base_states(org_ids: list[int], first_key: str) -> dict[int, TierStep]:
     return out
 
 
-def card_json(snapshot: ScorecardSnapshot, org_code: str | None = None) -> dict:
+def card_json(snapshot: ScorecardSnapshot, org_code: str | None = None, *,
+              partner_view: bool = False) -> dict:
     """A card as the API gives it (CONTRACT.md): org_code, composite, tier, sample_size, kpis
-    {name: {value, interval, contribution, raw, n}}; rates as fractions 0-1."""
+    {name: {value, interval, contribution, raw, n}}; rates as fractions 0-1. The partner's view
+    withholds credit performance on too few loans (disclosure.py)."""
     kpis = {}
     for kpi in KPIS:
         entry = (snapshot.kpis or {}).get(kpi.name) or {}
+        if partner_view:
+            entry = for_partner(kpi, entry)
         kpis[kpi.name] = {
             "value": entry.get("value"),
             "raw": entry.get("raw"),
@@ -74,6 +79,7 @@ def card_json(snapshot: ScorecardSnapshot, org_code: str | None = None) -> dict:
             "interval": entry.get("interval") if kpi.kind == "rate" else None,
             "contribution": entry.get("contribution"),
             "kind": kpi.kind,
+            "withheld": entry.get("withheld", False),
         }
     return {
         "org_code": org_code or (snapshot.org.code if snapshot.org else None),

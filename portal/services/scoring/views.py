@@ -13,6 +13,7 @@ from models import Organization, ScorecardSnapshot, ScoreChange, TierState, User
 
 from ...extensions import db
 from ...labels import TIER_COLOURS, TIER_LABELS
+from .disclosure import for_partner
 from .kpis import KPI_BY_NAME, KPIS
 from .settings import setting
 from .snapshots import monthly_cards
@@ -264,7 +265,10 @@ def explain(snapshot, *, partner_view: bool = False) -> list[dict]:
         if partner_view and not kpi.partner_visible:
             continue
         entry = (snapshot.kpis or {}).get(kpi.name) or {}
-        out.append({"kpi": kpi, "value": entry.get("value"), "raw": entry.get("raw"),
+        if partner_view:
+            entry = for_partner(kpi, entry)
+        out.append({"kpi": kpi, "withheld": entry.get("withheld", False),
+                    "value": entry.get("value"), "raw": entry.get("raw"),
                     "n": entry.get("n", 0), "x": entry.get("x"),
                     "interval": entry.get("interval"), "score": entry.get("score"),
                     "weight": entry.get("weight", 0), "max_points": entry.get("max_points", 0),
