@@ -105,3 +105,42 @@ def test_two_officers_acting_on_one_referral_one_wins(app, world):
     events = db.session.scalars(select(ReferralEvent).where(
         ReferralEvent.referral_id == referral_id).order_by(ReferralEvent.id)).all()
     assert [e.to_state for e in events] == ["submitted", "under_review", winners[0]]
+
+
+def test_guesses_sent_at_once_cannot_outrun_the_lock(app, world):
+    # The attack (issue 10): 20 logins posted at once (19 wrong, 1 right) were all checked,
+    # because the failure count was read, then written; the account never locked.
+    from datetime import timedelta
+
+    from models import utcnow
+    from portal.services import accounts
+    from tests.factories import PASSWORD
+
+    user_id, email = world.partner_a.id, world.partner_a.email
+    max_failures = app.config["LOGIN_MAX_FAILURES"]
+    checked = []
+    real_verify = accounts._verify
+
+    def counting_verify(hashed, password):
+        checked.append(password)
+        return real_verify(hashed, password)
+
+    def attempt(password):
+        def job():  # through the real login page, which keeps a refused attempt's count
+            return app.test_client().post("/login", data={"email": email,
+                                                          "password": password}).status_code
+        return job
+
+    accounts._verify = counting_verify
+    try:
+        results = run_together(app, [attempt(f"wrong-guess-{i:02d}") for i in range(19)]
+                               + [attempt(PASSWORD)])
+    finally:
+        accounts._verify = real_verify
+    assert len(checked) <= max_failures + 1  # at most the budget, plus one after a success
+    assert set(results) <= {200, 302}, results
+    db.session.expire_all()
+    user = db.session.get(User, user_id)
+    if results[-1] != 302:  # the right password came too late: locked
+        assert user.locked_until is not None and user.locked_until > utcnow()
+        assert user.locked_until <= utcnow() + timedelta(minutes=15)

@@ -11,7 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 
 from models import (
     BANK_KIND,
@@ -206,16 +206,28 @@ def authenticate(ctx: Ctx, email: str, password: str, *, max_failures: int,
         _verify(_DUMMY_HASH, password)
         audit.record(ctx, "login.failed", email=email, reason="unknown_email")
         raise refused
-    if user.locked_until and user.locked_until > now:
+    # Claim the attempt before the password is checked, in one statement: attempts sent at once
+    # each get their own number (the row is written, so they queue on it), and only the first
+    # `max_failures` of them are checked at all. A read-then-write count let 20 parallel
+    # guesses through.
+    attempt = db.session.execute(
+        update(User).where(User.id == user.id,
+                           or_(User.locked_until.is_(None), User.locked_until <= now))
+        .values(failed_logins=User.failed_logins + 1).returning(User.failed_logins)
+        .execution_options(synchronize_session=False)).scalar()
+    db.session.expire(user, ["failed_logins", "locked_until"])
+    if attempt is None or attempt > max_failures:
+        if attempt is not None:  # over the budget while the lock was being set: lock now
+            user.locked_until = now + timedelta(minutes=lock_minutes)
+            user.failed_logins = 0
         audit.record(ctx, "login.refused_locked", user, email=email)
         raise LoginRefused(
             _l("Too many failed attempts. Try again after %(time)s.",
                time=user.locked_until.strftime("%H:%M UTC"))
         )
     if not _verify(user.password_hash, password) or not user.active:
-        user.failed_logins += 1
-        detail = {"failures": user.failed_logins}
-        if user.failed_logins >= max_failures:
+        detail = {"failures": attempt}
+        if attempt >= max_failures:
             user.locked_until = now + timedelta(minutes=lock_minutes)
             user.failed_logins = 0
             detail["locked_until"] = user.locked_until.isoformat()
