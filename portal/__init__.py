@@ -192,8 +192,14 @@ def register_request_hooks(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        if current_user.is_authenticated and not request.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-store")
+        if request.is_secure:
+            response.headers.setdefault("Strict-Transport-Security",
+                                        "max-age=31536000; includeSubDomains")
+        private = current_user.is_authenticated or request.path.startswith("/api/")
+        if private and not request.path.startswith("/static/"):
+            # Buyers' data and documents are kept by no cache, the browser's included: this
+            # overrides send_file's "no-cache", which still lets a copy be stored.
+            response.headers["Cache-Control"] = "no-store"
         return response
 
     @app.teardown_request

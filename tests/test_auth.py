@@ -160,3 +160,24 @@ def test_security_headers(client):
     response = client.get("/login")
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_buyers_data_is_never_cached_and_https_is_pinned(client, world, as_user):
+    # Downloads used send_file's "no-cache" (a copy may still be stored) and API JSON with buyer
+    # data had no Cache-Control at all (issue 10).
+    from portal.services import Ctx, documents
+    from tests.integration_helpers import auth, make_key, pdf_bytes
+
+    referral = factories.submit(world.partner_a)
+    doc = documents.upload(Ctx(user=world.partner_a), referral, "income_proof", "pay.pdf",
+                           pdf_bytes())
+    db.session.commit()
+    key = make_key(world.partner_a)
+    api = client.get(f"/api/v1/referrals/{referral.id}", headers=auth(key))
+    assert api.status_code == 200 and api.headers["Cache-Control"] == "no-store"
+    as_user(world.officer)
+    download = client.get(f"/bank/referrals/{referral.id}/documents/{doc.id}")
+    assert download.status_code == 200 and download.headers["Cache-Control"] == "no-store"
+    assert "Strict-Transport-Security" not in client.get("/login").headers
+    secure = client.get("/login", base_url="https://portal.example")
+    assert secure.headers["Strict-Transport-Security"].startswith("max-age=31536000")
