@@ -30,6 +30,7 @@ from portal.services import (
 )
 from tests import factories
 from tests.conftest import login
+from tests.integration_helpers import pdf_bytes
 
 ROLES = ("anonymous", "partner_a", "agent_a", "partner_b", "officer", "manager", "admin")
 EVERYONE = frozenset(ROLES)
@@ -144,7 +145,7 @@ def objects(world):
     """Partner A's objects, one of each kind a URL can name."""
     referral = factories.submit(world.partner_a)
     document = documents.upload(Ctx(user=world.partner_a), referral, "id_card", "id.pdf",
-                                b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
+                                pdf_bytes())
     agreement = factories.active_agreement(world.org_a)
     key, _secret = api_keys.create(Ctx(user=world.partner_a), world.partner_a, "matrix")
     endpoint, _secret = webhooks.create_endpoint(Ctx(user=world.partner_a), world.org_a,

@@ -7,8 +7,9 @@ import pytest
 
 from portal.extensions import db
 from tests import factories
+from tests.integration_helpers import pdf_bytes
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PDF = pdf_bytes()
 
 
 def log_in(page, user):

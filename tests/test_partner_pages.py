@@ -15,10 +15,9 @@ from portal.extensions import db
 from portal.services import Ctx, documents, referrals
 from tests import factories
 from tests.conftest import login
+from tests.integration_helpers import pdf_bytes
 
-PDF = (b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
-       b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n"
-       b"trailer\n<< /Root 1 0 R >>\n%%EOF\n")
+PDF = pdf_bytes()
 
 
 def png_bytes() -> bytes:

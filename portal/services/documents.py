@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import uuid
 from pathlib import Path
 
-import filetype
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from PIL import Image, UnidentifiedImageError
 
 from models import Document, Referral, Stipulation, utcnow
 
@@ -20,23 +17,7 @@ from . import Ctx, audit, referrals
 from .errors import Forbidden, StateConflict, ValidationFailed
 from .lifecycle import TERMINAL, State
 from .reference import DOCUMENT_KINDS
-
-ALLOWED_TYPES = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}
-
-
-def sniff(data: bytes) -> str | None:
-    """The content type by what the bytes are, not what the file is called; None if not allowed."""
-    kind = filetype.guess(data[:8192])
-    if kind is None or kind.mime not in ALLOWED_TYPES:
-        return None
-    if kind.mime == "application/pdf":
-        return kind.mime if b"%%EOF" in data[-2048:] else None
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        return None
-    return kind.mime
+from .upload_checks import ALLOWED_TYPES, sniff
 
 
 def _storage_root() -> Path:
