@@ -12,12 +12,13 @@ import json
 from flask import Blueprint, current_app, g, request
 from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from models import User
 from portal.extensions import limiter
 from portal.services import Ctx, api_keys
 from portal.services.errors import DomainError, Forbidden, ValidationFailed
+from portal.services.validation import checked
 
 bp = Blueprint("api", __name__)
 
@@ -103,19 +104,9 @@ def partner_only() -> None:
 
 # --- request parsing ---------------------------------------------------------------------------
 
-def _field_name(loc: tuple) -> str:
-    return ".".join(str(p) for p in loc) or "body"
-
-
 def parse(model: type[BaseModel], data) -> BaseModel:
     """Validate into `model`; 422 naming each invalid field by its dotted path."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        fields: dict[str, str] = {}
-        for err in exc.errors(include_url=False, include_input=False):
-            fields.setdefault(_field_name(err["loc"]), err["msg"])
-        raise ValidationFailed(fields) from None
+    return checked(model, data, first_wins=True)
 
 
 def json_body(model: type[BaseModel]) -> BaseModel:

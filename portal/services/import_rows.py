@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from flask_babel import lazy_gettext as _l
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationInfo
 
+from ..bank_time import bank_date
 from .lifecycle import DECLINE_REASONS, State, allowed
 from .referral_intake import MAX_AMOUNT, parse_amount, parse_timestamp
 from .validation import refusal
@@ -157,7 +158,7 @@ def _as_of(value: str, info: ValidationInfo) -> date:
                                 v=value[:20]))) from None
     referral = info.data.get("referral")
     if referral is not None:
-        disbursed_on = referral.disbursed_at.astimezone(_context(info)["tz"]).date()
+        disbursed_on = bank_date(referral.disbursed_at)
         if as_of < disbursed_on:
             raise ValueError(str(_l("as_of %(d)s is before the disbursement (%(on)s).", d=as_of,
                                     on=disbursed_on)))
@@ -198,7 +199,7 @@ def _loan_status(value: str, info: ValidationInfo) -> str:
 
 class LoanStatementRow(BaseModel):
     """A loan statement row. Context: orgs, referral_ids {(org id, external_ref): Referral},
-    today and tz (the bank's)."""
+    and the bank's today."""
 
     model_config = ConfigDict(extra="ignore", arbitrary_types_allowed=True)
 

@@ -34,13 +34,15 @@ from models import (
     utcnow,
 )
 
+from ..bank_time import bank_date
 from ..extensions import db
-from . import Ctx, audit, referrals, scoring
+from . import Ctx, audit, referrals
 from .errors import DomainError, ValidationFailed
 from .import_rows import LOAN_STATUSES as LOAN_STATUSES
 from .import_rows import LoanStatementRow, ReferralHistoryRow
 from .lifecycle import State
 from .referral_intake import faces
+from .scoring import staleness
 from .validation import first_error
 
 SYSTEM = Ctx(user=None, ip="import")
@@ -296,7 +298,7 @@ def _validate_loan(line: int, raw: dict, orgs: dict, referral_ids: dict, today: 
                    ) -> _LoanRow:
     try:
         row = LoanStatementRow.model_validate(raw, context={
-            "orgs": orgs, "referral_ids": referral_ids, "today": today, "tz": scoring.bank_tz()})
+            "orgs": orgs, "referral_ids": referral_ids, "today": today})
     except ValidationError as exc:
         raise ValueError(first_error(exc)) from None
     return _LoanRow(line, row.referral, row.as_of, row.outstanding, row.days_past_due,
@@ -309,7 +311,7 @@ def import_loans(ctx: Ctx, data: bytes, filename: str | None = None,
     there with the same figures is skipped; with different figures it replaces them (a
     correction) and counts as updated. Flushes; the caller commits."""
     report = ImportReport("loans", filename)
-    today = (now or utcnow()).astimezone(scoring.bank_tz()).date()
+    today = bank_date(now or utcnow())
     try:
         raw_rows = read_csv(data, LOAN_COLUMNS)
         _too_many(raw_rows, max_rows)
@@ -355,7 +357,7 @@ def import_loans(ctx: Ctx, data: bytes, filename: str | None = None,
         if outcome != "skipped":
             report.org_ids.add(row.referral.org_id)
     for org_id in report.org_ids:
-        scoring.mark_stale(org_id)
+        staleness.mark_stale(org_id)
     report.rejects.sort()
     return _finish(ctx, report, data)
 
@@ -375,7 +377,7 @@ def _write_statement(row: _LoanRow) -> str:
         mine.imported_at = utcnow()
         outcome = "updated"
     else:
-        disbursed_on = referral.disbursed_at.astimezone(scoring.bank_tz()).date()
+        disbursed_on = bank_date(referral.disbursed_at)
         mine = LoanPerformance(referral_id=referral.id, org_id=referral.org_id, as_of=row.as_of,
                                days_on_book=(row.as_of - disbursed_on).days,
                                outstanding=row.outstanding, days_past_due=row.days_past_due,

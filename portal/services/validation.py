@@ -27,12 +27,15 @@ def message_of(error: dict):
     return error["msg"]
 
 
-def field_errors(exc: ValidationError) -> dict:
-    """{field: message} in the order of the fields; a later message for a field replaces an
-    earlier one (a rule across fields says more than the field's own)."""
+def field_errors(exc: ValidationError, *, first_wins: bool = False) -> dict:
+    """{field (its dotted path): message} in the order of the fields. By default a later message
+    for a field replaces an earlier one (a rule across fields says more than the field's own);
+    `first_wins` keeps the first (a union type fails once per member: the first says most)."""
     errors: dict = {}
-    for error in exc.errors(include_url=False):
-        errors[".".join(str(p) for p in error["loc"]) or "body"] = message_of(error)
+    for error in exc.errors(include_url=False, include_input=False):
+        name = ".".join(str(p) for p in error["loc"]) or "body"
+        if not (first_wins and name in errors):
+            errors[name] = message_of(error)
     return errors
 
 
@@ -41,9 +44,10 @@ def first_error(exc: ValidationError) -> str:
     return str(message_of(exc.errors(include_url=False)[0]))
 
 
-def checked(model: type[Model], data: dict, context: dict | None = None) -> Model:
+def checked(model: type[Model], data, context: dict | None = None, *,
+            first_wins: bool = False) -> Model:
     """`data` read by `model`, or ValidationFailed naming every field that failed."""
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:
-        raise ValidationFailed(field_errors(exc)) from None
+        raise ValidationFailed(field_errors(exc, first_wins=first_wins)) from None

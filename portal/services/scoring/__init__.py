@@ -21,7 +21,7 @@ from .beta import beta_ppf, betainc, posterior
 from .cards import Priors, card, portfolio_card, portfolio_priors, priors_from_snapshot
 from .figures import Extras, Figures, Hours, Rate
 from .kpis import CONTRACT_KPIS, DEFAULT_WEIGHTS, KPI, KPI_BY_NAME, KPIS
-from .periods import Period, bank_tz, month_periods, previous_month_key, rolling_period
+from .periods import Period, month_periods, previous_month_key, rolling_period
 from .recompute import (
     RecomputeResult,
     maintain,
@@ -40,7 +40,7 @@ __all__ = [
     "CONTRACT_KPIS", "DEFAULT_THRESHOLDS", "DEFAULT_WEIGHTS", "DOWN_AFTER", "KPI", "KPIS",
     "KPI_BY_NAME", "TIERS", "TIER_BADGES", "TIER_COLOURS", "TIER_LABELS", "TIER_RANK", "Extras",
     "Figures", "Hours", "Period", "Priors", "Rate", "RecomputeResult", "Weights", "WeightsInput",
-    "aggregate", "bank_tz", "beta_ppf", "betainc", "card", "card_json", "current_card",
+    "aggregate", "beta_ppf", "betainc", "card", "card_json", "current_card",
     "current_weights", "maintain", "mark_stale", "month_periods", "monthly_cards",
     "parse_weights", "partner_org_ids", "portfolio_card", "portfolio_priors",
     "portfolio_snapshot", "posterior", "previous_month_key", "priors_from_snapshot",

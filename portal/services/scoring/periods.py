@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from ...bank_time import bank_zone as bank_tz
-from ...bank_time import day_start
+from ...bank_time import bank_date, day_start
 from .settings import setting
 
 
@@ -25,7 +24,7 @@ def month_periods(now: datetime, months: int | None = None) -> list[Period]:
     """The last `months` calendar months in the bank's time zone, oldest first, the current
     (partial) month last."""
     months = months or setting("SCORING_MONTHS")
-    local = now.astimezone(bank_tz()).date()
+    local = bank_date(now)
     first = date(local.year, local.month, 1)
     out = []
     for back in range(months - 1, -1, -1):
@@ -40,7 +39,7 @@ def month_periods(now: datetime, months: int | None = None) -> list[Period]:
 
 def rolling_period(now: datetime) -> Period:
     days = setting("SCORING_ROLLING_DAYS")
-    local = now.astimezone(bank_tz()).date()
+    local = bank_date(now)
     return Period("rolling90", "current", now - timedelta(days=days), now,
                   local - timedelta(days=days - 1), local + timedelta(days=1))
 

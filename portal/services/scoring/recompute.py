@@ -13,12 +13,13 @@ from sqlalchemy import func, select, text
 
 from models import Organization, Referral, ScorecardSnapshot, utcnow
 
+from ...bank_time import bank_date
 from ...extensions import db
 from . import snapshots, staleness
 from .aggregation import aggregate, sla_by_org
 from .cards import Priors, card, portfolio_card, portfolio_priors, priors_from_snapshot
 from .figures import Figures
-from .periods import Period, bank_tz, month_periods, rolling_period
+from .periods import Period, month_periods, rolling_period
 from .settings import setting
 from .tiers import TierStep, raw_tier, step_tier
 from .weights import Weights, current_weights
@@ -66,8 +67,7 @@ def maintain(now: datetime | None = None) -> int:
     now = now or utcnow()
     last = db.session.scalar(select(func.max(ScorecardSnapshot.computed_at)).where(
         ScorecardSnapshot.org_id.is_(None), ScorecardSnapshot.period_kind == "rolling90"))
-    tz = bank_tz()
-    if last is None or last.astimezone(tz).date() != now.astimezone(tz).date():
+    if last is None or bank_date(last) != bank_date(now):
         if last is None and not db.session.scalar(select(func.count(Referral.id))):
             return 0
         result = recompute_all(now)
