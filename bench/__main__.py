@@ -11,11 +11,12 @@ import json
 import sys
 from pathlib import Path
 
-from . import agreements, api, scoring
+from . import agreements, api, imports, scoring
 
 PARTS = {
     "agreements": agreements.run,
     "api": api.run,
+    "imports": imports.run,
     "scoring": scoring.run,
 }
 RESULTS = Path(__file__).resolve().parent / "results"

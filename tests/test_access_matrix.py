@@ -125,6 +125,9 @@ ACCESS = {
     "admin.scoring_weights": ADMINS,
     "admin.imports_page": ADMINS,
     "admin.import_batch": ADMINS,
+    "admin.import_progress": ADMINS,
+    "admin.cancel_import": ADMINS,
+    "admin.import_rejects_csv": ADMINS,
 }
 # Pages anyone logged in or not may open: what an anonymous visitor gets is the page itself.
 PUBLIC = {"auth.index", "auth.login", "auth.logout", "auth.language", "auth.verify_agreement",
