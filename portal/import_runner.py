@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from itertools import islice
 from pathlib import Path
 
 from flask import current_app
@@ -24,7 +25,7 @@ from models import ImportBatch
 
 from .extensions import db
 from .services import scoring
-from .services.imports import batches, jobs, reading
+from .services.imports import jobs, reading
 from .unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -66,14 +67,21 @@ def _work(job_id: int, path: str, budget: float | None, echo) -> bool:
         if job.cancel_requested:
             jobs.finish(job, "cancelled")
             return False
-        if job.total_rows is None:
-            with reading.open_binary(path) as source:
-                if not jobs.check_file(job, source):
-                    return False
+        kind, checked = job.kind, job.total_rows is not None
         position = (job.last_line, job.last_offset)
+    if not checked:
+        # The whole file is read here with no transaction open: on SQLite that would hold the
+        # write lock for the length of a read through a large file.
+        with reading.open_binary(path) as source:
+            result, malformed = jobs.scan(kind, source)
+        with unit_of_work():
+            if not jobs.record_scan(db.session.get(ImportBatch, job_id), result, malformed):
+                return False
     with reading.open_binary(path) as source:
-        job = db.session.get(ImportBatch, job_id)
-        for batch in batches(jobs.rows(job, source), jobs.BATCH_ROWS):
+        rows = jobs.rows(kind, source, *position)
+        size = jobs.BATCH_ROWS
+        while batch := list(islice(rows, size)):
+            began = time.monotonic()
             with unit_of_work():
                 job = db.session.get(ImportBatch, job_id, populate_existing=True)
                 if job.cancel_requested:
@@ -84,6 +92,7 @@ def _work(job_id: int, path: str, budget: float | None, echo) -> bool:
                 jobs.apply_batch(job, batch)
                 position = (job.last_line, job.last_offset)
                 progress = jobs.progress(job)
+            size = jobs.next_batch_size(size, time.monotonic() - began)
             if echo is not None:
                 echo(progress)
             # What the batch loaded is not needed again: keep the session small.

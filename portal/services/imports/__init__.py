@@ -79,7 +79,7 @@ def _run_whole(ctx: Ctx, kind: str, data: bytes, filename: str | None,
     db.session.add(job)
     db.session.flush()
     if jobs.check_file(job, as_binary(data)):
-        for batch in batches(jobs.rows(job, as_binary(data)), jobs.BATCH_ROWS):
+        for batch in batches(jobs.rows(kind, as_binary(data)), jobs.BATCH_ROWS):
             jobs.apply_batch(job, batch, now)
         jobs.finish(job, "done")
     return report_of(job)

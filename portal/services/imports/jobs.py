@@ -31,9 +31,12 @@ from .outcome import BatchOutcome
 
 KINDS = {"referrals": (history.REFERRAL_COLUMNS, history.REFERRAL_OPTIONAL),
          "loans": (loans.LOAN_COLUMNS, ())}
-# Rows per batch: short enough that the worker holds SQLite's write lock well under a second
-# or two at a time, long enough that a batch's few statements are worth it.
+# Rows per batch at most: enough that a batch's few statements are worth it. A batch holds
+# SQLite's write lock while it runs, so the runner sizes batches to take about BATCH_SECONDS:
+# rows that go one by one (a buyer met again) are slower than the set-based ones.
 BATCH_ROWS = 500
+BATCH_SECONDS = 1.0
+MIN_BATCH_ROWS = 10
 LEASE = timedelta(minutes=2)
 ACTIVE = ("queued", "running")
 
@@ -94,22 +97,43 @@ def ctx_of(job: ImportBatch) -> Ctx:
     return Ctx(user=user, ip="import")
 
 
-def check_file(job: ImportBatch, source) -> bool:
-    """Check the whole file: count its rows (True), or refuse it and end the job (False)."""
-    required, optional = KINDS[job.kind]
+def scan(kind: str, source) -> tuple[reading.Scan | None, str | None]:
+    """Check a whole file of `kind` (no transaction needed): (its scan, None) or (None, why it
+    is refused)."""
+    required, optional = KINDS[kind]
     try:
-        result = reading.scan(source, required, optional)
+        return reading.scan(source, required, optional), None
     except reading.Malformed as exc:
-        finish(job, "refused", malformed=str(exc)[:500])
+        return None, str(exc)[:500]
+
+
+def record_scan(job: ImportBatch, result: reading.Scan | None, malformed: str | None) -> bool:
+    """The file's check on the job: its total rows (True), or the job refused (False)."""
+    if result is None:
+        finish(job, "refused", malformed=malformed)
         return False
     job.total_rows, job.sha256 = result.total_rows, result.sha256
+    db.session.flush()
     return True
 
 
-def rows(job: ImportBatch, source) -> Iterator[tuple[int, int, dict]]:
-    required, optional = KINDS[job.kind]
-    return reading.rows(source, required, optional, after_line=job.last_line,
-                        after_offset=job.last_offset)
+def check_file(job: ImportBatch, source) -> bool:
+    """`scan` and `record_scan` in one go (an import run whole in one unit of work)."""
+    return record_scan(job, *scan(job.kind, source))
+
+
+def rows(kind: str, source, after_line: int = 1,
+         after_offset: int = 0) -> Iterator[tuple[int, int, dict]]:
+    required, optional = KINDS[kind]
+    return reading.rows(source, required, optional, after_line=after_line,
+                        after_offset=after_offset)
+
+
+def next_batch_size(size: int, seconds: float) -> int:
+    """The next batch's rows, from how long this one took: about BATCH_SECONDS each, growing
+    at most twofold, between MIN_BATCH_ROWS and BATCH_ROWS."""
+    wanted = int(size * BATCH_SECONDS / max(seconds, 0.001))
+    return max(min(MIN_BATCH_ROWS, BATCH_ROWS), min(wanted, 2 * size, BATCH_ROWS))
 
 
 def _orgs() -> dict[str, Organization]:
