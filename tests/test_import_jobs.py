@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from models import ImportBatch, LoanPerformance, Referral, utcnow
+from models import AuditEntry, ImportBatch, LoanPerformance, Referral, utcnow
 from portal import import_runner
 from portal.extensions import db
 from portal.services import Ctx, imports
@@ -273,6 +273,12 @@ def test_closed_imported_history_stays_out_of_the_queue_and_open_is_marked(world
     assert 'data-testid="imported"' in rows[ids["Q-0"]].split("</tr>")[0]
     assert 'data-testid="imported"' in rows[ids["Q-1"]].split("</tr>")[0]
     assert 'data-testid="imported"' not in rows[live.id].split("</tr>")[0]
+    # The audit log says each came in with its history, not that someone moved it here.
+    entry = db.session.scalar(select(AuditEntry).where(
+        AuditEntry.action == "referral.import", AuditEntry.target_id == str(ids["Q-3"])))
+    assert entry.detail["history"] == ["submitted", "under_review", "approved",
+                                       "contract_signed", "disbursed"]
+    assert entry.detail["job"] == report.batch_id
 
 
 def test_batches_are_sized_to_hold_the_write_lock_about_a_second():

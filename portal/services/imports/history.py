@@ -20,7 +20,7 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from pydantic import ValidationError
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 
 from models import Organization, Product, Referral
 
@@ -91,14 +91,19 @@ def _validate(line: int, raw: dict, orgs: dict, now: datetime, products: dict) -
 
 def _existing(keys: set[tuple[int, str]]) -> dict[tuple[int, str], int | None]:
     """{(org id, external_ref): the import job that wrote it} for the keys already there."""
+    by_org: dict[int, list[str]] = {}
+    for org_id, ref in keys:
+        by_org.setdefault(org_id, []).append(ref)
     found = {}
-    key_list = sorted(keys)
-    for i in range(0, len(key_list), 500):
-        chunk = key_list[i:i + 500]
-        for org_id, ref, job_id in db.session.execute(
-                select(Referral.org_id, Referral.external_ref, Referral.import_batch_id)
-                .where(tuple_(Referral.org_id, Referral.external_ref).in_(chunk))):
-            found[(org_id, ref)] = job_id
+    # Per organisation, so the (org_id, external_ref) index answers: SQLite scans the whole
+    # table for a row-value IN list.
+    for org_id, refs in by_org.items():
+        for i in range(0, len(refs), 500):
+            for ref, job_id in db.session.execute(
+                    select(Referral.external_ref, Referral.import_batch_id)
+                    .where(Referral.org_id == org_id,
+                           Referral.external_ref.in_(refs[i:i + 500]))):
+                found[(org_id, ref)] = job_id
     return found
 
 

@@ -7,8 +7,8 @@ product seen nowhere else â€” not in the database, not elsewhere in the batch â€
 move older than `events.HISTORY_AFTER` (so nothing is announced). For those the outcome of
 attribution is known (the referral is simply submitted), so the batch builds them in memory with
 the lifecycle's own move (`referrals.replay`) and inserts referrals, timeline events, document
-checklists and buyer registrations with one statement each. The audit log gets the same entries
-as the one-by-one path. Every other row goes the one-by-one way.
+checklists and buyer registrations with one statement each, and one audit entry per referral
+(`referral.import`, with the history it came with). Every other row goes the one-by-one way.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 from flask import current_app
 from pydantic import ValidationError
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import insert, select
 
 from models import Product, Referral, ReferralEvent, Stipulation, utcnow
 
@@ -63,12 +63,13 @@ def split(ready: list[tuple]) -> tuple[list[tuple], list]:
     """(rows for the bulk path, rows for the one-by-one path)."""
     pairs = Counter((p.id_hash, p.product.code) for _row, p in ready)
     known = set()
-    pair_list = sorted(pairs)
-    for i in range(0, len(pair_list), 500):
+    # By the hash alone, which leads the buyer index: SQLite scans the whole table for a
+    # row-value IN list.
+    hashes = sorted({id_hash for id_hash, _product in pairs})
+    for i in range(0, len(hashes), 500):
         known |= set(db.session.execute(
             select(Referral.national_id_hash, Referral.product_code)
-            .where(tuple_(Referral.national_id_hash, Referral.product_code)
-                   .in_(pair_list[i:i + 500]))).all())
+            .where(Referral.national_id_hash.in_(hashes[i:i + 500]))).all())
     recent = utcnow() - HISTORY_AFTER
     bulk, single = [], []
     for row, p in ready:
@@ -146,11 +147,12 @@ def write(bulk: list[tuple], job_id: int, ctx, note: str) -> list[int]:
     if checklists:
         db.session.execute(insert(Stipulation.__table__), checklists)
     db.session.execute(referrals._lock_statement(), registrations)
-    for referral_id, (_product, _at, moves) in zip(ids, timelines, strict=True):
+    # One entry a referral, naming the history it came with: these moves were not made in the
+    # portal (the import job's own entry says who brought the file in).
+    for referral_id, values, (_product, _at, moves) in zip(ids, referral_rows, timelines,
+                                                            strict=True):
         target = _AuditedReferral()
         target.id = referral_id
-        audit.record(ctx, "referral.submit", target, status=SUBMITTED.value)
-        for event in moves:
-            audit.record(ctx, "referral.transition", target,
-                         **{"from": event.from_state, "to": event.to_state})
+        audit.record(ctx, "referral.import", target, status=values["status"], job=job_id,
+                     history=[SUBMITTED.value, *(event.to_state for event in moves)])
     return [values["org_id"] for values in referral_rows]

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from pydantic import ValidationError
-from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy import bindparam, insert, select, update
 
 from models import LoanPerformance, Referral, utcnow
 
@@ -40,13 +40,19 @@ class _Statement:
 
 
 def _loans(rows: list[tuple[int, dict]], orgs: dict) -> dict[tuple[int, str], Referral]:
-    keys = sorted({(org.id, raw["external_ref"]) for _line, raw in rows
-                   if (org := orgs.get(raw["org_code"].strip().upper()))})
+    by_org: dict[int, set[str]] = {}
+    for _line, raw in rows:
+        if org := orgs.get(raw["org_code"].strip().upper()):
+            by_org.setdefault(org.id, set()).add(raw["external_ref"])
     found = {}
-    for i in range(0, len(keys), 500):
-        for referral in db.session.scalars(select(Referral).where(
-                tuple_(Referral.org_id, Referral.external_ref).in_(keys[i:i + 500]))):
-            found[(referral.org_id, referral.external_ref)] = referral
+    # Per organisation, so the (org_id, external_ref) index answers (not a row-value IN list,
+    # which SQLite answers by scanning the table).
+    for org_id, ref_set in by_org.items():
+        refs = sorted(ref_set)
+        for i in range(0, len(refs), 500):
+            for referral in db.session.scalars(select(Referral).where(
+                    Referral.org_id == org_id, Referral.external_ref.in_(refs[i:i + 500]))):
+                found[(referral.org_id, referral.external_ref)] = referral
     return found
 
 
