@@ -7,21 +7,30 @@ PORT ?= 5000
 
 .PHONY: setup system run test lint bench translations migrate clean
 
-setup: system $(VENV)/.installed translations
+setup: system $(VENV)/.installed $(VENV)/.development translations
 
 system:
 	@bash scripts/system-packages.sh
 
 $(VENV)/.installed: requirements.txt
-	@test -x $(BIN)/python || python3 -m venv $(VENV)
+	@test -x $(BIN)/python || { echo "Creating .venv"; python3 -m venv $(VENV); }
+	@echo "Installing the pinned Python packages into .venv (the first time takes a few minutes)"
 	@$(BIN)/python -m pip install -q --upgrade pip
 	@$(BIN)/python -m pip install -q -r requirements.txt
+	@touch $@
+
+# This .venv is a development one: activating it sets PORTAL_ENV=development unless it is already
+# set, so `flask --app wsgi ...` works from it. Deployments set PORTAL_ENV themselves (deploy/).
+$(VENV)/.development: $(VENV)/.installed
+	@grep -q 'PORTAL_ENV' $(BIN)/activate || \
+	  printf '\n# portal: a development environment unless told otherwise\nexport PORTAL_ENV="$${PORTAL_ENV:-development}"\n' >> $(BIN)/activate
 	@touch $@
 
 translations: $(VENV)/.installed
 	@$(BIN)/pybabel -q compile -d translations -D messages
 
 migrate: setup
+	@echo "Bringing the database up to date"
 	@PORTAL_ENV=$${PORTAL_ENV:-development} $(FLASK) db upgrade
 
 run: migrate

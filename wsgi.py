@@ -1,3 +1,8 @@
 from portal import create_app
+from portal.config import ConfigError
 
-app = create_app()
+try:
+    app = create_app()
+except ConfigError as error:
+    # A missing or unsafe setting is the operator's to fix: one line saying which, no traceback.
+    raise SystemExit(f"portal: {error}") from None

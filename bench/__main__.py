@@ -1,7 +1,7 @@
 """python -m bench [part ...] [--n N]: run the benchmark parts (all when none is named).
 
 Each part is a module of this package with `run(n) -> dict`; results are printed and written
-to bench/results/<part>.json.
+to bench/results/<part>.json, and together to bench/results/latest.md and latest.json.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ import json
 import sys
 from pathlib import Path
 
-from . import agreements, api, imports, scoring
+from . import agreements, api, imports, pages, report, scoring
 
 PARTS = {
     "agreements": agreements.run,
     "api": api.run,
     "imports": imports.run,
     "scoring": scoring.run,
+    "pages": pages.run,
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -32,10 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown part(s): {', '.join(unknown)}; choose from {', '.join(PARTS)}")
     RESULTS.mkdir(exist_ok=True)
+    sections = {}
     for name in args.parts or list(PARTS):
         print(f"== {name}")
         result = PARTS[name](args.n)
         (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+        sections[name] = result
+    report.write(sections)
     return 0
 
 

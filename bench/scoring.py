@@ -244,8 +244,10 @@ def _writer(engine):
     return raw, write
 
 
-def seed(app, size: int, seed_value: int = 2026) -> dict:
-    """500 partners and `size` referrals with their timelines and loan statements."""
+def seed(app, size: int, seed_value: int = 2026, big_partner_share: float | None = None) -> dict:
+    """500 partners and `size` referrals with their timelines and loan statements; with
+    `big_partner_share`, the first partner brings that share of all referrals (a provincial
+    channel has one or two partners far larger than the rest)."""
     from sqlalchemy import text
 
     from models import Organization, User
@@ -277,6 +279,9 @@ def seed(app, size: int, seed_value: int = 2026) -> dict:
             db.session.flush()
             partners.append(Partner(rng, org.id, kind))
         db.session.commit()
+        if big_partner_share:
+            rest = sum(p.volume for p in partners[1:])
+            partners[0].volume = rest * big_partner_share / (1 - big_partner_share)
         total_volume = sum(p.volume for p in partners)
         cumulative = []
         acc = 0.0

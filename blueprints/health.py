@@ -1,11 +1,12 @@
-"""GET /healthz for load balancers and monitoring: 200 when the database answers, else 503.
+"""GET /healthz for load balancers and monitoring: 200 when the database answers, else 503;
+and /favicon.ico, which browsers ask for on every site.
 
 Outside the API face: it needs no key and no rate limit, and its URL is not under /api/v1.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
 from portal.services.health import database_ok
 
@@ -17,3 +18,9 @@ def healthz():
     if database_ok():
         return jsonify({"status": "ok", "database": "ok"})
     return jsonify({"status": "unavailable", "database": "unreachable"}), 503
+
+
+@bp.route("/favicon.ico")
+def favicon():
+    # Browsers ask for /favicon.ico on every site whatever the page links: answer it, not a 404.
+    return current_app.send_static_file("favicon.ico")

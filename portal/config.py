@@ -36,7 +36,8 @@ def load(overrides: dict | None = None) -> dict:
         else:
             raise ConfigError(
                 "SECRET_KEY must be set when PORTAL_ENV is not 'development' "
-                f"(PORTAL_ENV={portal_env!r})"
+                f"(PORTAL_ENV={portal_env!r}). On a development machine: "
+                "export PORTAL_ENV=development (the .venv that `make run` creates sets it)"
             )
     redis_url = env.get("REDIS_URL") or None
     cfg = {

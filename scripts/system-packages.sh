@@ -21,7 +21,7 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "  sudo apt-get install -y ${missing[*]}" >&2
   exit 1
 fi
-echo "Installing system packages: ${missing[*]}"
+echo "Installing system packages (once; this takes a minute or two): ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,5 +1,5 @@
-"""HTTP API v1 (CONTRACT.md): every endpoint for each role, other organisations' ids, validation,
-idempotency (replays, reuse with another body, races), keys and rate limits."""
+"""HTTP API v1 (docs/contract.md): every endpoint for each role, other organisations' ids,
+validation, idempotency (replays, reuse with another body, races), keys and rate limits."""
 
 from __future__ import annotations
 

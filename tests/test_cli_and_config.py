@@ -1,4 +1,9 @@
-"""The CLI commands of CONTRACT.md, configuration rules, and /healthz."""
+"""The CLI commands of docs/contract.md, configuration rules, and /healthz."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from flask import request
@@ -172,3 +177,14 @@ def test_a_housekeeping_step_that_fails_after_a_flush_leaves_nothing_behind(app,
         Notification.kind == "agreement_expiring")) == 0
     monkeypatch.undo()
     assert worker.housekeeping()["expiring_notices"] == 2  # nothing was half-written before
+
+
+def test_the_cli_names_a_missing_secret_in_one_line_instead_of_a_traceback(tmp_path):
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "PORTAL_ENV")}
+    env["PORTAL_ENV"] = "production"
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "orgs", "--help"],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert "SECRET_KEY must be set" in done.stderr and "PORTAL_ENV=development" in done.stderr

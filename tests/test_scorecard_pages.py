@@ -295,3 +295,15 @@ def test_api_scorecard_not_computed_yet(world, client):
     response = client.get("/api/v1/scorecard", headers=auth(make_key(world.partner_a)))
     assert response.status_code == 404
     assert response.json["error"]["code"] == "not_found"
+
+
+def test_in_chinese_the_contact_log_names_who_recorded_and_the_weights_who_changed(world,
+                                                                                  as_user):
+    client = as_user(world.admin)
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh-CN"
+    client.post("/bank/contacts", data={"org_id": world.org_a.id, "kind": "visit",
+                                        "summary": "Visited"})
+    contacts = html(client.get("/bank/contacts?scope=all"))
+    assert "<th>记录人</th>" in contacts and "确认人" not in contacts
+    weights = html(client.get("/admin/scoring"))
+    assert "<th>修改人</th>" in weights and "确认人" not in weights

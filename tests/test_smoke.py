@@ -26,3 +26,12 @@ def test_referral_submitted_through_service_is_stored(world):
     assert db.session.scalar(select(func.count(Referral.id))) == 1
     assert referral.status == "submitted" and referral.clock == "bank"
     assert len(referral.stipulations) == 4
+
+
+def test_every_page_has_a_favicon_and_the_browsers_default_address_answers(client):
+    ico = client.get("/favicon.ico")
+    assert ico.status_code == 200 and ico.data[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    page = client.get("/login").get_data(as_text=True)
+    linked = page.split('rel="icon" href="', 1)[1].split('"', 1)[0]
+    svg = client.get(linked)
+    assert svg.status_code == 200 and svg.mimetype == "image/svg+xml"

@@ -1,4 +1,5 @@
-"""HTTP API v1 (CONTRACT.md): referrals, documents, transitions and agreements for other systems.
+"""HTTP API v1 (docs/contract.md): referrals, documents, transitions and agreements for other
+systems.
 
 Views stay thin: parse with the schemas (schemas.py), authorize, call the same services the web
 pages use, shape the response with the schemas. Each view declares itself for the OpenAPI

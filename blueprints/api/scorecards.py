@@ -1,4 +1,4 @@
-"""API v1: partner scorecards (CONTRACT.md).
+"""API v1: partner scorecards (docs/contract.md).
 
 GET /api/v1/scorecards (bank roles): every partner's current card, paginated like every list.
 GET /api/v1/scorecard (partner roles): the caller's own card; bank callers name the partner

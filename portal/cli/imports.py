@@ -69,7 +69,7 @@ def _run_import(kind: str, path: str, recompute: bool) -> None:
 @click.option("--no-recompute", is_flag=True, help="Leave the scorecards to `scores "
                                                    "recompute --stale`.")
 def referrals_import(path, no_recompute):
-    """Import historical referrals with their status history (CSV or CSV.gz, see CONTRACT.md)."""
+    """Import historical referrals with their status history (CSV or CSV.gz; docs/contract.md)."""
     _run_import("referrals", path, not no_recompute)
 
 
@@ -77,5 +77,5 @@ def referrals_import(path, no_recompute):
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--no-recompute", is_flag=True)
 def loans_import(path, no_recompute):
-    """Import loan performance statements (CSV or CSV.gz, see CONTRACT.md)."""
+    """Import loan performance statements (CSV or CSV.gz; docs/contract.md)."""
     _run_import("loans", path, not no_recompute)

@@ -1,4 +1,4 @@
-"""Demo data for development: the accounts of CONTRACT.md and months of referral history."""
+"""Demo data for development: the accounts of docs/contract.md and months of referral history."""
 
 from __future__ import annotations
 

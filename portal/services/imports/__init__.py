@@ -1,4 +1,4 @@
-"""History imports (CONTRACT.md): referrals with their status history, and loan performance.
+"""History imports (docs/contract.md): referrals with their status history, and loan performance.
 
 Both read a UTF-8 CSV (or a gzip of one) with a header row, streamed, never held whole
 (`reading`). The whole file is checked first: a file that is not UTF-8, has a wrong header, or a

@@ -1,4 +1,4 @@
-"""Referral history rows (CONTRACT.md), one batch at a time.
+"""Referral history rows (docs/contract.md), one batch at a time.
 
 Each row is validated on its own and written through the intake and the lifecycle
 (`referrals.submit(gate=False)` and `referrals.transition` by the system actor): history predates

@@ -1,4 +1,4 @@
-"""Loan performance statements (CONTRACT.md), one batch at a time, written set-based.
+"""Loan performance statements (docs/contract.md), one batch at a time, written set-based.
 
 A batch reads what it needs in a few statements (the loans its rows name, the statements those
 loans already have), decides each row in memory, and writes with one INSERT and one UPDATE for

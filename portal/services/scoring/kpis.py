@@ -125,7 +125,7 @@ KPIS: list[KPI] = [
 ]
 KPI_BY_NAME = {k.name: k for k in KPIS}
 DEFAULT_WEIGHTS = {k.name: k.weight for k in KPIS}
-# Card keys every API consumer may rely on (CONTRACT.md).
+# Card keys every API consumer may rely on (docs/contract.md).
 CONTRACT_KPIS = ("approval_rate", "pull_through", "document_first_pass", "class1_share",
                  "delinquency_rate", "npl_rate", "partner_response_hours",
                  "bank_turnaround_hours")

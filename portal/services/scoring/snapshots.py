@@ -64,7 +64,7 @@ def base_states(org_ids: list[int], first_key: str) -> dict[int, TierStep]:
 
 def card_json(snapshot: ScorecardSnapshot, org_code: str | None = None, *,
               partner_view: bool = False) -> dict:
-    """A card as the API gives it (CONTRACT.md): org_code, composite, tier, sample_size, kpis
+    """A card as the API gives it (docs/contract.md): org_code, composite, tier, sample_size, kpis
     {name: {value, interval, contribution, raw, n}}; rates as fractions 0-1. The partner's view
     withholds credit performance on too few loans (disclosure.py)."""
     kpis = {}
