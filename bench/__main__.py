@@ -11,11 +11,12 @@ import json
 import sys
 from pathlib import Path
 
-from . import agreements, api, pages, report, scoring
+from . import agreements, api, imports, pages, report, scoring
 
 PARTS = {
     "agreements": agreements.run,
     "api": api.run,
+    "imports": imports.run,
     "scoring": scoring.run,
     "pages": pages.run,
 }

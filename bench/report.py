@@ -92,4 +92,13 @@ def render(latest: dict) -> str:
             out.append(f"- {run['database']}, {run['referrals']:,} referrals: full recompute "
                        f"{run['recompute_s']} s (target {scoring['targets']['recompute_s']} s)")
         out.append("")
+    imports = latest.get("imports")
+    if imports:
+        out += [f"## History imports through the job runner ({imports['measured_at']})", "",
+                "Aim (issue 15): a million rows in under ten minutes, 1,667 rows/s.", ""]
+        for database in ("sqlite", "postgresql"):
+            for kind, run in imports.get(database, {}).items():
+                out.append(f"- {database}, {kind}: {run['rows']:,} rows in {run['seconds']} s, "
+                           f"{run['rows_per_second']:,} rows/s")
+        out.append("")
     return "\n".join(out)

@@ -30,6 +30,7 @@ from .product import Product, ProductDocument
 from .referral import BuyerRegistration, Referral, ReferralEvent
 from .scorecard import (
     ImportBatch,
+    ImportReject,
     LoanPerformance,
     ScorecardSnapshot,
     ScoreChange,
@@ -81,6 +82,7 @@ __all__ = [
     "FollowUp",
     "FollowUpNote",
     "ImportBatch",
+    "ImportReject",
     "LoanPerformance",
     "ScoreChange",
     "ScorecardSnapshot",

@@ -34,6 +34,9 @@ class Referral(db.Model):
     submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     product_code: Mapped[str] = mapped_column(ForeignKey("product.code"))
     external_ref: Mapped[str | None] = mapped_column(String(64))
+    # Set on history brought in by an import job: the queue marks such referrals as imported.
+    import_batch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("import_batch.id", name="fk_referral_import_batch"))
 
     buyer_name: Mapped[str] = mapped_column(String(100))
     # The national ID and mobile are kept encrypted; matching uses the keyed hash and every

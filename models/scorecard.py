@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Numeric, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Numeric, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -152,25 +152,63 @@ class ScoreChange(db.Model):
 
 
 class ImportBatch(db.Model):
-    """One run of a history import (CLI or admin upload) and its row-by-row report."""
+    """One import job (CLI or admin upload): its file, progress and outcome. The job runs in
+    batches that each commit with the counters and the position they reached, so a restarted
+    job resumes after its last committed batch (portal/import_runner.py)."""
 
     __tablename__ = "import_batch"
+    __table_args__ = (Index("ix_import_batch_status", "status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # referrals | loans
     kind: Mapped[str] = mapped_column(String(20))
     filename: Mapped[str | None] = mapped_column(String(200))
-    sha256: Mapped[str] = mapped_column(String(64))
+    # queued | running | done | refused (the file as a whole) | cancelled | failed
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    # Where the file is while the job needs it; an uploaded copy (owns_file) goes when it ends.
+    path: Mapped[str | None] = mapped_column(String(500))
+    owns_file: Mapped[bool] = mapped_column(default=False)
+    recompute: Mapped[bool] = mapped_column(default=False)
+    # Of the file's content, known once the whole file has been checked.
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    total_rows: Mapped[int | None]
+    # Rows handled so far (created + updated + skipped + rejected); `rows` is the total once
+    # the job is done (kept for the reports that read it).
+    rows_done: Mapped[int] = mapped_column(default=0)
     rows: Mapped[int] = mapped_column(default=0)
     created: Mapped[int] = mapped_column(default=0)
     updated: Mapped[int] = mapped_column(default=0)
     skipped: Mapped[int] = mapped_column(default=0)
     rejected: Mapped[int] = mapped_column(default=0)
+    # The last line committed and the byte just after it: where a restart resumes.
+    last_line: Mapped[int] = mapped_column(default=1)
+    last_offset: Mapped[int] = mapped_column(BigInteger, default=0)
     # Why the whole file was refused (bad header, not UTF-8, ...): then nothing was written.
     malformed: Mapped[str | None] = mapped_column(String(500))
-    # [[line, reason], ...] (the first 1,000)
-    rejects: Mapped[list | None] = mapped_column(JSON)
+    # What stopped a failed job.
+    error: Mapped[str | None] = mapped_column(String(500))
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    # A worker holds the job until then; a worker that died lets it go by itself.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User | None] = relationship()
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("done", "refused", "cancelled", "failed")
+
+
+class ImportReject(db.Model):
+    """A row an import job rejected: its line in the file and why."""
+
+    __tablename__ = "import_reject"
+    __table_args__ = (Index("ix_import_reject_batch_line", "batch_id", "line"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("import_batch.id", ondelete="CASCADE"))
+    line: Mapped[int]
+    reason: Mapped[str] = mapped_column(String(500))

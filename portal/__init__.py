@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from flask import (
     Flask,
     flash,
+    g,
+    has_app_context,
     has_request_context,
     jsonify,
     redirect,
@@ -17,18 +21,27 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config, labels
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
+from .json_limits import LimitedJSONProvider
 from .unit_of_work import request_refused
+
+# How long a client is asked to wait while the database is unreachable (a restart or failover
+# takes seconds to a minute).
+RETRY_AFTER_SECONDS = 30
 
 
 class PortalApp(Flask):
     """Flask with the request's unit of work: a view that returns normally (with a status under
     400) has its writes committed; a view that raises has them rolled back by the error handler.
     No view commits or rolls back itself."""
+
+    # JSON bodies are measured and their nesting counted before parsing (portal/json_limits.py).
+    json_provider_class = LimitedJSONProvider
 
     def dispatch_request(self):
         response = self.make_response(super().dispatch_request())
@@ -73,6 +86,11 @@ def _select_locale():
     return "en" if best == "en" else "zh_CN"
 
 
+# Long enough for any one short transaction (an import commits every batch) to finish first.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_DEFERRED_FLAG = "sqlite_deferred_transactions"
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, _record):
     # SQLite is the embedded default: WAL for concurrent readers, a busy timeout so writers
@@ -80,17 +98,42 @@ def _sqlite_pragmas(dbapi_connection, _record):
     if type(dbapi_connection).__module__.startswith("sqlite3"):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
+        # pysqlite's own BEGIN comes only before a write, after the reads: the BEGIN is
+        # `_sqlite_begin_immediate`'s.
+        dbapi_connection.isolation_level = None
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin_immediate(conn):
+    # Every transaction takes SQLite's one write lock when it begins. A transaction that read
+    # first and writes later (a page touching its session, a request, an import batch) cannot
+    # wait for the lock: if another writer committed meanwhile its snapshot is stale and SQLite
+    # answers "database is locked" at once, whatever the busy timeout. Begun IMMEDIATE, it
+    # waits in the busy timeout instead, and writers queue.
+    #
+    # The one exception is an app context that asks for pysqlite's own behaviour (the test
+    # suite's session, which reads between requests and threads that write: its reads must
+    # neither hold the lock those wait for nor keep an old snapshot): reads outside any
+    # transaction, BEGIN (deferred) before the first write.
+    if conn.dialect.name != "sqlite":
+        return
+    raw = conn.connection.dbapi_connection
+    if has_app_context() and g.get(SQLITE_DEFERRED_FLAG):
+        raw.isolation_level = ""
+        return
+    raw.isolation_level = None
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @event.listens_for(Engine, "savepoint")
 def _sqlite_savepoint_inside_a_transaction(conn, _name):
-    # pysqlite begins a transaction only before INSERT/UPDATE/DELETE. A SAVEPOINT sent first
-    # would open the transaction itself, and releasing it would commit: a refusal after that
-    # would leave the savepoint's rows behind. Begin the transaction first.
+    # In pysqlite's own mode a SAVEPOINT sent first would open the transaction itself, and
+    # releasing it would commit: a refusal after that would leave the savepoint's rows behind.
+    # Begin the transaction first. (Begun IMMEDIATE, a transaction is already open.)
     raw = conn.connection.dbapi_connection
     if type(raw).__module__.startswith("sqlite3") and not raw.in_transaction:
         conn.exec_driver_sql("BEGIN")
@@ -150,6 +193,13 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
+def _database_unreachable(e: sa_exc.DBAPIError) -> bool:
+    """A lost or refused connection (PostgreSQL down or restarting, a SQLite file that cannot
+    be opened), as against an error in a statement."""
+    return e.connection_invalidated or isinstance(e, (sa_exc.OperationalError,
+                                                      sa_exc.InterfaceError))
+
+
 def register_errorhandlers(app: Flask) -> None:
     from .services.errors import DomainError
 
@@ -164,8 +214,47 @@ def register_errorhandlers(app: Flask) -> None:
             return jsonify(body), status
         return render_template("errors/error.html", status=status, message=message), status
 
-    for status in (400, 403, 404, 405, 413, 429, 500):
+    for status in (400, 403, 404, 405, 413, 429):
         app.register_error_handler(status, lambda e, s=status: render_error(s))
+
+    def unavailable():
+        # The database is unreachable: answer 503 at once with nothing that needs it. The
+        # session's rollback may fail on a dead connection; the pool's pre-ping discards such a
+        # connection when it is next checked out, so the portal recovers without a restart.
+        with contextlib.suppress(Exception):  # nothing to roll back on a connection that is gone
+            db.session.rollback()
+        # Loading the logged-in user is a query: this answer treats them as anonymous (the
+        # page's navigation, language and cache headers then need no database).
+        g._login_user = login_manager.anonymous_user()
+        if _wants_json():
+            body = {"error": {"code": "unavailable", "fields": {}, "message": str(_l(
+                "The service is temporarily unavailable. Try again shortly."))}}
+            response = jsonify(body)
+        else:
+            response = app.make_response(render_template("errors/unavailable.html"))
+        response.status_code = 503
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.errorhandler(sa_exc.DBAPIError)
+    def database_error(e: sa_exc.DBAPIError):
+        if _database_unreachable(e):
+            return unavailable()
+        raise e  # a real fault: the 500 below
+
+    @app.errorhandler(sa_exc.TimeoutError)
+    def pool_exhausted(e):
+        return unavailable()  # every connection busy: as good as unreachable, for now
+
+    @app.errorhandler(500)
+    def server_error(e):
+        # An error raised outside the view (an after-request hook loading the user) reaches
+        # here wrapped.
+        original = getattr(e, "original_exception", None)
+        if isinstance(original, sa_exc.DBAPIError) and _database_unreachable(original):
+            return unavailable()
+        return render_error(500)
 
     @app.errorhandler(CSRFError)
     def csrf_error(e):

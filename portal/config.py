@@ -67,6 +67,9 @@ def load(overrides: dict | None = None) -> dict:
         "MAX_CONTENT_LENGTH": 12 * 1024 * 1024,
         "UPLOAD_MAX_BYTES": int(env.get("UPLOAD_MAX_BYTES", str(10 * 1024 * 1024))),
         "UPLOAD_DIR": env.get("UPLOAD_DIR") or str(INSTANCE / "uploads"),
+        # A history import uploaded on the admin page (a million rows is some 250 MB of CSV, or
+        # a tenth of that gzipped): the only request allowed past MAX_CONTENT_LENGTH.
+        "IMPORT_MAX_BYTES": int(env.get("IMPORT_MAX_BYTES", str(1024 * 1024 * 1024))),
         # Cooperation agreements: the bank as the documents name it (甲方), and the PDF cache.
         "BANK_LEGAL_NAME": env.get("BANK_LEGAL_NAME") or "示范银行股份有限公司",
         "BANK_UNIT_NAME": env.get("BANK_UNIT_NAME") or "个人贷款业务部 · 合作渠道管理",

@@ -193,3 +193,14 @@ TIER_LABELS = {
 }
 TIER_BADGES = {"strategic": "success", "core": "primary", "watch": "warning", "exit": "danger"}
 TIER_COLOURS = {"strategic": "#198754", "core": "#0d6efd", "watch": "#ffc107", "exit": "#dc3545"}
+
+# Import jobs (portal/services/imports/jobs.py).
+IMPORT_STATUSES = {
+    "queued": _l("Queued"),
+    "running": _l("Running"),
+    "done": _l("Done"),
+    "refused": _l("Refused"),
+    "cancelled": _l("Cancelled"),
+    "failed": _l("Failed"),
+}
+ALL.update({"IMPORT_STATUSES": IMPORT_STATUSES})

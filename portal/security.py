@@ -41,10 +41,13 @@ bank_required = roles_required(*BANK_ROLES)
 
 
 def safe_next(target: str | None) -> str | None:
-    """Only a path on this site: no scheme, no host, no protocol-relative '//' trick."""
+    """Only a path on this site: no scheme, no host, no protocol-relative '//' trick, and no
+    control character (a CR/LF would split the Location header: a 500 at best)."""
     if not target:
         return None
     target = target.strip().replace("\\", "/")
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in target):
+        return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None

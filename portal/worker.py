@@ -21,13 +21,16 @@ from flask import current_app, has_app_context
 
 from models import utcnow
 
-from . import links
+from . import import_runner, links
 from .extensions import db
 from .services import agreements, idempotency, jobqueue, notifications, scoring, webhooks
+from .services.imports import jobs as import_jobs
 from .unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
 MAINTENANCE_EVERY = timedelta(seconds=60)
+# An import runs in turns of about this long, so deliveries are not held up behind it.
+IMPORT_TURN_SECONDS = 10.0
 
 
 # --- one attempt each: claim (committed), send with nothing held, record (committed) -----------
@@ -126,10 +129,16 @@ def loop(*, once: bool = False, poll: float | None = None, echo=print) -> None:
             done = {}
         if any(done.values()):
             echo(f"delivered: {done}")
-        if once:
+        try:
+            importing = import_runner.run_due(IMPORT_TURN_SECONDS)
+        except Exception:  # noqa: BLE001 — the job records its own failure; logged
+            log.exception("import turn failed")
+            importing = False
+        if once and not importing:
             return
         db.session.remove()
-        time.sleep(poll)
+        if not importing:  # an import with more to do goes on at once
+            time.sleep(poll)
 
 
 # --- RQ ----------------------------------------------------------------------------------------
@@ -160,6 +169,13 @@ def send_email_job(note_id: int) -> None:
             _retry_on_rq("email", note_id, retry_at)
 
 
+def import_job(job_id: int) -> None:
+    """One turn of an import job; the next turn is queued behind whatever came in meanwhile."""
+    with _job_context():
+        if import_runner.run(job_id, budget=IMPORT_TURN_SECONDS):
+            jobqueue.queue().enqueue(jobqueue.JOBS["import"], job_id)
+
+
 def maintenance_job(_unused=None) -> None:
     """Housekeeping plus a sweep that queues anything due, then schedules itself again.
 
@@ -174,7 +190,10 @@ def maintenance_job(_unused=None) -> None:
             housekeeping()
             with unit_of_work():  # only reads
                 webhook_ids, email_ids = webhooks.due_ids(), notifications.due_email_ids()
+                import_ids = import_jobs.due_ids()  # queued jobs whose RQ job was lost
             q = jobqueue.queue()
+            for job_id in import_ids:
+                q.enqueue(jobqueue.JOBS["import"], job_id)
             for delivery_id in webhook_ids:
                 q.enqueue(jobqueue.JOBS["webhook"], delivery_id)
             for note_id in email_ids:

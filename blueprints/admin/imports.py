@@ -1,24 +1,39 @@
-"""Admin: upload referral history and loan performance (the CLI imports, in the browser)."""
+"""Admin: history and loan-performance imports as background jobs (the CLI imports, in the
+browser). The upload is saved to disk and queued; the worker runs it in batches; the job page
+polls its progress (static/imports.js), can cancel it, and lists and downloads the rejected
+rows."""
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+import uuid
+from pathlib import Path
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import select
 from wtforms import BooleanField, SelectField
 
+from blueprints import going_back_to, paginate
 from models import ImportBatch
-from portal.extensions import db
+from portal.extensions import csrf, db
 from portal.security import ctx, roles_required
-from portal.services import imports, scoring
+from portal.services import imports
 
+from .forms import ActionForm
 from .routes import bp
-
-# A request should finish within a worker's timeout (about 10 ms a referral row, 3 ms a loan
-# row); larger files go through the command line.
-UPLOAD_MAX_ROWS = {"referrals": 2000, "loans": 5000}
 
 
 class ImportForm(FlaskForm):
@@ -28,43 +43,83 @@ class ImportForm(FlaskForm):
 
 
 def _render(form, status=200):
-    batches = db.session.scalars(select(ImportBatch).order_by(ImportBatch.id.desc())
-                                 .limit(20)).all()
+    batches = paginate(select(ImportBatch).order_by(ImportBatch.id.desc()))
     return render_template("scorecards/imports.html", form=form, batches=batches,
                            referral_columns=imports.REFERRAL_COLUMNS,
                            referral_optional=imports.REFERRAL_OPTIONAL,
                            loan_columns=imports.LOAN_COLUMNS), status
 
 
+def _save(upload) -> Path:
+    """The upload, copied from Werkzeug's temporary file to the imports folder in chunks."""
+    folder = Path(current_app.config["UPLOAD_DIR"]) / "imports"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uuid.uuid4().hex}.csv"
+    upload.save(path, buffer_size=1024 * 1024)
+    return path
+
+
+# The form checks its own CSRF token: the app-wide check would read the body before this view
+# could raise the size limit for it.
+@csrf.exempt
 @bp.route("/imports", methods=["GET", "POST"])
 @roles_required("admin")
 def imports_page():
+    # Only this page takes files past MAX_CONTENT_LENGTH; Werkzeug spools them to disk.
+    request.max_content_length = current_app.config["IMPORT_MAX_BYTES"]
     form = ImportForm()
     if request.method == "GET":
         return _render(form)
     if not form.validate_on_submit():
         return _render(form, 422)
     upload = form.file.data
-    data = upload.read()
-    fn = imports.import_referrals if form.kind.data == "referrals" else imports.import_loans
-    report = fn(ctx(), data, filename=upload.filename,
-                max_rows=UPLOAD_MAX_ROWS[form.kind.data])
-    if report.org_ids and form.recompute.data:
-        scoring.recompute_stale()
-    if report.malformed:
-        flash(_("The file was refused and nothing was written: %(why)s", why=report.malformed),
-              "danger")
-    else:
-        flash(_("%(rows)d rows: %(c)d created, %(u)d updated, %(s)d skipped, %(r)d rejected.",
-                rows=report.rows, c=report.created, u=report.updated, s=report.skipped,
-                r=report.rejected), "success" if not report.rejected else "warning")
-    return redirect(url_for("admin.import_batch", batch_id=report.batch_id))
+    path = _save(upload)
+    job = imports.jobs.create(ctx(), form.kind.data, str(path), upload.filename,
+                              owns_file=True, recompute=bool(form.recompute.data))
+    flash(_("The file is queued for import. This page shows its progress."), "info")
+    return redirect(url_for("admin.import_batch", batch_id=job.id))
+
+
+def _job(batch_id: int) -> ImportBatch:
+    job = db.session.get(ImportBatch, batch_id)
+    if job is None:
+        abort(404)
+    return job
 
 
 @bp.route("/imports/<int:batch_id>")
 @roles_required("admin")
 def import_batch(batch_id: int):
-    batch = db.session.get(ImportBatch, batch_id)
-    if batch is None:
-        abort(404)
-    return render_template("scorecards/import_batch.html", batch=batch)
+    job = _job(batch_id)
+    return render_template("scorecards/import_batch.html", batch=job, form=ActionForm(),
+                           progress=imports.jobs.progress(job),
+                           rejects=paginate(imports.jobs.rejects(job)))
+
+
+@bp.route("/imports/<int:batch_id>/progress")
+@roles_required("admin")
+def import_progress(batch_id: int):
+    return jsonify(imports.jobs.progress(_job(batch_id)))
+
+
+@bp.route("/imports/<int:batch_id>/cancel", methods=["POST"])
+@roles_required("admin")
+def cancel_import(batch_id: int):
+    job = _job(batch_id)
+    with going_back_to("admin.import_batch", batch_id=batch_id):
+        imports.jobs.cancel(ctx(), job)
+    flash(_("Cancelling: the import stops after the batch it is writing. What is written "
+            "stays; running the file again goes on from there."), "info")
+    return redirect(url_for("admin.import_batch", batch_id=batch_id))
+
+
+@bp.route("/imports/<int:batch_id>/rejects.csv")
+@roles_required("admin")
+def import_rejects_csv(batch_id: int):
+    job = _job(batch_id)
+    response = Response(stream_with_context(imports.jobs.rejects_csv(job)),
+                        mimetype="text/csv")
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="import-{job.id}-rejected.csv"')
+    return response

@@ -15,6 +15,7 @@ from flask_limiter.util import get_remote_address
 from pydantic import BaseModel
 
 from models import User
+from portal import json_limits
 from portal.extensions import limiter
 from portal.services import Ctx, api_keys
 from portal.services.errors import DomainError, Forbidden, ValidationFailed
@@ -110,9 +111,18 @@ def parse(model: type[BaseModel], data) -> BaseModel:
 
 
 def json_body(model: type[BaseModel]) -> BaseModel:
+    if (request.content_length or 0) > json_limits.MAX_BYTES:
+        raise TooLarge({"body": _l("The JSON body is larger than %(n)d bytes.",
+                                   n=json_limits.MAX_BYTES)})
     raw = request.get_data(cache=True)
     try:
-        data = json.loads(raw or b"null")
+        data = json_limits.loads(raw or b"null")
+    except json_limits.JSONRefused as exc:
+        if exc.too_large:
+            raise TooLarge({"body": _l("The JSON body is larger than %(n)d bytes.",
+                                       n=json_limits.MAX_BYTES)}) from None
+        raise ValidationFailed({"body": _l("The JSON body is nested more than %(n)d levels "
+                                           "deep.", n=json_limits.MAX_DEPTH)}) from None
     except (ValueError, UnicodeDecodeError):
         raise ValidationFailed({"body": _l("Send a JSON object.")}) from None
     if not isinstance(data, dict):

@@ -7,11 +7,11 @@ off the request, decides when to claim, and answers a replay.
 from __future__ import annotations
 
 import hashlib
-import json
 from functools import wraps
 
 from flask import Response, g, make_response, request
 
+from portal import json_limits
 from portal.services import idempotency
 
 REPLAY_HEADER = "Idempotent-Replayed"
@@ -31,7 +31,8 @@ def _fingerprint_body():
         return digest.digest()
     raw = request.get_data(cache=True)
     try:
-        return json.loads(raw)
+        # Over a limit (JSONRefused is a ValueError): the raw bytes; the body parser refuses it.
+        return json_limits.loads(raw)
     except (ValueError, UnicodeDecodeError):
         return raw
 

@@ -1,4 +1,9 @@
-"""`flask --app wsgi referrals import` and `loans import` (CSV formats in docs/contract.md)."""
+"""`flask --app wsgi referrals import` and `loans import` (CSV formats in docs/contract.md).
+
+The import is a job like one started from the admin page, run here in the command's own process
+(batch by batch, each committed with its progress), so the command ends when it is done and
+prints what it did.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,10 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
+from models import ImportBatch
+
+from .. import import_runner
+from ..extensions import db
 from ..services import imports, scoring
 from ..unit_of_work import unit_of_work
 from .common import SYSTEM
@@ -15,32 +24,43 @@ referrals_group = AppGroup("referrals", help="Referrals.")
 loans_group = AppGroup("loans", help="Loan performance.")
 
 
-def _echo_report(report: imports.ImportReport) -> None:
-    if report.malformed:
-        click.echo(f"Refused the whole file, nothing was written: {report.malformed}", err=True)
+def _echo_progress(progress: dict) -> None:
+    total = progress["total_rows"]
+    click.echo(f"  {progress['rows_done']:,}/{total:,} rows, {progress['rejected']:,} rejected"
+               if total else f"  {progress['rows_done']:,} rows", err=True)
+
+
+def _echo_report(job: ImportBatch) -> None:
+    if job.malformed:
+        click.echo(f"Refused the whole file, nothing was written: {job.malformed}", err=True)
         return
-    click.echo(f"{report.rows} rows: {report.created} created, {report.updated} updated, "
-               f"{report.skipped} skipped (already imported), {report.rejected} rejected.")
-    for line, reason in report.rejects:
-        click.echo(f"  line {line}: {reason}")
+    if job.status != "done":
+        click.echo(f"The import stopped ({job.status}){': ' + job.error if job.error else ''}. "
+                   "Run the same file again to go on: what is done is skipped.", err=True)
+    click.echo(f"{job.rows_done} rows: {job.created} created, {job.updated} updated, "
+               f"{job.skipped} skipped (already imported), {job.rejected} rejected.")
+    for reject in db.session.scalars(imports.jobs.rejects(job)
+                                     .execution_options(yield_per=1000)):
+        click.echo(f"  line {reject.line}: {reject.reason}")
 
 
 def _run_import(kind: str, path: str, recompute: bool) -> None:
-    data = Path(path).read_bytes()
-    import_file = imports.import_referrals if kind == "referrals" else imports.import_loans
-    # The import and its report (ImportBatch) are one unit: a refused file writes no rows but
-    # keeps its report, so the import service answers a refusal with the report, not by raising.
     with unit_of_work():
-        report = import_file(SYSTEM, data, filename=Path(path).name)
-    _echo_report(report)
-    # A second unit: the imported rows stay even if the recompute fails.
-    if recompute and report.org_ids:
+        job_id = imports.jobs.create(SYSTEM, kind, str(Path(path).resolve()), Path(path).name,
+                                     owns_file=False, recompute=False, hold=True).id
+    import_runner.run(job_id, echo=_echo_progress, held=True)
+    with unit_of_work():  # only reads
+        job = db.session.get(ImportBatch, job_id)
+        _echo_report(job)
+        changed, refused, ended = job.created or job.updated, bool(job.malformed), job.status
+    # A unit of its own: the imported rows stay even if the recompute fails.
+    if recompute and changed:
         with unit_of_work():
             result = scoring.recompute_stale()
         if result is not None:
             click.echo(f"Scorecards recomputed for {result.orgs} partner(s) in "
                        f"{result.seconds:.1f} s.")
-    if report.malformed:
+    if refused or ended != "done":
         raise SystemExit(1)
 
 
@@ -49,7 +69,7 @@ def _run_import(kind: str, path: str, recompute: bool) -> None:
 @click.option("--no-recompute", is_flag=True, help="Leave the scorecards to `scores "
                                                    "recompute --stale`.")
 def referrals_import(path, no_recompute):
-    """Import historical referrals with their status history (CSV, see docs/contract.md)."""
+    """Import historical referrals with their status history (CSV or CSV.gz; docs/contract.md)."""
     _run_import("referrals", path, not no_recompute)
 
 
@@ -57,5 +77,5 @@ def referrals_import(path, no_recompute):
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--no-recompute", is_flag=True)
 def loans_import(path, no_recompute):
-    """Import loan performance statements (CSV, see docs/contract.md)."""
+    """Import loan performance statements (CSV or CSV.gz; docs/contract.md)."""
     _run_import("loans", path, not no_recompute)

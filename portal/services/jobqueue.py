@@ -25,6 +25,7 @@ JOBS = {
     "webhook": "portal.worker.deliver_webhook_job",
     "email": "portal.worker.send_email_job",
     "maintenance": "portal.worker.maintenance_job",
+    "import": "portal.worker.import_job",
 }
 _INFO_KEY = "portal_jobs"
 

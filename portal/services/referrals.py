@@ -137,8 +137,9 @@ def _reference_taken() -> ValidationFailed:
                                                 "your referrals.")})
 
 
-def register(ctx: Ctx, intake: Intake) -> IntakeResult:
-    """Register a prepared intake, or put it in conflict when another partner holds the buyer."""
+def register(ctx: Ctx, intake: Intake, *, import_batch_id: int | None = None) -> IntakeResult:
+    """Register a prepared intake, or put it in conflict when another partner holds the buyer.
+    `import_batch_id`: the import job bringing it in as history."""
     org, product, clean = intake.org, intake.product, intake.clean
     now = intake.at or utcnow()
     _lock_buyer(intake.id_hash, product.code)
@@ -162,6 +163,7 @@ def register(ctx: Ctx, intake: Intake) -> IntakeResult:
         consent_notice_version=clean["consent_notice_version"],
         consent_obtained_at=clean["consent_obtained_at"],
         status=status.value, clock=CLOCK[status], status_changed_at=now, submitted_at=now,
+        import_batch_id=import_batch_id,
     )
     try:
         # No savepoint: a caller that goes on after a refusal (the imports) holds its own. A
@@ -182,9 +184,10 @@ def register(ctx: Ctx, intake: Intake) -> IntakeResult:
     return IntakeResult(referral, conflict)
 
 
-def submit(ctx: Ctx, org: Organization, data: dict, **options) -> IntakeResult:
+def submit(ctx: Ctx, org: Organization, data: dict, *, import_batch_id: int | None = None,
+           **options) -> IntakeResult:
     """Check and register a referral in one go (`prepare`'s options apply)."""
-    return register(ctx, prepare(ctx, org, data, **options))
+    return register(ctx, prepare(ctx, org, data, **options), import_batch_id=import_batch_id)
 
 
 def transition(ctx: Ctx, referral: Referral, to: str, *, note: str | None = None,
@@ -229,6 +232,16 @@ def transition(ctx: Ctx, referral: Referral, to: str, *, note: str | None = None
     events.referral_transitioned(ctx, referral, event)  # webhooks and notifications, same txn
     staleness.mark_stale(referral.org_id)  # the partner's scorecards need a recompute
     return event
+
+
+def replay(ctx: Ctx, referral, target: State, now: datetime, *, note=None,
+           reason_code=None) -> ReferralEvent:
+    """Apply a move already checked against the lifecycle to a referral not yet written (the
+    bulk history import builds referrals in memory): the same clocks, milestones and event as
+    `transition`. `referral` may be any object with the referral's fields and an `events`
+    list."""
+    return _apply(ctx, referral, target, now, note=note, partner_note=None,
+                  reason_code=reason_code)
 
 
 def _apply(ctx: Ctx, referral: Referral, target: State, now: datetime, *, note, partner_note,
