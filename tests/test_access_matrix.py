@@ -48,6 +48,7 @@ ACCESS = {
     "auth.language": EVERYONE,
     "auth.verify_agreement": EVERYONE,
     "health.healthz": EVERYONE,
+    "health.favicon": EVERYONE,
     # partner face
     "partner.dashboard": PARTNERS,
     "partner.referrals": PARTNERS,
@@ -128,7 +129,7 @@ ACCESS = {
 }
 # Pages anyone logged in or not may open: what an anonymous visitor gets is the page itself.
 PUBLIC = {"auth.index", "auth.login", "auth.logout", "auth.language", "auth.verify_agreement",
-          "health.healthz"}
+          "health.healthz", "health.favicon"}
 # Objects that belong to one user rather than to the organisation.
 PER_USER = {"notification_id"}
 
