@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
+from portal.extensions import talisman
 from portal.services.health import database_ok
 
 bp = Blueprint("health", __name__)
 
 
 @bp.route("/healthz")
+# A load balancer checks the instance directly over HTTP: no redirect to HTTPS here.
+@talisman(force_https=False)
 def healthz():
     if database_ok():
         return jsonify({"status": "ok", "database": "ok"})

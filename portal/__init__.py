@@ -25,7 +25,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import config, labels
+from . import config, headers, labels
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
 from .json_limits import LimitedJSONProvider
 from .unit_of_work import request_refused
@@ -62,6 +62,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         instance_path=str(config.INSTANCE),
     )
     app.config.update(config.load(test_config))
+    app.wsgi_app = headers.scheme_from_trusted_proxies_only(app.wsgi_app)
     if app.config["TRUSTED_PROXIES"]:
         hops = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
@@ -148,6 +149,7 @@ def register_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=_select_locale,
                    default_translation_directories=str(config.ROOT / "translations"))
     limiter.init_app(app)
+    headers.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
@@ -276,21 +278,6 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_request_hooks(app: Flask) -> None:
-    @app.after_request
-    def security_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if request.is_secure:
-            response.headers.setdefault("Strict-Transport-Security",
-                                        "max-age=31536000; includeSubDomains")
-        private = current_user.is_authenticated or request.path.startswith("/api/")
-        if private and not request.path.startswith("/static/"):
-            # Buyers' data and documents are kept by no cache, the browser's included: this
-            # overrides send_file's "no-cache", which still lets a copy be stored.
-            response.headers["Cache-Control"] = "no-store"
-        return response
-
     @app.teardown_request
     def roll_back_on_error(exc):
         # An unhandled error; the handled ones roll back in their handler. Whatever else was not

@@ -79,6 +79,9 @@ def load(overrides: dict | None = None) -> dict:
         # client's address (audit log, rate limits) and scheme come from them. 0 believes none,
         # so a client cannot claim another address.
         "TRUSTED_PROXIES": _count("TRUSTED_PROXIES", env.get("TRUSTED_PROXIES", "0")),
+        # Plain-HTTP requests are redirected to HTTPS (Talisman, portal/headers.py). Behind a
+        # proxy that ends TLS this needs TRUSTED_PROXIES, or every request looks like HTTP.
+        "FORCE_HTTPS": env.get("FORCE_HTTPS", "1" if portal_env == "production" else "0") == "1",
         "CONSENT_NOTICE_VERSION": env.get("CONSENT_NOTICE_VERSION", "2026-01"),
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",

@@ -14,7 +14,7 @@ from ..extensions import db
 from . import Ctx, accounts, agreements, documents, referrals
 from .lifecycle import State
 
-PASSWORD = "demo-pass-2026"  # noqa: S105 — the contract's published demo password
+PASSWORD = "demo-pass-2026"  # noqa: S105  # nosec B105  # the contract's published demo password
 SYSTEM = Ctx(user=None, ip="demo")
 
 PARTNERS = [
@@ -90,7 +90,7 @@ PATHS = [
 
 
 def seed(rng_seed: int = 2026) -> str:
-    rng = random.Random(rng_seed)
+    rng = random.Random(rng_seed)  # nosec B311  # seeded: the same demo data every time
     accounts.bank_org()
     staff = {}
     for email, role, name in [("admin@bank.example", "admin", "系统管理员"),

@@ -7,5 +7,6 @@ window.addEventListener("load", function () {
     deepLinking: true,
     persistAuthorization: false,
     tryItOutEnabled: false,
+    validatorUrl: null,  // no badge fetched from an outside validator (and the CSP would refuse it)
   });
 });
