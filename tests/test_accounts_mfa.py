@@ -175,3 +175,19 @@ def test_account_and_enrolment_pages_in_both_languages(app, world, lang):
         assert ('<html lang="zh-CN">' in html) == (lang == "zh-CN"), url
     words = "两步登录" if lang == "zh-CN" else "Two-step login"
     assert words in page(client.get("/account"))
+
+
+def test_a_lost_phone_is_handled_at_the_cli_only(app, world):
+    client = app.test_client()
+    login(client, world.agent_a)
+    enrol(client)
+    result = app.test_cli_runner().invoke(args=["users", "reset-password", "--email",
+                                                world.agent_a.email, "--remove-second-factor"])
+    assert result.exit_code == 0, result.output
+    password = result.output.split(": ")[1].split()[0]
+    db.session.expire_all()
+    user = db.session.get(User, world.agent_a.id)
+    assert not user.has_totp and user.totp_secret is None
+    assert db.session.scalar(select(func.count(RecoveryCode.id))) == 0
+    first = app.test_client().post("/login", data={"email": user.email, "password": password})
+    assert first.headers["Location"].endswith("/account/new-password")  # no code asked

@@ -130,3 +130,27 @@ def test_an_unreachable_redis_falls_back_to_the_database_not_to_no_limit(app, wo
                                            ("3 per minute", (3, 60))])
 def test_the_limit_notation_is_flask_limiters(spec, expected):
     assert throttle.limit_of(spec) == expected
+
+
+def test_housekeeping_forgets_ended_throttles_and_password_links(app, world):
+    from datetime import timedelta
+
+    from models import PasswordResetToken, utcnow
+    from portal import worker
+
+    now = utcnow()
+    db.session.add_all([
+        Throttle(key="ended", count=3, window_ends_at=now - timedelta(minutes=1)),
+        Throttle(key="locked", count=0, window_ends_at=now - timedelta(minutes=1),
+                 locked_until=now + timedelta(minutes=5)),
+        Throttle(key="running", count=1, window_ends_at=now + timedelta(minutes=1)),
+        PasswordResetToken(user_id=world.agent_a.id, token_hash="a" * 64,
+                           expires_at=now - timedelta(seconds=1)),
+        PasswordResetToken(user_id=world.agent_a.id, token_hash="b" * 64,
+                           expires_at=now + timedelta(hours=1)),
+    ])
+    db.session.commit()
+    done = worker.housekeeping(now)
+    assert done["throttles_pruned"] == 1 and done["password_links_pruned"] == 1
+    db.session.expire_all()
+    assert sorted(db.session.scalars(select(Throttle.key))) == ["locked", "running"]

@@ -147,3 +147,10 @@ def reset_with_token(ctx: Ctx, raw: str, *, new: str, confirm: str) -> User:
     accounts.set_password(user, new)
     audit.record(Ctx(user=user, ip=ctx.ip), "user.password_change", user, after="reset_link")
     return user
+
+
+def prune(now) -> int:
+    """Forget links that were used or have expired (housekeeping)."""
+    return db.session.execute(delete(PasswordResetToken).where(
+        (PasswordResetToken.expires_at <= now) | PasswordResetToken.used_at.is_not(None))
+    ).rowcount
