@@ -37,7 +37,16 @@ from .scorecard import (
     ScoringWeights,
     TierState,
 )
-from .user import BANK_ROLES, PARTNER_ROLES, Role, User, UserSession
+from .user import (
+    BANK_ROLES,
+    PARTNER_ROLES,
+    PasswordResetToken,
+    RecoveryCode,
+    Role,
+    Throttle,
+    User,
+    UserSession,
+)
 
 __all__ = [
     "AGREEMENT_TRANSITIONS",
@@ -66,6 +75,10 @@ __all__ = [
     "Stipulation",
     "User",
     "UserSession",
+    # accounts: second factor, password resets, shared login throttles (issue 10)
+    "PasswordResetToken",
+    "RecoveryCode",
+    "Throttle",
     "UTCDateTime",
     "utcnow",
     "ApiKey",

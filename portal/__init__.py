@@ -160,7 +160,8 @@ def register_extensions(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(token: str):
-        return accounts.load_session(token, app.config["IDLE_TIMEOUT"])
+        return accounts.load_session(token, app.config["IDLE_TIMEOUT"],
+                                     app.config["SESSION_MAX_AGE"])
 
 
 def register_blueprints(app: Flask) -> None:
@@ -168,6 +169,7 @@ def register_blueprints(app: Flask) -> None:
     import blueprints.admin.imports  # noqa: F401  (scorecards: history uploads)
     import blueprints.admin.scoring  # noqa: F401  (scorecards: weights)
     import blueprints.api.scorecards  # noqa: F401  (scorecards: API v1)
+    import blueprints.auth.account  # noqa: F401  (the user's own account, forced steps)
     import blueprints.auth.verify  # noqa: F401
     import blueprints.bank.agreements  # noqa: F401
     import blueprints.bank.scorecards  # noqa: F401  (scorecards, follow-up, contacts)

@@ -58,6 +58,7 @@ def load(overrides: dict | None = None) -> dict:
         "LOGIN_MAX_FAILURES": int(env.get("LOGIN_MAX_FAILURES", "5")),
         "LOGIN_LOCK_MINUTES": int(env.get("LOGIN_LOCK_MINUTES", "15")),
         "IDLE_TIMEOUT": timedelta(minutes=int(env.get("IDLE_TIMEOUT_MINUTES", "30"))),
+        **_accounts(env, portal_env),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": portal_env == "production",
@@ -139,6 +140,28 @@ def _integration(env, portal_env: str) -> dict:
         "PDF_CACHE_DAYS": _count("PDF_CACHE_DAYS", env.get("PDF_CACHE_DAYS", "30")),
         # The portal's address as people reach it: links in e-mails.
         "PORTAL_URL": env.get("PORTAL_URL", "http://127.0.0.1:5000"),
+    }
+
+
+def _accounts(env, portal_env: str) -> dict:
+    """Sessions, passwords and the second factor (issue 10)."""
+    # The second factor is required of these roles; on a developer's machine and in the test
+    # suite of none (the demo logs in with a password), unless MFA_REQUIRED_ROLES says so.
+    local = portal_env in ("development", "testing")
+    roles = env.get("MFA_REQUIRED_ROLES", "" if local else "admin,credit_officer")
+    return {
+        "MFA_REQUIRED_ROLES": frozenset(r.strip() for r in roles.split(",") if r.strip()),
+        # Sensitive actions (reveal, CSV export, agreement issue, user changes) need a login or
+        # re-authentication this recent.
+        "FRESH_LOGIN_MINUTES": _count("FRESH_LOGIN_MINUTES", env.get("FRESH_LOGIN_MINUTES", "5")),
+        # A session ends this long after login however active it is (IDLE_TIMEOUT_MINUTES ends
+        # it sooner when unused).
+        "SESSION_MAX_AGE": timedelta(hours=_count("SESSION_MAX_HOURS",
+                                                  env.get("SESSION_MAX_HOURS", "12"))),
+        "ONE_TIME_PASSWORD_HOURS": _count("ONE_TIME_PASSWORD_HOURS",
+                                          env.get("ONE_TIME_PASSWORD_HOURS", "72")),
+        "PASSWORD_RESET_LINK_HOURS": _count("PASSWORD_RESET_LINK_HOURS",
+                                            env.get("PASSWORD_RESET_LINK_HOURS", "24")),
     }
 
 

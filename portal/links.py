@@ -33,3 +33,9 @@ def partner_url(subject: tuple[str, int] | None) -> str | None:
     path = partner_path(subject)
     base = current_app.config["PORTAL_URL"].rstrip("/")
     return base + path if path and base else None
+
+
+def password_link(token: str) -> str:
+    """A password link's full address, for the e-mail that carries it (PORTAL_URL)."""
+    path = current_app.url_map.bind("portal").build("auth.reset_with_link", {"token": token})
+    return current_app.config["PORTAL_URL"].rstrip("/") + path

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import abort, request, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from models import BANK_ROLES, PARTNER_ROLES
@@ -38,6 +40,49 @@ def roles_required(*roles: str):
 
 partner_required = roles_required(*PARTNER_ROLES)
 bank_required = roles_required(*BANK_ROLES)
+
+
+def login_is_fresh() -> bool:
+    """The user logged in, or re-authenticated, within FRESH_LOGIN_MINUTES."""
+    from models import utcnow
+
+    live = getattr(current_user, "live_session", None)
+    if live is None:
+        return False
+    window = timedelta(minutes=current_app.config["FRESH_LOGIN_MINUTES"])
+    return utcnow() - live.authenticated_at <= window
+
+
+def _back_to_form() -> str:
+    """Where a POST came from (the page holding its form), never the POST itself: after
+    re-authenticating the user presses the button again."""
+    referrer = urlsplit(request.referrer or "")
+    if referrer.netloc and referrer.netloc != request.host:
+        return home_for(current_user)
+    path = referrer.path + (f"?{referrer.query}" if referrer.query else "")
+    return safe_next(path) or home_for(current_user)
+
+
+def fresh_login_required(view=None, *, methods=None):
+    """Sensitive actions (a buyer's ID in clear, CSV exports, issuing an agreement, changing a
+    user) need a recent login: a session left open, or stolen, is not enough. Otherwise the user
+    is sent to re-authenticate and comes back to the page (for a POST: the page of its form).
+    `methods` limits the check, e.g. to the POST of a page that also shows a list."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            if (methods is None or request.method in methods) and not login_is_fresh():
+                target = (request.full_path.rstrip("?") if request.method == "GET"
+                          else _back_to_form())
+                flash(_("Please confirm it is you to continue."), "info")
+                return redirect(url_for("auth.reauthenticate", next=target))
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator(view) if view is not None else decorator
 
 
 def safe_next(target: str | None) -> str | None:

@@ -23,7 +23,16 @@ from models import utcnow
 
 from . import import_runner, links
 from .extensions import db
-from .services import agreements, idempotency, jobqueue, notifications, scoring, webhooks
+from .services import (
+    agreements,
+    idempotency,
+    jobqueue,
+    notifications,
+    passwords,
+    scoring,
+    throttle,
+    webhooks,
+)
 from .services.imports import jobs as import_jobs
 from .unit_of_work import unit_of_work
 
@@ -98,12 +107,15 @@ def run_due(now: datetime | None = None, limit: int = 100) -> dict:
 def housekeeping(now: datetime | None = None) -> dict:
     """Agreement statuses rolled with the calendar, notices of agreements about to expire and
     agreement PDFs not used for PDF_CACHE_DAYS; idempotency records past their time; stale
-    scorecards. One unit of work."""
+    scorecards; ended login throttles and password links. One unit of work."""
     now = now or utcnow()
     ttl = timedelta(hours=current_app.config["IDEMPOTENCY_TTL_HOURS"])
     with unit_of_work():
         return {**agreements.maintain(now),  # roll statuses, expiry notices, PDF cache
                 "idempotency_purged": idempotency.purge(now - ttl),
+                # login throttles and password links that have ended (issue 10)
+                "throttles_pruned": throttle.prune(now),
+                "password_links_pruned": passwords.prune(now),
                 "scorecards": scoring.maintain(now)}  # stale partners; everything daily
 
 

@@ -5,6 +5,8 @@ may not open a page get 403; anonymous visitors are sent to log in. The HTTP API
 matrix in test_api.py. A route added without a line here fails test_every_route_is_in_the_matrix.
 """
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import func, select
 
@@ -12,11 +14,13 @@ from models import (
     AgreementTemplate,
     Document,
     Notification,
+    PasswordResetToken,
     Referral,
     ReferralEvent,
     Stipulation,
     User,
     WebhookDelivery,
+    utcnow,
 )
 from portal.extensions import db
 from portal.services import (
@@ -26,6 +30,7 @@ from portal.services import (
     followups,
     imports,
     notifications,
+    passwords,
     webhooks,
 )
 from tests import factories
@@ -49,6 +54,20 @@ ACCESS = {
     "auth.verify_agreement": EVERYONE,
     "health.healthz": EVERYONE,
     "health.favicon": EVERYONE,
+    # the second login step, re-authentication, a password link, every user's own account
+    "auth.login_code": EVERYONE,
+    "auth.reauthenticate": EVERYONE,
+    "auth.reset_with_link": EVERYONE,
+    "auth.account": EVERYONE,
+    "auth.change_password": EVERYONE,
+    "auth.choose_password": EVERYONE,
+    "auth.two_factor": EVERYONE,
+    "auth.two_factor_start": EVERYONE,
+    "auth.two_factor_confirm": EVERYONE,
+    "auth.recovery_codes": EVERYONE,
+    "auth.two_factor_remove": EVERYONE,
+    "auth.end_other_sessions": EVERYONE,
+    "auth.end_session": EVERYONE,
     # partner face
     "partner.dashboard": PARTNERS,
     "partner.referrals": PARTNERS,
@@ -132,7 +151,7 @@ ACCESS = {
 }
 # Pages anyone logged in or not may open: what an anonymous visitor gets is the page itself.
 PUBLIC = {"auth.index", "auth.login", "auth.logout", "auth.language", "auth.verify_agreement",
-          "health.healthz", "health.favicon"}
+          "health.healthz", "health.favicon", "auth.reset_with_link"}
 # Objects that belong to one user rather than to the organisation.
 PER_USER = {"notification_id"}
 
@@ -166,6 +185,9 @@ def objects(world):
     template = db.session.scalar(select(AgreementTemplate))
     follow_up = followups.add(Ctx(user=world.manager), referral)
     batch = imports.import_loans(Ctx(user=world.admin), b"not a loans file\n")
+    db.session.add(PasswordResetToken(user_id=world.agent_a.id,
+                                      token_hash=passwords.token_hash("matrix-token"),
+                                      expires_at=utcnow() + timedelta(hours=1)))
     db.session.commit()
     return {
         "referral_id": referral.id, "document_id": document.id, "agreement_id": agreement.id,
@@ -173,6 +195,7 @@ def objects(world):
         "endpoint_id": endpoint.id, "delivery_id": delivery.id,
         "notification_id": notification.id, "template_id": template.id, "lang": "en",
         "follow_up_id": follow_up.id, "batch_id": batch.batch_id,
+        "token": "matrix-token", "session_id": "0" * 20,
     }
 
 
@@ -205,7 +228,9 @@ def _expected(rule, role) -> str:
         return "login"
     if role not in allowed:
         return "forbidden"
-    names_a = set(rule.arguments) - {"lang", "template_id"}
+    if "session_id" in rule.arguments:
+        return "not_found"  # the matrix's session id is none of the visitor's own sessions
+    names_a = set(rule.arguments) - {"lang", "template_id", "token"}
     if role == "partner_b" and names_a:
         return "not_found"
     if role == "agent_a" and names_a & PER_USER:

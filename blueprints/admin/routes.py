@@ -15,11 +15,12 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from blueprints import going_back_to, paginate, shown_again
+from blueprints.auth.account import send_password_link
 from models import PARTNER_ROLES, User, utcnow
 from portal.bank_time import day_start
 from portal.extensions import db
-from portal.security import ctx, roles_required
-from portal.services import accounts, admin_views, partners
+from portal.security import ctx, fresh_login_required, roles_required
+from portal.services import accounts, admin_views, partners, passwords
 
 from .forms import (
     ActionForm,
@@ -139,11 +140,13 @@ def _render_users(create_form, errors=None, status=200):
     page = paginate(admin_views.user_search(q=filters.q.data, role=filters.role.data or None,
                                              org_id=org_id))
     return render_template("admin/users.html", filters=filters, page=page, form=create_form,
-                           errors=errors or {}, action_form=ActionForm(), now=utcnow()), status
+                           errors=errors or {}, action_form=ActionForm(), now=utcnow(),
+                           mail=passwords.mail_configured()), status
 
 
 @bp.route("/users", methods=["GET", "POST"])
 @admin_required
+@fresh_login_required(methods=("POST",))
 def users():
     form = UserCreateForm()
     form.org_id.choices = _org_choices(_("— (bank roles)"))
@@ -155,11 +158,18 @@ def users():
     if form.role.data in PARTNER_ROLES and form.org_id.data:
         org = partners.partner_org(form.org_id.data)
     with shown_again() as refusal:
-        user, password = accounts.create_user(ctx(), email=form.email.data, role=form.role.data,
-                                              org=org, name=form.name.data)
-        # The password is shown on this response only: not flashed, not kept in the session.
-        return render_template("admin/password_once.html", user=user, password=password,
-                               created=True)
+        # No password is made for anyone to see: the user chooses one through a link by e-mail,
+        # or gets a one-time password from the CLI.
+        user, _none = accounts.create_user(ctx(), email=form.email.data, role=form.role.data,
+                                           org=org, name=form.name.data, one_time=False)
+        with going_back_to("admin.users"):
+            sent = send_password_link(user, invitation=True)
+        flash(_("User %(email)s created. A link to choose a password was sent to them.",
+                email=user.email) if sent else
+              _("User %(email)s created. E-mail is not configured: give them a one-time password "
+                "at the server with: flask --app wsgi users reset-password --email %(email)s",
+                email=user.email), "success")
+        return redirect(url_for("admin.users"))
     fields = {("org_id" if k == "org" else k): v for k, v in refusal.fields.items()}
     return _render_users(form, errors=fields, status=422)
 
@@ -182,6 +192,7 @@ def _user_action(user_id: int, action):
 
 @bp.route("/users/<int:user_id>/deactivate", methods=["POST"])
 @admin_required
+@fresh_login_required
 def deactivate_user(user_id: int):
     _result, user = _user_action(user_id, lambda u: accounts.set_user_active(ctx(), u, False))
     flash(_("%(email)s is deactivated and logged out everywhere.", email=user.email), "success")
@@ -190,6 +201,7 @@ def deactivate_user(user_id: int):
 
 @bp.route("/users/<int:user_id>/activate", methods=["POST"])
 @admin_required
+@fresh_login_required
 def activate_user(user_id: int):
     _result, user = _user_action(user_id, lambda u: accounts.set_user_active(ctx(), u, True))
     flash(_("%(email)s can log in again.", email=user.email), "success")
@@ -198,11 +210,12 @@ def activate_user(user_id: int):
 
 @bp.route("/users/<int:user_id>/reset-password", methods=["POST"])
 @admin_required
+@fresh_login_required
 def reset_password(user_id: int):
-    password, user = _user_action(user_id, lambda u: accounts.reset_password(ctx(), u))
-    # Shown on this response only, like a new user's first password.
-    return render_template("admin/password_once.html", user=user, password=password,
-                           created=False)
+    _result, user = _user_action(user_id, lambda u: send_password_link(u))
+    flash(_("A link to choose a new password was sent to %(email)s. Their old password and "
+            "sessions no longer work.", email=user.email), "success")
+    return redirect(url_for("admin.users"))
 
 
 # --- audit log ------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from blueprints.auth.forms import ActionForm
 from models import Agreement, AgreementTemplate, Organization, Product
 from portal import labels
 from portal.extensions import db
-from portal.security import ctx, roles_required
+from portal.security import ctx, fresh_login_required, roles_required
 from portal.services import agreements as service
 from portal.services import partners
 
@@ -164,6 +164,7 @@ def edit_agreement(agreement_id: int):
 
 @bp.route("/agreements/<int:agreement_id>/issue", methods=["POST"])
 @manager_required
+@fresh_login_required
 def issue_agreement(agreement_id: int):
     agreement = _agreement(agreement_id)
     if not ActionForm().validate_on_submit():

@@ -18,7 +18,7 @@ from blueprints import going_back_to, paginate, refused
 from models import Document
 from portal.extensions import db
 from portal.labels import ACTIONS, PARTNER_TYPES, STATES
-from portal.security import bank_required, ctx, roles_required, safe_next
+from portal.security import bank_required, ctx, fresh_login_required, roles_required, safe_next
 from portal.services import audit, documents, lifecycle, partners, queue, referrals
 from portal.services.errors import ValidationFailed
 from portal.services.lifecycle import State
@@ -131,6 +131,7 @@ def referral(referral_id: int):
 
 @bp.route("/referrals/<int:referral_id>/reveal", methods=["POST"])
 @roles_required("credit_officer", "channel_manager", "admin")
+@fresh_login_required
 def reveal(referral_id: int):
     referral = _load(referral_id)
     if not ActionForm().validate_on_submit():

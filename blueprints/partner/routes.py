@@ -21,10 +21,11 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from blueprints import going_back_to, paginate, shown_again
+from blueprints.auth.account import send_password_link
 from models import PARTNER_ROLES, Referral
 from portal import labels
-from portal.security import ctx, partner_required, roles_required
-from portal.services import accounts, documents, lifecycle, partner_views, referrals
+from portal.security import ctx, fresh_login_required, partner_required, roles_required
+from portal.services import accounts, documents, lifecycle, partner_views, passwords, referrals
 from portal.services.errors import AlreadyRegistered, Forbidden, ValidationFailed
 from portal.services.lifecycle import State
 
@@ -88,6 +89,7 @@ def referral_list():
 
 @bp.route("/referrals.csv")
 @partner_required
+@fresh_login_required
 def export_csv():
     _form, filters = _filters()
     lines = partner_views.csv_lines(partner_views.org_referrals(current_user.org_id, **filters))
@@ -239,14 +241,15 @@ def _user_form() -> UserForm:
 
 
 def _render_users(form: UserForm | None = None, errors: dict | None = None,
-                  one_time: dict | None = None, status: int = 200):
+                  status: int = 200):
     page = paginate(partner_views.org_users(current_user.org_id))
     return render_template("partner/users.html", page=page, form=form or _user_form(),
-                           errors=errors or {}, one_time=one_time), status
+                           errors=errors or {}, mail=passwords.mail_configured()), status
 
 
 @bp.route("/users", methods=["GET", "POST"])
 @partner_admin_required
+@fresh_login_required(methods=("POST",))
 def users():
     if request.method == "GET":
         return _render_users()
@@ -254,16 +257,24 @@ def users():
     if not form.validate_on_submit():
         return _render_users(form, status=422)
     role = form.role.data if form.role.data in PARTNER_ROLES else ""
-    try:
-        user, password = accounts.create_user(ctx(), email=form.email.data or "", role=role,
-                                              org=current_user.org, name=form.name.data or None)
-    except ValidationFailed as exc:
-        return _render_users(form, {k: str(v) for k, v in exc.fields.items()}, status=422)
-    except Forbidden as exc:
-        flash(str(exc.message), "danger")
+    with shown_again(ValidationFailed, Forbidden) as refusal:
+        # No password for the partner administrator to see: the user chooses one through a
+        # link by e-mail, or the bank gives a one-time password.
+        user, _none = accounts.create_user(ctx(), email=form.email.data or "", role=role,
+                                           org=current_user.org, name=form.name.data or None,
+                                           one_time=False)
+        with going_back_to(".users"):
+            sent = send_password_link(user, invitation=True)
+        flash(_("User %(email)s created. A link to choose a password was sent to them.",
+                email=user.email) if sent else
+              _("User %(email)s created. E-mail is not configured: ask the bank's "
+                "administrators to give them a one-time password.", email=user.email),
+              "success")
+        return redirect(url_for(".users"))
+    if isinstance(refusal.error, Forbidden):
+        flash(str(refusal.message), "danger")
         return _render_users(form, status=403)
-    # Shown on this page once, never stored in the session cookie or sent again.
-    return _render_users(one_time={"email": user.email, "password": password, "created": True})
+    return _render_users(form, refusal.fields, status=422)
 
 
 def _org_user(user_id: int):
@@ -281,20 +292,25 @@ def _set_active(user_id: int, active: bool):
 
 @bp.route("/users/<int:user_id>/deactivate", methods=["POST"])
 @partner_admin_required
+@fresh_login_required
 def deactivate_user(user_id: int):
     return _set_active(user_id, False)
 
 
 @bp.route("/users/<int:user_id>/activate", methods=["POST"])
 @partner_admin_required
+@fresh_login_required
 def activate_user(user_id: int):
     return _set_active(user_id, True)
 
 
 @bp.route("/users/<int:user_id>/reset-password", methods=["POST"])
 @partner_admin_required
+@fresh_login_required
 def reset_password(user_id: int):
     user = _org_user(user_id)
     with going_back_to(".users"):
-        password = accounts.reset_password(ctx(), user)
-    return _render_users(one_time={"email": user.email, "password": password, "created": False})
+        send_password_link(user)
+    flash(_("A link to choose a new password was sent to %(email)s. Their old password and "
+            "sessions no longer work.", email=user.email), "success")
+    return redirect(url_for(".users"))

@@ -27,7 +27,7 @@ from models import (
 )
 
 from ..extensions import db
-from . import Ctx, audit
+from . import Ctx, audit, mfa, throttle
 from .errors import Forbidden, ValidationFailed
 
 MIN_PASSWORD = 12
@@ -60,6 +60,11 @@ def normalise_email(email: str) -> str:
                               ).normalized.lower()
     except EmailNotValidError:
         raise ValidationFailed({"email": _l("Enter a valid e-mail address.")}) from None
+
+
+def user_by_email(email: str) -> User | None:
+    return db.session.scalar(select(User).where(
+        func.lower(User.email) == (email or "").strip().lower()))
 
 
 def bank_org() -> Organization:
@@ -130,8 +135,10 @@ def update_org(ctx: Ctx, org: Organization, **changes) -> Organization:
 
 
 def create_user(ctx: Ctx, *, email: str, role: str, org: Organization | None = None,
-                name: str | None = None, password: str | None = None) -> tuple[User, str]:
-    """Create a user; returns it with the password (generated when none was given)."""
+                name: str | None = None, password: str | None = None,
+                one_time: bool = True) -> tuple[User, str | None]:
+    """Create a user; returns it with its password. Without `password`: a generated one-time
+    password, or (`one_time=False`) none that works until the user sets one by a reset link."""
     email = normalise_email(email)
     errors = {}
     if db.session.scalar(select(User.id).where(User.email == email)):
@@ -148,12 +155,13 @@ def create_user(ctx: Ctx, *, email: str, role: str, org: Organization | None = N
         raise ValidationFailed(errors)
     if ctx.user is not None and not can_manage_users_of(ctx.user, org, role):
         raise Forbidden(_l("You may not create this user."))
-    password = password or generate_password()
-    check_password_strength(password)
+    if password is not None:
+        check_password_strength(password)
     user = User(email=email, name=(name or email.split("@")[0]).strip(), role=role, org_id=org.id,
-                password_hash=hash_password(password))
+                password_hash="!")  # noqa: S106 — no hash matches "!"; set_password follows
     db.session.add(user)
     db.session.flush()
+    password = set_password(user, password, one_time=password is None and one_time)
     audit.record(ctx, "user.create", user, email=None, role=role, org=org.code)
     return user, password
 
@@ -173,26 +181,115 @@ def set_user_active(ctx: Ctx, user: User, active: bool) -> None:
         raise Forbidden(_l("You cannot deactivate your own account."))
     user.active = active
     if not active:
-        db.session.execute(UserSession.__table__.delete().where(UserSession.user_id == user.id))
+        end_sessions(user)
     audit.record(ctx, "user.activate" if active else "user.deactivate", user)
 
 
-def reset_password(ctx: Ctx, user: User) -> str:
-    if not can_manage_users_of(ctx.user, user.org, user.role):
-        raise Forbidden(_l("You may not change this user."))
-    password = generate_password()
-    user.password_hash = hash_password(password)
+def set_password(user: User, password: str | None, *, one_time: bool = False,
+                 keep_session: str | None = None) -> str | None:
+    """Give the user a password and end their sessions (all but `keep_session`: a self-service
+    change continues in the session that made it). `password=None` with `one_time` generates a
+    one-time password and returns it; `password=None` without it leaves no usable password
+    (the user sets one through a reset link or the CLI). A one-time password must be changed
+    at the next login and expires after ONE_TIME_PASSWORD_HOURS if unused."""
+    now = utcnow()
+    if password is None and one_time:
+        password = generate_password()
+    secret = password if password is not None else secrets.token_urlsafe(32)
+    user.password_hash = hash_password(secret)
+    user.password_must_change = password is None or one_time
+    if password is None:
+        user.password_expires_at = now
+    elif one_time:
+        user.password_expires_at = now + timedelta(
+            hours=current_app.config["ONE_TIME_PASSWORD_HOURS"])
+    else:
+        user.password_expires_at = None
+    user.password_changed_at = now
     user.failed_logins = 0
     user.locked_until = None
-    db.session.execute(UserSession.__table__.delete().where(UserSession.user_id == user.id))
-    audit.record(ctx, "user.password_reset", user)
+    end_sessions(user, keep=keep_session)
     return password
 
 
 class LoginRefused(Exception):
-    def __init__(self, message):
+    def __init__(self, message, status: int = 200):
         self.message = message
+        self.status = status
         super().__init__(str(message))
+
+
+# How long failures of an e-mail address with no account are remembered between tries.
+UNKNOWN_EMAIL_WINDOW = 24 * 3600
+
+
+def _lock_refusal(until) -> LoginRefused:
+    return LoginRefused(_l("Too many failed attempts. Try again after %(time)s.",
+                           time=until.strftime("%H:%M UTC")))
+
+
+def check_address(ctx: Ctx, limit: str) -> None:
+    """The per-address budget of login attempts (every process counts in one place). Call it
+    before the request writes anything."""
+    amount, seconds = throttle.limit_of(limit)
+    if throttle.claim(throttle.key_for("address", ctx.ip or "-"), seconds).count > amount:
+        raise LoginRefused(_l("Too many login attempts from your network. Wait a few minutes "
+                              "and try again."), status=429)
+
+
+def _claim_attempt(user: User, now) -> int | None:
+    """Claim the attempt before the password is checked, in one statement: attempts sent at
+    once each get their own number (the row is written, so they queue on it), and only the first
+    `max_failures` of them are checked at all. A read-then-write count let 20 parallel guesses
+    through. None while the account is locked."""
+    attempt = db.session.execute(
+        update(User).where(User.id == user.id,
+                           or_(User.locked_until.is_(None), User.locked_until <= now))
+        .values(failed_logins=User.failed_logins + 1).returning(User.failed_logins)
+        .execution_options(synchronize_session=False)).scalar()
+    db.session.expire(user, ["failed_logins", "locked_until"])
+    return attempt
+
+
+def _refuse_if_over(ctx: Ctx, user: User, attempt: int | None, now, max_failures: int,
+                    lock_minutes: int, email: str) -> None:
+    if attempt is None or attempt > max_failures:
+        if attempt is not None:  # over the budget while the lock was being set: lock now
+            user.locked_until = now + timedelta(minutes=lock_minutes)
+            user.failed_logins = 0
+        audit.record(ctx, "login.refused_locked", user, email=email)
+        raise _lock_refusal(user.locked_until)
+
+
+def _count_failure(ctx: Ctx, user: User, attempt: int, now, max_failures: int,
+                   lock_minutes: int, email: str, **detail) -> None:
+    detail["failures"] = attempt
+    if attempt >= max_failures:
+        user.locked_until = now + timedelta(minutes=lock_minutes)
+        user.failed_logins = 0
+        detail["locked_until"] = user.locked_until.isoformat()
+    audit.record(ctx, "login.failed", user, email=email, **detail)
+
+
+def _unknown_email(ctx: Ctx, email: str, password: str, now, max_failures: int,
+                   lock_minutes: int) -> None:
+    """An address with no account gets the same budget, lock and answers as a real one, so
+    the answers do not tell which e-mails have accounts."""
+    key = throttle.key_for("account", email)
+    claim = throttle.claim(key, UNKNOWN_EMAIL_WINDOW)
+    if claim.locked or claim.count > max_failures:
+        until = claim.locked_until
+        if until is None:
+            until = now + timedelta(minutes=lock_minutes)
+            throttle.lock(key, until)
+        audit.record(ctx, "login.refused_locked", email=email, reason="unknown_email")
+        raise _lock_refusal(until)
+    _verify(_DUMMY_HASH, password)
+    if claim.count >= max_failures:
+        throttle.lock(key, now + timedelta(minutes=lock_minutes))
+    audit.record(ctx, "login.failed", email=email, reason="unknown_email",
+                 failures=claim.count)
+    raise LoginRefused(_l("Wrong e-mail or password."))
 
 
 def authenticate(ctx: Ctx, email: str, password: str, *, max_failures: int,
@@ -201,47 +298,61 @@ def authenticate(ctx: Ctx, email: str, password: str, *, max_failures: int,
     email = (email or "").strip().lower()
     user = db.session.scalar(select(User).where(func.lower(User.email) == email))
     now = utcnow()
-    refused = LoginRefused(_l("Wrong e-mail or password."))
     if user is None:
-        _verify(_DUMMY_HASH, password)
-        audit.record(ctx, "login.failed", email=email, reason="unknown_email")
-        raise refused
-    # Claim the attempt before the password is checked, in one statement: attempts sent at once
-    # each get their own number (the row is written, so they queue on it), and only the first
-    # `max_failures` of them are checked at all. A read-then-write count let 20 parallel
-    # guesses through.
-    attempt = db.session.execute(
-        update(User).where(User.id == user.id,
-                           or_(User.locked_until.is_(None), User.locked_until <= now))
-        .values(failed_logins=User.failed_logins + 1).returning(User.failed_logins)
-        .execution_options(synchronize_session=False)).scalar()
-    db.session.expire(user, ["failed_logins", "locked_until"])
-    if attempt is None or attempt > max_failures:
-        if attempt is not None:  # over the budget while the lock was being set: lock now
-            user.locked_until = now + timedelta(minutes=lock_minutes)
-            user.failed_logins = 0
-        audit.record(ctx, "login.refused_locked", user, email=email)
-        raise LoginRefused(
-            _l("Too many failed attempts. Try again after %(time)s.",
-               time=user.locked_until.strftime("%H:%M UTC"))
-        )
+        _unknown_email(ctx, email, password, now, max_failures, lock_minutes)
+    attempt = _claim_attempt(user, now)
+    _refuse_if_over(ctx, user, attempt, now, max_failures, lock_minutes, email)
     if not _verify(user.password_hash, password) or not user.active:
-        detail = {"failures": attempt}
-        if attempt >= max_failures:
-            user.locked_until = now + timedelta(minutes=lock_minutes)
-            user.failed_logins = 0
-            detail["locked_until"] = user.locked_until.isoformat()
-        audit.record(ctx, "login.failed", user, email=email, **detail)
-        raise refused
+        _count_failure(ctx, user, attempt, now, max_failures, lock_minutes, email)
+        raise LoginRefused(_l("Wrong e-mail or password."))
     if not user.org.is_bank and user.org.status == OrgStatus.terminated.value:
         audit.record(ctx, "login.failed", user, email=email, reason="org_terminated")
         raise LoginRefused(_l("Your organisation's access has ended."))
+    if user.password_expires_at is not None and user.password_expires_at <= now:
+        audit.record(ctx, "login.failed", user, email=email, reason="password_expired")
+        raise LoginRefused(_l("This one-time password has expired. Ask for a new one."))
+    if user.password_must_change:
+        # A one-time password: this first use is its last. The session it opens may only
+        # choose a new password.
+        user.password_expires_at = now
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user
+
+
+def check_second_factor(ctx: Ctx, user: User, code: str, *, max_failures: int,
+                        lock_minutes: int) -> None:
+    """The TOTP (or recovery) code after the password; wrong codes count toward the lock."""
+    now = utcnow()
+    attempt = _claim_attempt(user, now)
+    _refuse_if_over(ctx, user, attempt, now, max_failures, lock_minutes, user.email)
+    if not mfa.accept_code(user, code):
+        _count_failure(ctx, user, attempt, now, max_failures, lock_minutes, user.email,
+                       reason="second_factor")
+        raise LoginRefused(_l("That code is not right, or was already used."))
+    user.failed_logins = 0
+    user.last_login_at = now
+
+
+def check_identity(ctx: Ctx, user: User, password: str, code: str | None, *,
+                   max_failures: int, lock_minutes: int, with_code: bool = True) -> None:
+    """A logged-in user proves again who they are (re-authentication; the current password
+    before a change): the password, and the second factor when enrolled and `with_code`.
+    Failures count toward the same lock as at login."""
+    now = utcnow()
+    attempt = _claim_attempt(user, now)
+    _refuse_if_over(ctx, user, attempt, now, max_failures, lock_minutes, user.email)
+    ok = _verify(user.password_hash, password)
+    if ok and with_code and user.has_totp:
+        ok = mfa.accept_code(user, code or "")
+    if not ok:
+        _count_failure(ctx, user, attempt, now, max_failures, lock_minutes, user.email,
+                       reason="reauthentication")
+        raise LoginRefused(_l("Wrong password or code."))
+    user.failed_logins = 0
 
 
 def _verify(hashed: str, password: str) -> bool:
@@ -253,30 +364,42 @@ def _verify(hashed: str, password: str) -> bool:
 
 def start_session(ctx: Ctx, user: User, user_agent: str | None = None) -> UserSession:
     session = UserSession(id=secrets.token_urlsafe(32), user_id=user.id, ip=ctx.ip,
-                          user_agent=(user_agent or "")[:300])
+                          user_agent=(user_agent or "")[:300], authenticated_at=utcnow())
     db.session.add(session)
     user.session_token = session.id
+    user.live_session = session
     # The request is not logged in yet (ctx.user is None): the entry names who just logged in.
     audit.record(Ctx(user=user, ip=ctx.ip), "login", user)
     return session
 
 
-def load_session(token: str, idle_timeout: timedelta) -> User | None:
-    """The user of a live session, or None: logged out, expired by idleness, or deactivated."""
+def load_session(token: str, idle_timeout: timedelta,
+                 max_age: timedelta | None = None) -> User | None:
+    """The user of a live session, or None: logged out, idle too long, older than its absolute
+    lifetime, or deactivated."""
     if not token:
         return None
     session = db.session.get(UserSession, token)
     if session is None:
         return None
     now = utcnow()
-    if now - session.last_seen_at > idle_timeout or not session.user.active:
+    if (now - session.last_seen_at > idle_timeout or not session.user.active
+            or (max_age is not None and now - session.created_at > max_age)):
         db.session.delete(session)
         return None
     # Touch at most once a minute so reading pages does not write on every request.
     if now - session.last_seen_at > timedelta(seconds=60):
         session.last_seen_at = now
     session.user.session_token = token
+    session.user.live_session = session
     return session.user
+
+
+def reauthenticated(ctx: Ctx, user: User) -> None:
+    """The session's proof of identity is recent again (after `check_identity`)."""
+    if user.live_session is not None:
+        user.live_session.authenticated_at = utcnow()
+    audit.record(ctx, "reauthenticate", user)
 
 
 def end_session(ctx: Ctx, token: str | None) -> None:
@@ -284,3 +407,11 @@ def end_session(ctx: Ctx, token: str | None) -> None:
         db.session.execute(UserSession.__table__.delete().where(UserSession.id == token))
     if ctx.user:
         audit.record(ctx, "logout", ctx.user)
+
+
+def end_sessions(user: User, keep: str | None = None) -> int:
+    """End every session of the user (but `keep`): a password change or a deactivation."""
+    query = UserSession.__table__.delete().where(UserSession.user_id == user.id)
+    if keep:
+        query = query.where(UserSession.id != keep)
+    return db.session.execute(query).rowcount
