@@ -8,7 +8,6 @@ from flask import (
     Flask,
     flash,
     g,
-    has_app_context,
     has_request_context,
     jsonify,
     redirect,
@@ -89,7 +88,6 @@ def _select_locale():
 
 # Long enough for any one short transaction (an import commits every batch) to finish first.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-SQLITE_DEFERRED_FLAG = "sqlite_deferred_transactions"
 
 
 @event.listens_for(Engine, "connect")
@@ -103,41 +101,24 @@ def _sqlite_pragmas(dbapi_connection, _record):
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
-        # pysqlite's own BEGIN comes only before a write, after the reads: the BEGIN is
-        # `_sqlite_begin_immediate`'s.
-        dbapi_connection.isolation_level = None
-
-
-@event.listens_for(Engine, "begin")
-def _sqlite_begin_immediate(conn):
-    # Every transaction takes SQLite's one write lock when it begins. A transaction that read
-    # first and writes later (a page touching its session, a request, an import batch) cannot
-    # wait for the lock: if another writer committed meanwhile its snapshot is stale and SQLite
-    # answers "database is locked" at once, whatever the busy timeout. Begun IMMEDIATE, it
-    # waits in the busy timeout instead, and writers queue.
-    #
-    # The one exception is an app context that asks for pysqlite's own behaviour (the test
-    # suite's session, which reads between requests and threads that write: its reads must
-    # neither hold the lock those wait for nor keep an old snapshot): reads outside any
-    # transaction, BEGIN (deferred) before the first write.
-    if conn.dialect.name != "sqlite":
-        return
-    raw = conn.connection.dbapi_connection
-    if has_app_context() and g.get(SQLITE_DEFERRED_FLAG):
-        raw.isolation_level = ""
-        return
-    raw.isolation_level = None
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Reads run outside any transaction and hold no lock (WAL), so pages never queue
+        # behind one another; pysqlite begins a transaction only before the first write, and
+        # begins it IMMEDIATE: the write lock is taken at once, waiting in the busy timeout,
+        # and the transaction never holds an older snapshot that SQLite would refuse to upgrade
+        # ("database is locked" at once, whatever the timeout). A write made apart from the
+        # request (a login throttle, an audit entry of a refusal) can therefore still get the
+        # lock while the request has only read.
+        dbapi_connection.isolation_level = "IMMEDIATE"
 
 
 @event.listens_for(Engine, "savepoint")
 def _sqlite_savepoint_inside_a_transaction(conn, _name):
-    # In pysqlite's own mode a SAVEPOINT sent first would open the transaction itself, and
-    # releasing it would commit: a refusal after that would leave the savepoint's rows behind.
-    # Begin the transaction first. (Begun IMMEDIATE, a transaction is already open.)
+    # pysqlite begins a transaction only before a write. A SAVEPOINT sent first would open
+    # the transaction itself, and releasing it would commit: a refusal after that would leave
+    # the savepoint's rows behind. Begin the transaction first, IMMEDIATE like pysqlite's own.
     raw = conn.connection.dbapi_connection
     if type(raw).__module__.startswith("sqlite3") and not raw.in_transaction:
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def register_extensions(app: Flask) -> None:

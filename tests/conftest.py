@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 
 import pytest
-from flask import g
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import text
@@ -87,10 +86,6 @@ def _clear_rows() -> None:
 @pytest.fixture(autouse=True)
 def _clean(app):
     with app.app_context():
-        # On SQLite the portal begins every transaction IMMEDIATE (it takes the write lock). A
-        # test body reads between the requests and threads it starts: its reads must not hold
-        # the lock those wait for.
-        g.sqlite_deferred_transactions = True
         yield
         db.session.rollback()
         _clear_rows()
