@@ -65,6 +65,9 @@ def load(overrides: dict | None = None) -> dict:
         "WTF_CSRF_TIME_LIMIT": None,
         "MAX_CONTENT_LENGTH": 12 * 1024 * 1024,
         "UPLOAD_MAX_BYTES": int(env.get("UPLOAD_MAX_BYTES", str(10 * 1024 * 1024))),
+        # Images are decoded only below this many pixels (a 50-megapixel photo of a document is
+        # plenty; a PNG claiming 30000 x 30000 is a decompression bomb).
+        "UPLOAD_MAX_PIXELS": int(env.get("UPLOAD_MAX_PIXELS", "50000000")),
         "UPLOAD_DIR": env.get("UPLOAD_DIR") or str(INSTANCE / "uploads"),
         # Cooperation agreements: the bank as the documents name it (甲方), and the PDF cache.
         "BANK_LEGAL_NAME": env.get("BANK_LEGAL_NAME") or "示范银行股份有限公司",
@@ -120,6 +123,9 @@ def _integration(env, portal_env: str) -> dict:
         "MAIL_USE_SSL": env.get("MAIL_USE_SSL", "0") == "1",
         "MAIL_TIMEOUT": float(env.get("MAIL_TIMEOUT", "10")),
         "API_RATE_LIMIT": env.get("API_RATE_LIMIT", "600 per minute"),
+        # Calls without a valid key (missing, wrong, revoked) share one budget per address.
+        "API_UNAUTHENTICATED_RATE_LIMIT": env.get("API_UNAUTHENTICATED_RATE_LIMIT",
+                                                  "30 per minute"),
         "WEBHOOK_TIMEOUT": float(env.get("WEBHOOK_TIMEOUT", "10")),
         "WEBHOOK_MAX_ATTEMPTS": int(env.get("WEBHOOK_MAX_ATTEMPTS", "12")),
         "WEBHOOK_BACKOFF_SECONDS": float(env.get("WEBHOOK_BACKOFF_SECONDS", "30")),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 from datetime import timedelta
@@ -446,9 +447,15 @@ def test_document_download_is_an_attachment_of_that_referral_only(world, as_user
     db.session.commit()
     client = as_user(world.officer)
 
+    # The officer sees each document's SHA-256 where the documents are listed ...
+    page = client.get(f"/bank/referrals/{referral.id}").get_data(as_text=True)
+    assert f'data-testid="sha256">{doc.sha256}</code>' in page
     response = client.get(f"/bank/referrals/{referral.id}/documents/{doc.id}")
     assert response.status_code == 200
-    assert response.data == _png()
+    # ... and it is the hash of the bytes downloaded (an image is stored drawn again).
+    assert hashlib.sha256(response.data).hexdigest() == doc.sha256
+    with Image.open(io.BytesIO(response.data)) as stored, Image.open(io.BytesIO(_png())) as sent:
+        assert stored.tobytes() == sent.tobytes()
     assert response.mimetype == "image/png"
     assert "attachment" in response.headers["Content-Disposition"]
     assert "payslip.png" in response.headers["Content-Disposition"]
