@@ -204,8 +204,12 @@ def upload_document(referral_id: int):
 @operation("transitionReferral", "Move a referral along the lifecycle (bank roles; partners "
                                  "may withdraw and send back after uploading)",
            tag="referrals", body=schemas.TransitionIn,
+           description="403 when the caller's role may never make the move asked for (a "
+                       "partner asking for `approved`, a channel manager for `disbursed`); 409 "
+                       "when the role may make it, but not from the referral's state now, or "
+                       "`expected_version` is out of date.",
            responses={200: (schemas.ReferralOut, "The referral after the move.")},
-           errors=("404", "409", "422"))
+           errors=("403", "404", "409", "422"))
 @rate_limited
 @idempotent
 def transition_referral(referral_id: int):
