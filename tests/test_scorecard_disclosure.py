@@ -225,3 +225,14 @@ def test_agents_get_the_card_on_no_face(client, world):
     for url in ("/partner/", "/partner/referrals"):
         page = agent.get(url, follow_redirects=True).get_data(as_text=True)
         assert "/partner/scorecard" not in page and "data-tier" not in page
+
+
+def test_not_enough_loans_yet_is_said_in_chinese_too(client, world):
+    _book(world, 1)
+    chinese = {"Accept-Language": "zh-CN"}
+    card = client.get("/api/v1/scorecard",
+                      headers=auth(make_key(world.partner_a), **chinese)).json
+    assert card["kpis"]["npl_rate"]["note"] == "贷款笔数尚不足：满 5 笔后显示。"
+    partner = _signed_in(client, world.partner_a)
+    page = partner.get("/partner/scorecard", headers=chinese).get_data(as_text=True)
+    assert "贷款笔数尚不足" in _row(page, "early_payment_default")
