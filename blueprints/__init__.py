@@ -22,11 +22,11 @@ def refused(message, endpoint: str, **values) -> DomainError:
 def going_back_to(endpoint: str | None = None, *, url: str | None = None,
                   **values) -> Iterator[None]:
     """A refusal raised in the block takes the user back to `endpoint` (or `url`) with its
-    message."""
+    message; one that no page can help with (`goes_back` False) becomes its error page."""
     try:
         yield
     except DomainError as error:
-        if error.back_to is None:
+        if error.back_to is None and error.goes_back:
             error.back_to = url or url_for(endpoint, **values)
         raise
 

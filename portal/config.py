@@ -67,6 +67,9 @@ def load(overrides: dict | None = None) -> dict:
         "WTF_CSRF_TIME_LIMIT": None,
         "MAX_CONTENT_LENGTH": 12 * 1024 * 1024,
         "UPLOAD_MAX_BYTES": int(env.get("UPLOAD_MAX_BYTES", str(10 * 1024 * 1024))),
+        # Images are decoded only below this many pixels (a 50-megapixel photo of a document is
+        # plenty; a PNG claiming 30000 x 30000 is a decompression bomb).
+        "UPLOAD_MAX_PIXELS": int(env.get("UPLOAD_MAX_PIXELS", "50000000")),
         "UPLOAD_DIR": env.get("UPLOAD_DIR") or str(INSTANCE / "uploads"),
         # A history import uploaded on the admin page (a million rows is some 250 MB of CSV, or
         # a tenth of that gzipped): the only request allowed past MAX_CONTENT_LENGTH.
@@ -128,6 +131,9 @@ def _integration(env, portal_env: str) -> dict:
         "MAIL_USE_SSL": env.get("MAIL_USE_SSL", "0") == "1",
         "MAIL_TIMEOUT": float(env.get("MAIL_TIMEOUT", "10")),
         "API_RATE_LIMIT": env.get("API_RATE_LIMIT", "600 per minute"),
+        # Calls without a valid key (missing, wrong, revoked) share one budget per address.
+        "API_UNAUTHENTICATED_RATE_LIMIT": env.get("API_UNAUTHENTICATED_RATE_LIMIT",
+                                                  "30 per minute"),
         "WEBHOOK_TIMEOUT": float(env.get("WEBHOOK_TIMEOUT", "10")),
         "WEBHOOK_MAX_ATTEMPTS": int(env.get("WEBHOOK_MAX_ATTEMPTS", "12")),
         "WEBHOOK_BACKOFF_SECONDS": float(env.get("WEBHOOK_BACKOFF_SECONDS", "30")),

@@ -375,9 +375,9 @@ def test_bank_moves_a_referral_and_illegal_moves_are_409(client, world, keys):
     assert unknown.status_code == 422 and "to" in unknown.json["error"]["fields"]
     stale = client.post(url, headers=officer, json={"to": "approved", "expected_version": 1})
     assert stale.status_code == 409
-    # A channel manager may not make an officer's move; the lifecycle says no.
+    # A channel manager may never make an officer's move: forbidden, not a state conflict.
     manager = client.post(url, headers=auth(keys["manager"]), json={"to": "approved"})
-    assert manager.status_code == 409
+    assert manager.status_code == 403 and manager.json["error"]["code"] == "forbidden"
     done = client.post(url, headers=officer, json={"to": "declined",
                                                    "reason_code": "income_insufficient"})
     assert done.status_code == 200 and done.json["decline_reason"] == "income_insufficient"
@@ -430,7 +430,7 @@ def test_partners_may_withdraw_but_not_decide(client, world, keys):
     db.session.commit()
     url = f"/api/v1/referrals/{referral.id}/transitions"
     assert client.post(url, headers=auth(keys["agent_a"]),
-                       json={"to": "approved"}).status_code == 409
+                       json={"to": "approved"}).status_code == 403  # never a partner's move
     response = client.post(url, headers=auth(keys["agent_a"]), json={"to": "withdrawn"})
     assert response.status_code == 200 and response.json["status"] == "withdrawn"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 from datetime import timedelta
@@ -301,9 +302,27 @@ def test_channel_manager_may_not_approve(world, as_user):
 
     html = client.get(f"/bank/referrals/{referral.id}").get_data(as_text=True)
     assert 'data-action="approved"' not in html
-    assert _transition(client, referral, "approved").status_code == 302
+    # Posting the move anyway (the button hidden is not the rule): the page answers 403, as the
+    # API does; nothing on the referral page could make it allowed.
+    forbidden = _transition(client, referral, "approved")
+    assert forbidden.status_code == 403
+    assert "Your role may not move a referral to approved" in forbidden.get_data(as_text=True)
     db.session.refresh(referral)
     assert referral.status == "under_review"
+
+
+def test_an_officer_move_the_state_forbids_now_goes_back_with_the_conflict(world, as_user):
+    # The officer may approve, just not a referral still waiting to be picked up: the page goes
+    # back with the lifecycle's message (the web's 409), not the 403 page.
+    referral = factories.submit(world.partner_a)
+    db.session.commit()
+    client = as_user(world.officer)
+    response = _transition(client, referral, "approved")
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "cannot move to approved" in page
+    db.session.refresh(referral)
+    assert referral.status == "submitted"
 
 
 def test_stale_version_gets_the_conflict_message_and_changes_nothing(world, as_user):
@@ -446,9 +465,15 @@ def test_document_download_is_an_attachment_of_that_referral_only(world, as_user
     db.session.commit()
     client = as_user(world.officer)
 
+    # The officer sees each document's SHA-256 where the documents are listed ...
+    page = client.get(f"/bank/referrals/{referral.id}").get_data(as_text=True)
+    assert f'data-testid="sha256">{doc.sha256}</code>' in page
     response = client.get(f"/bank/referrals/{referral.id}/documents/{doc.id}")
     assert response.status_code == 200
-    assert response.data == _png()
+    # ... and it is the hash of the bytes downloaded (an image is stored drawn again).
+    assert hashlib.sha256(response.data).hexdigest() == doc.sha256
+    with Image.open(io.BytesIO(response.data)) as stored, Image.open(io.BytesIO(_png())) as sent:
+        assert stored.tobytes() == sent.tobytes()
     assert response.mimetype == "image/png"
     assert "attachment" in response.headers["Content-Disposition"]
     assert "payslip.png" in response.headers["Content-Disposition"]

@@ -8,10 +8,13 @@ the user it was made for.
 from __future__ import annotations
 
 import json
+import math
+import time
 
 from flask import Blueprint, current_app, g, request
 from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
+from limits import parse as parse_limit
 from pydantic import BaseModel
 
 from models import User
@@ -37,6 +40,19 @@ class TooLarge(DomainError):
         super().__init__(_l("The upload is too large."), fields)
 
 
+class RateLimited(DomainError):
+    """Too many calls without a valid key from one address (the keyed budget answers through
+    Flask-Limiter). `retry_after` goes into the Retry-After header."""
+
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, retry_after: int):
+        super().__init__(_l("Too many calls without a valid API key from your address. Try "
+                            "again in %(s)d seconds.", s=retry_after))
+        self.retry_after = retry_after
+
+
 # --- authentication and rate limits ------------------------------------------------------------
 
 def _bearer() -> str | None:
@@ -56,9 +72,26 @@ def _lookup():
 
 
 def _rate_key() -> str:
-    # Per key; calls without a valid key share their address's budget.
+    # Per key. (Calls without a valid key never get this far: _authenticate refuses them after
+    # charging their address's budget.)
     row, _ = _lookup()
     return f"key:{row.id}" if row is not None else f"addr:{get_remote_address()}"
+
+
+UNAUTHENTICATED_SCOPE = "api-v1-unauthenticated"
+
+
+def _charge_unauthenticated() -> None:
+    """Count a call without a valid key against its address's budget, in the limiter's storage
+    (Redis when configured, so every process shares it); past the budget, 429. A guesser of keys
+    or a client with a revoked one gets a few answers a minute, not an unlimited stream of 401s,
+    and a valid key from the same address is not held back by them."""
+    item = parse_limit(current_app.config["API_UNAUTHENTICATED_RATE_LIMIT"])
+    strategy, address = limiter.limiter, get_remote_address()
+    if strategy.hit(item, UNAUTHENTICATED_SCOPE, address):
+        return
+    reset_at, _remaining = strategy.get_window_stats(item, UNAUTHENTICATED_SCOPE, address)
+    raise RateLimited(max(1, math.ceil(reset_at - time.time())))
 
 
 def _rate_value() -> str:
@@ -76,11 +109,20 @@ def _authenticate():
         return None
     row, error = _lookup()
     if error is not None:
+        _charge_unauthenticated()
         raise error
     g.api_key = row
     g.api_user = row.user
     api_keys.touch(row)
     return None
+
+
+@bp.errorhandler(RateLimited)
+def _rate_limited(error: RateLimited):
+    body = {"error": {"code": error.code, "message": str(error.message), "fields": {}}}
+    response = json_response(body, error.status)
+    response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 @bp.after_request

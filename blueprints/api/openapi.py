@@ -52,14 +52,17 @@ def operation(operation_id: str, summary: str, *, tag: str, responses: dict[int,
 
 
 ERRORS = {
-    "401": "Missing, wrong or revoked API key.",
-    "403": "Your role may not do this.",
+    "401": "Missing, wrong or revoked API key. Such calls share a budget per client address "
+           "(`API_UNAUTHENTICATED_RATE_LIMIT`); past it, 429.",
+    "403": "Your role may not do this, in any state.",
     "404": "No such object, or it belongs to another organisation.",
     "409": "The object's state does not allow this.",
     "413": "The upload or the request body is too large.",
     "422": "Invalid input; `fields` names each invalid field (nested names, e.g. "
            "`buyer.national_id`).",
-    "429": "Rate limit reached; retry after the number of seconds in Retry-After.",
+    "429": "Rate limit reached: the key's (`API_RATE_LIMIT`, or its own), or, for calls "
+           "without a valid key, the address's (`API_UNAUTHENTICATED_RATE_LIMIT`). Retry after "
+           "the number of seconds in Retry-After.",
 }
 
 ACCEPT_LANGUAGE = {

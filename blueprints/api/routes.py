@@ -165,7 +165,13 @@ UPLOAD_FORM = {"multipart/form-data": {
 @operation("uploadDocument", "Upload a document (PDF, JPEG or PNG) for a referral",
            tag="referrals", body=UPLOAD_FORM,
            description="A file over the upload limit (10 MB unless configured otherwise) gives "
-                       "413 with `fields.file`.",
+                       "413 with `fields.file`. Files are read by their content: anything that "
+                       "is not a whole PDF, JPEG or PNG, a PDF with JavaScript, launch or other "
+                       "active actions, embedded or attached files, or content after its last "
+                       "`%%EOF`, a password-protected PDF, and an image over the pixel limit "
+                       "(50 megapixels unless configured otherwise) give 422 with "
+                       "`fields.file` saying why. Images are stored re-encoded (same pixels, "
+                       "no metadata); `sha256` is of the bytes stored.",
            responses={201: (schemas.DocumentOut, "The stored document.")},
            errors=("404", "409", "413", "422"))
 @rate_limited
@@ -199,8 +205,12 @@ def upload_document(referral_id: int):
 @operation("transitionReferral", "Move a referral along the lifecycle (bank roles; partners "
                                  "may withdraw and send back after uploading)",
            tag="referrals", body=schemas.TransitionIn,
+           description="403 when the caller's role may never make the move asked for (a "
+                       "partner asking for `approved`, a channel manager for `disbursed`); 409 "
+                       "when the role may make it, but not from the referral's state now, or "
+                       "`expected_version` is out of date.",
            responses={200: (schemas.ReferralOut, "The referral after the move.")},
-           errors=("404", "409", "422"))
+           errors=("403", "404", "409", "422"))
 @rate_limited
 @idempotent
 def transition_referral(referral_id: int):

@@ -199,9 +199,13 @@ class DocumentOut(BaseModel):
     referral_id: int
     kind: str
     filename: str
-    content_type: str
-    size: int
-    sha256: str
+    content_type: str = Field(description="What the file is, by its content: application/pdf, "
+                                          "image/jpeg or image/png.")
+    size: int = Field(description="Bytes stored.")
+    sha256: str = Field(description="SHA-256 of the bytes stored (hex). A PDF is stored as "
+                                    "sent; an image is stored re-encoded (the same pixels, "
+                                    "without metadata or anything appended), so its hash "
+                                    "differs from the file sent.")
     status: str
     uploaded_at: datetime
 

@@ -51,8 +51,12 @@ class KpiOut(BaseModel):
     contribution: float | None = Field(description="Points this KPI adds to the composite.")
     kind: Literal["rate", "hours", "count", "amount"]
     withheld: bool = Field(False, description="On a partner's own card: credit performance on "
-                                              "fewer loans than the bank's minimum, so its "
-                                              "figures are null.")
+                                              "fewer loans than the bank's minimum "
+                                              "(SCORING_PARTNER_MIN_LOANS), so its figures are "
+                                              "null; such a KPI takes no part in the "
+                                              "composite or the tier, for anyone.")
+    note: str | None = Field(None, description="Why the figures are withheld (\"not enough "
+                                               "loans yet\"), in the caller's language.")
 
 
 class PeriodOut(BaseModel):
@@ -66,8 +70,11 @@ class ScorecardOut(BaseModel):
     org_code: str
     period: PeriodOut
     computed_at: datetime
-    composite: float | None = Field(description="0-100.")
-    tier: Tier | None
+    composite: float | None = Field(description="0-100. Null on a partner's own card in the "
+                                                "rare case that it still counts a KPI the "
+                                                "partner may not read (the loan minimum was "
+                                                "raised since the last recompute).")
+    tier: Tier | None = Field(description="Null with the composite, as above.")
     sample_size: int = Field(description="Referrals submitted in the period.")
     weights_version: int | None
     kpis: dict[str, KpiOut] = Field(description="By KPI name: approval_rate, pull_through, "

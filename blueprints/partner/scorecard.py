@@ -25,9 +25,10 @@ def scorecard():
     months = scoring.monthly_cards(org.id)
     return render_template(
         "scorecards/partner_card.html", org=org, card=card, months=months,
+        headline=scoring.shown_to_partner(card) if card else None,
         rows=scorecard_views.explain(card, partner_view=True) if card else [],
-        trend=scorecard_views.org_trend(months), mix=scorecard_views.mix_chart(card),
+        trend=scorecard_views.org_trend(months, partner_view=True),
+        mix=scorecard_views.mix_chart(card),
         split=scorecard_views.split_chart(card), TIER_LABELS=TIER_LABELS,
         TIER_BADGES=TIER_BADGES, k=scoring.setting("SCORING_PRIOR_STRENGTH"),
-        level=scoring.setting("SCORING_INTERVAL"), sla=scoring.setting("SCORING_SLA_HOURS"),
-        min_loans=scoring.setting("SCORING_PARTNER_MIN_LOANS"))
+        level=scoring.setting("SCORING_INTERVAL"), sla=scoring.setting("SCORING_SLA_HOURS"))

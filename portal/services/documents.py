@@ -17,7 +17,7 @@ from . import Ctx, audit, referrals
 from .errors import Forbidden, StateConflict, ValidationFailed
 from .lifecycle import TERMINAL, State
 from .reference import DOCUMENT_KINDS
-from .upload_checks import ALLOWED_TYPES, sniff
+from .upload_checks import ALLOWED_TYPES, Refused, check
 
 
 def _storage_root() -> Path:
@@ -42,26 +42,29 @@ def upload(ctx: Ctx, referral: Referral, kind: str, filename: str, data: bytes) 
     if kind not in DOCUMENT_KINDS:
         errors["kind"] = _l("Choose what kind of document this is.")
     limit = current_app.config["UPLOAD_MAX_BYTES"]
-    content_type = None
+    checked = None
     if not data:
         errors["file"] = _l("Choose a file to upload.")
     elif len(data) > limit:
         errors["file"] = _l("The file is larger than %(mb)d MB.", mb=limit // (1024 * 1024))
     else:
-        content_type = sniff(data)
-        if content_type is None:
-            errors["file"] = _l("Only PDF, JPEG and PNG files are accepted.")
+        try:
+            checked = check(data, max_pixels=current_app.config["UPLOAD_MAX_PIXELS"])
+        except Refused as refusal:
+            errors["file"] = refusal.message
     if errors:
         raise ValidationFailed(errors)
+    # What is stored, and hashed, is what the check returned: an image is drawn again.
+    stored = checked.data
     now = utcnow()
-    key = f"{now:%Y/%m}/{uuid.uuid4().hex}{ALLOWED_TYPES[content_type]}"
+    key = f"{now:%Y/%m}/{uuid.uuid4().hex}{ALLOWED_TYPES[checked.content_type]}"
     target = _storage_root() / key
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(data)
-    document = Document(kind=kind, filename=_safe_filename(filename), content_type=content_type,
-                        size=len(data), sha256=hashlib.sha256(data).hexdigest(),
-                        storage_key=key, uploaded_by_id=ctx.user.id if ctx.user else None,
-                        uploaded_at=now)
+    target.write_bytes(stored)
+    document = Document(kind=kind, filename=_safe_filename(filename),
+                        content_type=checked.content_type, size=len(stored),
+                        sha256=hashlib.sha256(stored).hexdigest(), storage_key=key,
+                        uploaded_by_id=ctx.user.id if ctx.user else None, uploaded_at=now)
     referral.documents.append(document)
     stipulation = next((s for s in referral.stipulations if s.kind == kind), None)
     if stipulation is None:
@@ -70,8 +73,11 @@ def upload(ctx: Ctx, referral: Referral, kind: str, filename: str, data: bytes) 
     if stipulation.status != "accepted":
         stipulation.status = "uploaded"
     db.session.flush()
+    received = hashlib.sha256(data).hexdigest()
     audit.record(ctx, "document.upload", document, referral=referral.id, kind=kind,
-                 sha256=document.sha256, size=document.size)
+                 sha256=document.sha256, size=document.size,
+                 **({} if received == document.sha256 else {"received_sha256": received,
+                                                            "received_size": len(data)}))
     return document
 
 

@@ -12,6 +12,8 @@ class DomainError(Exception):
     code = "error"
     status = 400
     back_to: str | None = None
+    # False for a refusal no page can help with: `going_back_to` leaves it to the error page.
+    goes_back: bool = True
 
     def __init__(self, message=None, fields: dict | None = None):
         self.message = message if message is not None else _l("The request could not be completed.")
@@ -40,6 +42,14 @@ class NotFound(DomainError):
 class Forbidden(DomainError):
     code = "forbidden"
     status = 403
+
+
+class NeverAllowed(Forbidden):
+    """A move the caller's role may never make, in any state (a partner approving, a channel
+    manager disbursing): 403, where a move the role may make but not from the referral's state
+    now is a StateConflict (409). On a page it is the 403 page: nothing there can be corrected."""
+
+    goes_back = False
 
 
 class StateConflict(DomainError):

@@ -113,6 +113,18 @@ def allowed(from_state: str, to_state: str, role: str | None) -> bool:
     return bool(who and who & actors_for_role(role))
 
 
+def may_ever_move_to(to_state: str, role: str | None) -> bool:
+    """Whether this role may move a referral to `to_state` from some state: when not, asking is
+    forbidden (403) whatever the referral's state; when so but not from the state it is in, the
+    lifecycle refuses it now (409)."""
+    try:
+        target = State(to_state)
+    except ValueError:
+        return False
+    actors = actors_for_role(role)
+    return any(to == target and who & actors for (_from, to), who in TRANSITIONS.items())
+
+
 def next_states(from_state: str, role: str | None) -> list[State]:
     return [to for (fr, to) in TRANSITIONS if fr.value == from_state and allowed(fr, to, role)]
 

@@ -27,8 +27,15 @@ from models import (
 
 from ..extensions import db
 from . import Ctx, agreements, audit, events, pii, referral_intake
-from .errors import AlreadyRegistered, Forbidden, NotFound, StateConflict, ValidationFailed
-from .lifecycle import CLOCK, DECLINE_REASONS, NOTE_REQUIRED, State, allowed
+from .errors import (
+    AlreadyRegistered,
+    Forbidden,
+    NeverAllowed,
+    NotFound,
+    StateConflict,
+    ValidationFailed,
+)
+from .lifecycle import CLOCK, DECLINE_REASONS, NOTE_REQUIRED, State, allowed, may_ever_move_to
 from .scoring import staleness
 from .sql import add_inserted, per_dialect
 from .validation import field_errors
@@ -198,6 +205,8 @@ def transition(ctx: Ctx, referral: Referral, to: str, *, note: str | None = None
         target = State(to)
     except ValueError:
         raise ValidationFailed({"to": _l("Unknown state.")}) from None
+    if not may_ever_move_to(target.value, ctx.role):
+        raise NeverAllowed(_l("Your role may not move a referral to %(to)s.", to=target.value))
     if expected_version is not None and expected_version != referral.version:
         raise StateConflict(_l("Someone else changed this referral while you were looking at it. "
                                "Reload it and try again."))

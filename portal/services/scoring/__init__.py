@@ -19,6 +19,7 @@ from ...labels import TIER_BADGES, TIER_COLOURS, TIER_LABELS
 from .aggregation import aggregate, sla_by_org
 from .beta import beta_ppf, betainc, posterior
 from .cards import Priors, card, portfolio_card, portfolio_priors, priors_from_snapshot
+from .disclosure import shown_to_partner
 from .figures import Extras, Figures, Hours, Rate
 from .kpis import CONTRACT_KPIS, DEFAULT_WEIGHTS, KPI, KPI_BY_NAME, KPIS
 from .periods import Period, month_periods, previous_month_key, rolling_period
@@ -45,5 +46,5 @@ __all__ = [
     "parse_weights", "partner_org_ids", "portfolio_card", "portfolio_priors",
     "portfolio_snapshot", "posterior", "previous_month_key", "priors_from_snapshot",
     "raw_tier", "recompute_all", "recompute_org", "recompute_stale", "rolling_period",
-    "save_weights", "setting", "sla_by_org", "stale_org_ids", "step_tier",
+    "save_weights", "setting", "shown_to_partner", "sla_by_org", "stale_org_ids", "step_tier",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .beta import posterior
+from .disclosure import withheld
 from .figures import Extras, Figures
 from .kpis import KPI, KPIS
 from .settings import setting
@@ -91,11 +92,12 @@ def _entry(kpi: KPI, figures: Figures, prior: dict, k: float, level: float) -> d
     return entry
 
 
-def _composite(kpis: dict, weights: Weights) -> float | None:
+def _composite(kpis: dict, weights: Weights, left_out: frozenset[str] = frozenset()
+               ) -> float | None:
     """Fill in each KPI's weight, points and contribution; the composite 0-100. Only KPIs with a
-    weight and a score take part; their weights are renormalised."""
+    weight and a score take part, except those `left_out`; their weights are renormalised."""
     used = {name: w for name, w in weights.weights.items()
-            if w > 0 and kpis[name]["score"] is not None}
+            if w > 0 and kpis[name]["score"] is not None and name not in left_out}
     total_weight = sum(used.values())
     composite = 0.0
     for name, entry in kpis.items():
@@ -130,7 +132,11 @@ def card(figures: Figures, priors: Priors, weights: Weights, *, k: float | None 
     level = float(setting("SCORING_INTERVAL") if level is None else level)
     kpis = {kpi.name: _entry(kpi, figures, priors.values.get(kpi.name, {}), k, level)
             for kpi in KPIS}
-    composite = _composite(kpis, weights)
+    # Credit performance on too few loans to show the partner takes no part in the composite (nor
+    # so in the tier): otherwise the composite the partner reads, less the points it can see,
+    # would give away the points of the figures it cannot (disclosure.py).
+    composite = _composite(kpis, weights, frozenset(
+        kpi.name for kpi in KPIS if withheld(kpi, kpis[kpi.name])))
     return {"kpis": kpis, "composite": composite, "sample_size": figures.sample_size,
             "extra": _extra(figures.extras, figures.rate("approval_rate").n)}
 

@@ -10,7 +10,7 @@ from sqlalchemy import delete, insert, select
 from models import ScorecardSnapshot, TierState
 
 from ...extensions import db
-from .disclosure import for_partner
+from .disclosure import for_partner, shown_to_partner, withheld_note
 from .kpis import KPIS
 from .periods import Period, previous_month_key
 from .settings import setting
@@ -68,6 +68,7 @@ def card_json(snapshot: ScorecardSnapshot, org_code: str | None = None, *,
     {name: {value, interval, contribution, raw, n}}; rates as fractions 0-1. The partner's view
     withholds credit performance on too few loans (disclosure.py)."""
     kpis = {}
+    headline = shown_to_partner(snapshot) if partner_view else None
     for kpi in KPIS:
         entry = (snapshot.kpis or {}).get(kpi.name) or {}
         if partner_view:
@@ -80,6 +81,7 @@ def card_json(snapshot: ScorecardSnapshot, org_code: str | None = None, *,
             "contribution": entry.get("contribution"),
             "kind": kpi.kind,
             "withheld": entry.get("withheld", False),
+            "note": str(withheld_note()) if entry.get("withheld") else None,
         }
     return {
         "org_code": org_code or (snapshot.org.code if snapshot.org else None),
@@ -87,8 +89,8 @@ def card_json(snapshot: ScorecardSnapshot, org_code: str | None = None, *,
                    "start": snapshot.period_start.isoformat(),
                    "end": snapshot.period_end.isoformat()},
         "computed_at": snapshot.computed_at.isoformat(),
-        "composite": snapshot.composite,
-        "tier": snapshot.tier,
+        "composite": headline.composite if headline else snapshot.composite,
+        "tier": headline.tier if headline else snapshot.tier,
         "sample_size": snapshot.sample_size,
         "weights_version": snapshot.weights_version,
         "kpis": kpis,

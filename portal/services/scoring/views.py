@@ -13,7 +13,7 @@ from models import Organization, ScorecardSnapshot, ScoreChange, TierState, User
 
 from ...extensions import db
 from ...labels import TIER_COLOURS, TIER_LABELS
-from .disclosure import for_partner
+from .disclosure import for_partner, shown_to_partner, withheld
 from .kpis import KPI_BY_NAME, KPIS
 from .settings import setting
 from .snapshots import monthly_cards
@@ -193,14 +193,17 @@ def portfolio_trend() -> dict | None:
                                          "title": {"display": True, "text": "%"}}}}}
 
 
-def org_trend(cards: list) -> dict | None:
+def org_trend(cards: list, *, partner_view: bool = False) -> dict | None:
+    """A partner's months: composite, approval rate and turnaround. The partner's own view
+    plots each month's composite as the partner may read it (disclosure.py)."""
     if not cards:
         return None
     keys = [c.period_key for c in cards]
+    composites = [shown_to_partner(c).composite if partner_view else c.composite for c in cards]
     return {"type": "line", "data": {"labels": keys, "datasets": [
         {"label": str(_l("Composite")), "yAxisID": "y", "borderColor": "#212529",
          "backgroundColor": "#212529", "tension": 0.2, "spanGaps": True,
-         "data": [c.composite for c in cards]},
+         "data": composites},
         {"label": str(KPI_BY_NAME["approval_rate"].label), "yAxisID": "y",
          "borderColor": "#198754", "backgroundColor": "#198754", "tension": 0.2,
          "spanGaps": True,
@@ -265,9 +268,12 @@ def explain(snapshot, *, partner_view: bool = False) -> list[dict]:
         if partner_view and not kpi.partner_visible:
             continue
         entry = (snapshot.kpis or {}).get(kpi.name) or {}
+        # Bank staff read every figure; a KPI on too few loans is marked, as it scores no points.
+        too_few = withheld(kpi, entry)
         if partner_view:
             entry = for_partner(kpi, entry)
-        out.append({"kpi": kpi, "withheld": entry.get("withheld", False),
+        out.append({"kpi": kpi, "withheld": entry.get("withheld", False), "too_few": too_few,
+                    "min_loans": setting("SCORING_PARTNER_MIN_LOANS"),
                     "value": entry.get("value"), "raw": entry.get("raw"),
                     "n": entry.get("n", 0), "x": entry.get("x"),
                     "interval": entry.get("interval"), "score": entry.get("score"),
