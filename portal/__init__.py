@@ -125,6 +125,7 @@ def register_blueprints(app: Flask) -> None:
     import blueprints.api.scorecards  # noqa: F401  (scorecards: API v1)
     import blueprints.auth.verify  # noqa: F401
     import blueprints.bank.agreements  # noqa: F401
+    import blueprints.bank.confidential  # noqa: F401  (held submissions, reveals)
     import blueprints.bank.scorecards  # noqa: F401  (scorecards, follow-up, contacts)
     import blueprints.partner.agreements  # noqa: F401
     import blueprints.partner.integration  # noqa: F401  (API keys, webhooks, notifications)

@@ -98,6 +98,7 @@ def load(overrides: dict | None = None) -> dict:
         "MAIL_PASSWORD": env.get("MAIL_PASSWORD"),
         "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER", "portal@bank.example"),
         **_integration(env, portal_env),
+        **_confidentiality(env),
     }
     if overrides:
         cfg.update(overrides)
@@ -132,6 +133,20 @@ def _integration(env, portal_env: str) -> dict:
         "PDF_CACHE_DAYS": _count("PDF_CACHE_DAYS", env.get("PDF_CACHE_DAYS", "30")),
         # The portal's address as people reach it: links in e-mails.
         "PORTAL_URL": env.get("PORTAL_URL", "http://127.0.0.1:5000"),
+    }
+
+
+def _confidentiality(env) -> dict:
+    """Probing the attribution answer and revealing buyers' data (docs/attribution.md,
+    services/reveals.py)."""
+    return {
+        # Conflicting submissions a partner may withdraw in a bank day before its further
+        # submissions that day are held for a channel manager; 0 turns holding off.
+        "PROBE_HOLD_THRESHOLD": _count("PROBE_HOLD_THRESHOLD",
+                                       env.get("PROBE_HOLD_THRESHOLD", "3")),
+        # Reveals one person may make in an hour before each further one needs a manager.
+        "REVEAL_LIMIT_PER_HOUR": _count("REVEAL_LIMIT_PER_HOUR",
+                                        env.get("REVEAL_LIMIT_PER_HOUR", "20")),
     }
 
 
