@@ -195,3 +195,26 @@ def test_the_consent_evidence_is_required_over_the_api(world, client):
         response = client.post("/api/v1/referrals", json=body, headers=auth(key))
         assert response.status_code == 422
         assert f"consent.{missing}" in response.json["error"]["fields"]
+
+
+def test_a_decided_held_submission_cannot_be_decided_again(world, as_user, client):
+    taken = _held_by_a(world, 3)
+    for national_id in taken:
+        referral = factories.submit(world.partner_b, national_id=national_id)
+        referrals.transition(Ctx(user=world.partner_b), referral, "withdrawn")
+    held = factories.submit(world.partner_b, national_id=factories.national_id(990))
+    db.session.commit()
+    assert held.status == "held"
+    as_user(world.manager)
+    version = held.version
+    first = client.post(f"/bank/referrals/{held.id}/held", data={
+        "decision": "release", "reason": "genuine", "version": version})
+    assert first.status_code == 302
+    db.session.refresh(held)
+    assert held.status == "submitted"
+    again = client.post(f"/bank/referrals/{held.id}/held", data={
+        "decision": "refuse", "reason": "second thoughts", "version": held.version},
+        follow_redirects=True)
+    assert "no longer held" in again.get_data(as_text=True)
+    db.session.refresh(held)
+    assert held.status == "submitted"

@@ -67,7 +67,6 @@ def review_held(referral_id: int):
                 flash(str(message), "danger")
         return redirect(back)
     with going_back_to(url=back):
-        holds.still_held(referral)
         if form.decision.data == "release":
             went = holds.release(ctx(), referral, form.reason.data,
                                  expected_version=form.version.data)

@@ -26,6 +26,7 @@ def release(ctx: Ctx, referral: Referral, reason: str, *,
             expected_version: int | None = None) -> str:
     """Send a held submission on: to `conflict` if another partner holds the buyer now, else to
     `submitted`. Returns the state it went to."""
+    _still_held(referral)
     target = (State.conflict if referrals.conflict_holder(referral) is not None
               else State.submitted)
     referrals.transition(ctx, referral, target.value, note=reason,
@@ -38,6 +39,7 @@ def release(ctx: Ctx, referral: Referral, reason: str, *,
 
 def refuse(ctx: Ctx, referral: Referral, reason: str, *,
            expected_version: int | None = None) -> None:
+    _still_held(referral)
     referrals.transition(ctx, referral, State.refused.value, note=reason,
                          partner_note=str(REFUSED_NOTE), expected_version=expected_version,
                          hold_review=True)
@@ -72,6 +74,6 @@ def with_holders(items) -> list[tuple[Referral, Referral | None]]:
     return [(r, referrals.conflict_holder(r)) for r in items]
 
 
-def still_held(referral: Referral) -> None:
+def _still_held(referral: Referral) -> None:
     if referral.status != State.held.value:
         raise StateConflict(_l("This submission is no longer held."))
