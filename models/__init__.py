@@ -28,6 +28,7 @@ from .integration import (
 from .org import BANK_KIND, Organization, OrgStatus, PartnerType
 from .product import Product, ProductDocument
 from .referral import BuyerRegistration, Referral, ReferralEvent
+from .reveal import Reveal, RevealRequest
 from .scorecard import (
     ImportBatch,
     ImportReject,
@@ -101,4 +102,7 @@ __all__ = [
     "ScorecardSnapshot",
     "ScoringWeights",
     "TierState",
+    # reveals with a purpose (issue 10)
+    "Reveal",
+    "RevealRequest",
 ]

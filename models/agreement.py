@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
 
-from .base import UTCDateTime, utcnow
+from .base import INTERNAL_TEXT, PARTNER_TEXT, UTCDateTime, utcnow
 from .org import Organization, PartnerType
 from .user import User
 
@@ -99,8 +99,8 @@ class AgreementTemplate(db.Model):
     product_code: Mapped[str | None] = mapped_column(ForeignKey("product.code"))
     title: Mapped[str] = mapped_column(String(200))
     # Jinja source (rendered in a sandbox): "## 标题 | Title" starts a clause, "- " an item.
-    body: Mapped[str] = mapped_column(Text)
-    note: Mapped[str | None] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text, info=PARTNER_TEXT)  # printed for the partner
+    note: Mapped[str | None] = mapped_column(String(300), info=INTERNAL_TEXT)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -132,9 +132,10 @@ class Agreement(db.Model):
 
     products: Mapped[list] = mapped_column(JSON, default=list)
     projects: Mapped[list] = mapped_column(JSON, default=list)  # developers' building projects
-    stage_guarantee: Mapped[str | None] = mapped_column(Text)  # 阶段性担保, developers
+    # Terms: printed in the agreement the partner signs.
+    stage_guarantee: Mapped[str | None] = mapped_column(Text, info=PARTNER_TEXT)  # 阶段性担保
     brands: Mapped[list] = mapped_column(JSON, default=list)  # dealers and manufacturers
-    onsite_staff: Mapped[str | None] = mapped_column(Text)  # 驻场人员
+    onsite_staff: Mapped[str | None] = mapped_column(Text, info=PARTNER_TEXT)  # 驻场人员
     bank_sla_hours: Mapped[int] = mapped_column(default=72)  # bank turnaround target
     partner_doc_days: Mapped[int] = mapped_column(default=5)  # partner's document obligation
     effective_from: Mapped[date] = mapped_column(Date)
@@ -149,7 +150,9 @@ class Agreement(db.Model):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # expired or superseded
     terminated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     terminated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
-    termination_reason: Mapped[str | None] = mapped_column(Text)
+    # termination_reason: the bank's own record; termination_notice: what the partner is told.
+    termination_reason: Mapped[str | None] = mapped_column(Text, info=INTERNAL_TEXT)
+    termination_notice: Mapped[str | None] = mapped_column(Text, info=PARTNER_TEXT)
 
     # Frozen at issue: everything the document shows, so a later change to the organisation
     # or the template cannot change an issued agreement.

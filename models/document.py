@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
 
-from .base import UTCDateTime, utcnow
+from .base import INTERNAL_TEXT, PARTNER_TEXT, UTCDateTime, utcnow
 from .referral import Referral
 from .user import User
 
@@ -24,7 +24,9 @@ class Stipulation(db.Model):
     kind: Mapped[str] = mapped_column(String(40))
     # missing -> uploaded -> accepted | rejected (-> uploaded again)
     status: Mapped[str] = mapped_column(String(20), default="missing")
-    note: Mapped[str | None] = mapped_column(Text)
+    # What the bank asked the partner for (the request's partner note); the bank's own reason
+    # for asking stays on the timeline event's internal note.
+    note: Mapped[str | None] = mapped_column(Text, info=PARTNER_TEXT)
     requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -50,7 +52,10 @@ class Document(db.Model):
     status: Mapped[str] = mapped_column(String(20), default="pending")
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    review_reason: Mapped[str | None] = mapped_column(Text)
+    # review_reason: why it was rejected, as the partner reads it (what to send instead);
+    # review_note: the officer's own finding, which stays inside the bank.
+    review_reason: Mapped[str | None] = mapped_column(Text, info=PARTNER_TEXT)
+    review_note: Mapped[str | None] = mapped_column(Text, info=INTERNAL_TEXT)
 
     referral: Mapped[Referral] = relationship(back_populates="documents")
     uploaded_by: Mapped[User | None] = relationship(foreign_keys=[uploaded_by_id])

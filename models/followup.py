@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
 
-from .base import UTCDateTime, utcnow
+from .base import INTERNAL_TEXT, UTCDateTime, utcnow
 from .org import Organization
 from .referral import Referral
 from .user import User
@@ -61,7 +61,7 @@ class FollowUpNote(db.Model):
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # call | visit | message | note
     kind: Mapped[str] = mapped_column(String(20), default="note")
-    body: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text, info=INTERNAL_TEXT)
 
     follow_up: Mapped[FollowUp] = relationship(back_populates="notes")
     user: Mapped[User | None] = relationship()
@@ -79,7 +79,7 @@ class ContactLog(db.Model):
     # visit | call | meeting
     kind: Mapped[str] = mapped_column(String(20))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
-    summary: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text, info=INTERNAL_TEXT)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     org: Mapped[Organization] = relationship()

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
 
-from .base import UTCDateTime, utcnow
+from .base import INTERNAL_TEXT, PARTNER_TEXT, UTCDateTime, utcnow
 from .org import Organization
 from .product import Product
 from .user import User
@@ -107,8 +107,8 @@ class ReferralEvent(db.Model):
     clock: Mapped[str | None] = mapped_column(String(10))
     reason_code: Mapped[str | None] = mapped_column(String(40))
     # note: bank-internal; partner_note: what the partner may read (e.g. what to upload).
-    note: Mapped[str | None] = mapped_column(Text)
-    partner_note: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text, info=INTERNAL_TEXT)
+    partner_note: Mapped[str | None] = mapped_column(Text, info=PARTNER_TEXT)
 
     referral: Mapped[Referral] = relationship(back_populates="events")
     actor: Mapped[User | None] = relationship()

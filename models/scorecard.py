@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
 
-from .base import UTCDateTime, utcnow
+from .base import INTERNAL_TEXT, UTCDateTime, utcnow
 from .org import Organization
 from .referral import Referral, ReferralEvent
 from .user import User
@@ -71,7 +71,7 @@ class ScoringWeights(db.Model):
     weights: Mapped[dict] = mapped_column(JSON)
     # {"strategic": 70, "core": 55, "watch": 40, "strategic_min_sample": 30}
     thresholds: Mapped[dict] = mapped_column(JSON)
-    note: Mapped[str | None] = mapped_column(String(500))
+    note: Mapped[str | None] = mapped_column(String(500), info=INTERNAL_TEXT)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

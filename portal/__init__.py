@@ -153,6 +153,7 @@ def register_blueprints(app: Flask) -> None:
     import blueprints.auth.account  # noqa: F401  (the user's own account, forced steps)
     import blueprints.auth.verify  # noqa: F401
     import blueprints.bank.agreements  # noqa: F401
+    import blueprints.bank.confidential  # noqa: F401  (held submissions, reveals)
     import blueprints.bank.scorecards  # noqa: F401  (scorecards, follow-up, contacts)
     import blueprints.partner.agreements  # noqa: F401
     import blueprints.partner.integration  # noqa: F401  (API keys, webhooks, notifications)

@@ -109,6 +109,7 @@ def load(overrides: dict | None = None) -> dict:
         "MAIL_PASSWORD": env.get("MAIL_PASSWORD"),
         "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER", "portal@bank.example"),
         **_integration(env, portal_env),
+        **_confidentiality(env),
     }
     if overrides:
         cfg.update(overrides)
@@ -168,6 +169,20 @@ def _accounts(env, portal_env: str) -> dict:
                                           env.get("ONE_TIME_PASSWORD_HOURS", "72")),
         "PASSWORD_RESET_LINK_HOURS": _count("PASSWORD_RESET_LINK_HOURS",
                                             env.get("PASSWORD_RESET_LINK_HOURS", "24")),
+    }
+
+
+def _confidentiality(env) -> dict:
+    """Probing the attribution answer and revealing buyers' data (docs/attribution.md,
+    services/reveals.py)."""
+    return {
+        # Conflicting submissions a partner may withdraw in a bank day before its further
+        # submissions that day are held for a channel manager; 0 turns holding off.
+        "PROBE_HOLD_THRESHOLD": _count("PROBE_HOLD_THRESHOLD",
+                                       env.get("PROBE_HOLD_THRESHOLD", "3")),
+        # Reveals one person may make in an hour before each further one needs a manager.
+        "REVEAL_LIMIT_PER_HOUR": _count("REVEAL_LIMIT_PER_HOUR",
+                                        env.get("REVEAL_LIMIT_PER_HOUR", "20")),
     }
 
 

@@ -14,17 +14,22 @@ STATES = {
     "conflict": _l("Already registered (conflict)"),
     "rejected_duplicate": _l("Rejected as duplicate"),
     "expired": _l("Expired"),
+    "held": _l("Held for review (probing)"),
+    "refused": _l("Refused after review"),
 }
 
 # What the partner sees for a conflict: only that the buyer is already registered.
 PARTNER_STATES = {**STATES, "conflict": _l("Buyer already registered"),
-                  "rejected_duplicate": _l("Buyer already registered")}
+                  "rejected_duplicate": _l("Buyer already registered"),
+                  "held": _l("Held for review by the bank"),
+                  "refused": _l("Not accepted by the bank")}
 
 STATE_BADGES = {
     "submitted": "primary", "documents_requested": "warning", "under_review": "info",
     "approved": "success", "contract_signed": "success", "disbursed": "dark",
     "declined": "danger", "withdrawn": "secondary", "conflict": "warning",
-    "rejected_duplicate": "secondary", "expired": "secondary",
+    "rejected_duplicate": "secondary", "expired": "secondary", "held": "warning",
+    "refused": "secondary",
 }
 
 ACTIONS = {
@@ -38,6 +43,7 @@ ACTIONS = {
     "expired": _l("Mark expired"),
     "submitted": _l("Grant to this partner"),
     "rejected_duplicate": _l("Reject as duplicate"),
+    "refused": _l("Refuse"),
 }
 
 ROLES = {
@@ -117,7 +123,19 @@ EVENT_REASONS = {
     **DECLINE_REASONS,
     "already_registered": _l("Same buyer and product registered by another partner within the "
                              "protection window"),
+    "probe_hold": _l("Held: the partner withdrew too many already-registered submissions today"),
 }
+
+# Why a buyer's full ID number and mobile are revealed (services/reveals.py).
+REVEAL_REASONS = {
+    "identity_verification": _l("Identity verification with the buyer"),
+    "credit_bureau_check": _l("Credit bureau check"),
+    "fraud_investigation": _l("Fraud investigation"),
+    "customer_complaint": _l("Customer complaint"),
+    "other": _l("Other (say why)"),
+}
+REVEAL_REQUEST_STATUSES = {"pending": _l("Waiting for a manager"), "approved": _l("Approved"),
+                           "refused": _l("Refused"), "used": _l("Used")}
 
 CLOCKS = {"bank": _l("Bank"), "partner": _l("Partner")}
 
@@ -128,6 +146,7 @@ ALL = {
     "STIPULATION_STATUSES": STIPULATION_STATUSES, "DECLINE_REASONS": DECLINE_REASONS,
     "EVENT_REASONS": EVENT_REASONS,
     "CLOCKS": CLOCKS,
+    "REVEAL_REASONS": REVEAL_REASONS, "REVEAL_REQUEST_STATUSES": REVEAL_REQUEST_STATUSES,
 }
 
 # Cooperation agreements.
@@ -182,6 +201,7 @@ NOTIFICATION_KINDS = {
     "documents_requested": _l("Documents requested"),
     "agreement_issued": _l("Agreement issued"),
     "agreement_expiring": _l("Agreement expiring"),
+    "probe_hold": _l("Submissions held for review"),
 }
 
 # Partner tiers (scorecards); the KPIs' own labels sit with their definitions in scoring/kpis.py.

@@ -15,13 +15,18 @@ PARTNER_PAGES = {
     "referral": ("partner.referral", "referral_id"),
     "agreement": ("partner.agreement", "agreement_id"),
 }
+# The few notices bank staff get by e-mail point at their own pages.
+BANK_PAGES = {
+    "held": ("bank.held", "org"),
+}
 
 
 def partner_path(subject: tuple[str, int] | None) -> str | None:
     """The portal path of the partner page a subject is shown on, or None if it has none."""
-    if subject is None or subject[0] not in PARTNER_PAGES or subject[1] is None:
+    pages = PARTNER_PAGES | BANK_PAGES
+    if subject is None or subject[0] not in pages or subject[1] is None:
         return None
-    endpoint, argument = PARTNER_PAGES[subject[0]]
+    endpoint, argument = pages[subject[0]]
     try:
         return current_app.url_map.bind("portal").build(endpoint, {argument: subject[1]})
     except (BuildError, ValueError):

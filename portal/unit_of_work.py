@@ -7,10 +7,11 @@ rule from `portal.PortalApp` (the view returned normally: commit; it raised: rol
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from flask import g, has_request_context
+from flask import after_this_request, g, has_request_context
+from sqlalchemy.orm import Session
 
 from .extensions import db
 
@@ -38,3 +39,25 @@ def refuse_request() -> None:
 
 def request_refused() -> bool:
     return bool(g.get("request_refused"))
+
+
+def apart(write: Callable[[Session], None]) -> None:
+    """Run `write` in a transaction of its own, for a record that must outlive a refusal (the
+    audit entry of a refused request), which rolls back the request's own work.
+
+    In a request it runs once the request's transaction has ended: the refusal's error handler
+    has rolled it back by then, so on SQLite no write lock of the request stands in the way.
+    Elsewhere (commands, jobs) it runs at once."""
+
+    def run() -> None:
+        with Session(db.engine) as session, session.begin():
+            write(session)
+
+    if not has_request_context():
+        run()
+        return
+
+    @after_this_request
+    def _written(response):
+        run()
+        return response

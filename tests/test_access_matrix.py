@@ -17,6 +17,8 @@ from models import (
     PasswordResetToken,
     Referral,
     ReferralEvent,
+    Reveal,
+    RevealRequest,
     Stipulation,
     User,
     WebhookDelivery,
@@ -31,6 +33,7 @@ from portal.services import (
     imports,
     notifications,
     passwords,
+    reveals,
     webhooks,
 )
 from tests import factories
@@ -108,6 +111,13 @@ ACCESS = {
     "bank.document": BANK,
     "bank.conflicts": MANAGERS,
     "bank.resolve_conflict": MANAGERS,
+    # held submissions and reveals with a purpose (issue 10)
+    "bank.held": MANAGERS,
+    "bank.review_held": MANAGERS,
+    "bank.ask_reveal": BANK,
+    "bank.reveal_requests": MANAGERS,
+    "bank.decide_reveal": MANAGERS,
+    "bank.reveal_log": MANAGERS,
     "bank.agreements": MANAGERS,
     "bank.new_agreement": MANAGERS,
     "bank.agreement": MANAGERS,
@@ -188,6 +198,7 @@ def objects(world):
     db.session.add(PasswordResetToken(user_id=world.agent_a.id,
                                       token_hash=passwords.token_hash("matrix-token"),
                                       expires_at=utcnow() + timedelta(hours=1)))
+    reveal_request = reveals.ask(Ctx(user=world.officer), referral, "other", "matrix")
     db.session.commit()
     return {
         "referral_id": referral.id, "document_id": document.id, "agreement_id": agreement.id,
@@ -196,6 +207,7 @@ def objects(world):
         "notification_id": notification.id, "template_id": template.id, "lang": "en",
         "follow_up_id": follow_up.id, "batch_id": batch.batch_id,
         "token": "matrix-token", "session_id": "0" * 20,
+        "request_id": reveal_request.id,
     }
 
 
@@ -230,7 +242,8 @@ def _expected(rule, role) -> str:
         return "forbidden"
     if "session_id" in rule.arguments:
         return "not_found"  # the matrix's session id is none of the visitor's own sessions
-    names_a = set(rule.arguments) - {"lang", "template_id", "token"}
+    # A reveal request is the bank's own: not an object of partner A's.
+    names_a = set(rule.arguments) - {"lang", "template_id", "token", "request_id"}
     if role == "partner_b" and names_a:
         return "not_found"
     if role == "agent_a" and names_a & PER_USER:
@@ -254,11 +267,13 @@ def _check(response, expectation, what):
 
 def _fingerprint():
     db.session.expire_all()
-    tables = (Referral, ReferralEvent, Document, Stipulation, User, Notification, WebhookDelivery)
+    tables = (Referral, ReferralEvent, Document, Stipulation, User, Notification, WebhookDelivery,
+              Reveal, RevealRequest)
     rows = [db.session.scalar(select(func.count()).select_from(t)) for t in tables]
     states = db.session.execute(select(Referral.id, Referral.status, Referral.version)).all()
     users = db.session.execute(select(User.id, User.active, User.password_hash)).all()
-    return rows, states, users
+    requests = db.session.execute(select(RevealRequest.id, RevealRequest.status)).all()
+    return rows, states, users, requests
 
 
 @pytest.mark.parametrize("role", ROLES)

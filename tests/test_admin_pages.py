@@ -265,7 +265,8 @@ def test_audit_log_lists_logins_transitions_and_reveals_with_filters(world, as_u
     login(officer, world.officer)
     officer.post(f"/bank/referrals/{referral.id}/transition",
                  data={"to": "under_review", "version": referral.version})
-    officer.post(f"/bank/referrals/{referral.id}/reveal")
+    officer.post(f"/bank/referrals/{referral.id}/reveal",
+                 data={"reason_code": "identity_verification"})
     client = as_user(world.admin)
 
     def actions(query=""):

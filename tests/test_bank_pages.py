@@ -169,7 +169,8 @@ def test_detail_masks_id_and_mobile_until_an_audited_reveal(world, as_user):
     assert referral.national_id_masked in html and referral.mobile_masked in html
     assert _count(AuditEntry, AuditEntry.action == "referral.reveal") == 0
 
-    revealed = client.post(f"/bank/referrals/{referral.id}/reveal")
+    revealed = client.post(f"/bank/referrals/{referral.id}/reveal",
+                           data={"reason_code": "credit_bureau_check"})
     html = revealed.get_data(as_text=True)
     assert revealed.status_code == 200
     assert national_id in html and mobile in html

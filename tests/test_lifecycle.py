@@ -9,7 +9,15 @@ from models import ReferralEvent, utcnow
 from portal.extensions import db
 from portal.services import Ctx, referrals
 from portal.services.errors import NeverAllowed, StateConflict, ValidationFailed
-from portal.services.lifecycle import CLOCK, TERMINAL, TRANSITIONS, Actor, State, allowed
+from portal.services.lifecycle import (
+    CLOCK,
+    HOLD_REVIEW,
+    TERMINAL,
+    TRANSITIONS,
+    Actor,
+    State,
+    allowed,
+)
 from tests import factories
 
 ROLES = ["partner_agent", "partner_admin", "credit_officer", "channel_manager", "admin", None]
@@ -33,14 +41,15 @@ def test_terminal_states_have_no_way_out():
     for (from_state, _to), _who in TRANSITIONS.items():
         assert from_state not in TERMINAL
     assert TERMINAL == {State.disbursed, State.declined, State.withdrawn,
-                        State.rejected_duplicate, State.expired}
+                        State.rejected_duplicate, State.expired, State.refused}
 
 
 def test_every_state_says_whose_clock_runs():
     assert set(CLOCK) == set(State)
     assert CLOCK[State.documents_requested] == "partner"
     assert {s for s, c in CLOCK.items() if c == "bank"} == {
-        State.submitted, State.under_review, State.approved, State.contract_signed, State.conflict}
+        State.submitted, State.under_review, State.approved, State.contract_signed, State.conflict,
+        State.held}
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -71,7 +80,9 @@ def test_service_applies_exactly_the_table(world, from_state):
             db.session.commit()
             events_before = len(referral.events)
             ctx = Ctx(user=_actor(world, role), ip="127.0.0.1")
-            kwargs = {"note": "because", "reason_code": "credit_policy"}
+            kwargs = {"note": "because", "reason_code": "credit_policy",
+                      # Out of `held` only through the review (tested in test_attribution.py).
+                      "hold_review": (from_state, to_state) in HOLD_REVIEW}
             if expected(from_state, to_state, role):
                 event = referrals.transition(ctx, referral, to_state.value, **kwargs)
                 assert referral.status == to_state.value
@@ -140,3 +151,14 @@ def test_stale_version_is_refused(world):
     with pytest.raises(StateConflict):
         referrals.transition(Ctx(user=world.officer), referral, "approved", expected_version=seen)
     assert db.session.scalar(select(func.count(ReferralEvent.id))) == 2
+
+
+def test_a_held_submission_leaves_only_through_the_review(world):
+    referral = factories.submit(world.partner_a)
+    referral.status, referral.clock = State.held.value, "bank"
+    db.session.commit()
+    for to in ("submitted", "conflict", "refused"):
+        with pytest.raises(StateConflict):
+            referrals.transition(Ctx(user=world.manager), referral, to, note="looks fine")
+        db.session.rollback()
+    assert referral.status == "held"

@@ -18,7 +18,7 @@ from sqlalchemy.orm import selectinload
 
 from models import Agreement, Organization, Referral, User
 from portal.extensions import db
-from portal.services import agreements, documents, referrals
+from portal.services import agreements, disclosure, documents, referrals
 from portal.services.errors import NotFound, ValidationFailed
 from portal.services.lifecycle import State
 from portal.services.reference import DOCUMENT_KINDS
@@ -43,14 +43,17 @@ __all__ = ["bp"]
 
 # --- shaping responses -------------------------------------------------------------------------
 
+def _timeline(referral: Referral, caller: User) -> list[schemas.TimelineEntry]:
+    if caller.is_partner:  # what a partner reads is decided in services/disclosure.py
+        return [schemas.TimelineEntry(at=e["at"], from_=e["from_state"], to=e["to_state"],
+                                      note=e["partner_note"])
+                for e in disclosure.timeline(referral)]
+    return [schemas.TimelineEntry(at=e.at, from_=e.from_state, to=e.to_state,
+                                  note=e.note or e.partner_note) for e in referral.events]
+
+
 def _referral_out(referral: Referral, caller: User) -> dict:
-    partner = caller.is_partner
-    timeline = [
-        schemas.TimelineEntry(
-            at=e.at, from_=e.from_state, to=e.to_state,
-            note=e.partner_note if partner else (e.note or e.partner_note))
-        for e in referral.events
-    ]
+    timeline = _timeline(referral, caller)
     return schemas.ReferralOut(
         id=referral.id,
         external_ref=referral.external_ref,

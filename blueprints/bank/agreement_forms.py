@@ -68,7 +68,11 @@ class AgreementForm(FlaskForm):
 class TerminateForm(FlaskForm):
     reason = TextAreaField(_l("Reason for the termination"), validators=[Mandatory(),
                                                                         Length(max=2000)],
-                           render_kw={"rows": 2})
+                           render_kw={"rows": 2},
+                           description=_l("Kept inside the bank; the partner never sees it."))
+    notice = TextAreaField(_l("Message to the partner (optional)"),
+                           validators=[Length(max=2000)], render_kw={"rows": 2},
+                           description=_l("The partner reads this on the agreement page."))
     confirm = BooleanField(_l("I confirm: terminate this agreement now"))
     submit = SubmitField(_l("Terminate"))
 

@@ -211,7 +211,7 @@ def terminate_agreement(agreement_id: int):
         flash(_("Tick the box to confirm the termination."), "warning")
         return redirect(url_for("bank.agreement", agreement_id=agreement.id))
     with going_back_to("bank.agreement", agreement_id=agreement_id):
-        service.terminate(ctx(), agreement, form.reason.data)
+        service.terminate(ctx(), agreement, form.reason.data, notice=form.notice.data)
     flash(_("Agreement %(number)s version %(version)d terminated.", number=agreement.number,
             version=agreement.version), "success")
     return redirect(url_for("bank.agreement", agreement_id=agreement.id))

@@ -11,11 +11,36 @@ from wtforms import (
 from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import HiddenInput
 
-from portal.labels import DECLINE_REASONS, DOCUMENT_KINDS
+from portal.labels import DECLINE_REASONS, DOCUMENT_KINDS, REVEAL_REASONS
 
 
 class ActionForm(FlaskForm):
-    """An empty form: CSRF protection for POST-only buttons (reveal)."""
+    """An empty form: CSRF protection for POST-only buttons."""
+
+
+class RevealForm(FlaskForm):
+    """Why the buyer's full details are needed; the service checks the reason (so that a
+    reveal refused for want of one is audited too)."""
+
+    reason_code = SelectField(_l("Why do you need the full details?"),
+                              choices=[("", "—")] + list(REVEAL_REASONS.items()),
+                              validate_choice=False)
+    # No length check here: a refusal of the form would not be audited; the service keeps 500.
+    reason_text = TextAreaField(_l("In your words"))
+
+
+class RevealDecisionForm(FlaskForm):
+    decision = HiddenField(validators=[AnyOf(["approve", "refuse"])])
+    note = TextAreaField(_l("Note"))  # the service keeps the first 500 characters
+
+
+class HeldReviewForm(FlaskForm):
+    version = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
+    decision = HiddenField(validators=[AnyOf(["release", "refuse"])])
+    reason = TextAreaField(_l("Written reason"),
+                           validators=[DataRequired(_l("Write the reason for this decision.")),
+                                       Length(max=2000)])
+    next = HiddenField()
 
 
 class ReferralFilterForm(FlaskForm):
@@ -70,11 +95,13 @@ class RequestDocumentsForm(FlaskForm):
     note = TextAreaField(_l("Note to the partner"),
                          validators=[DataRequired(_l("Say what the partner should provide.")),
                                      Length(max=2000)])
+    internal_note = TextAreaField(_l("Internal note"), validators=[Optional(), Length(max=2000)])
 
 
 class ReviewDocumentForm(FlaskForm):
     decision = HiddenField(validators=[AnyOf(["accept", "reject"])])
     reason = TextAreaField(_l("Reason for rejection"), validators=[Optional(), Length(max=2000)])
+    note = TextAreaField(_l("Internal note"), validators=[Optional(), Length(max=2000)])
 
 
 class ResolveConflictForm(FlaskForm):

@@ -19,7 +19,7 @@ from models import Document
 from portal.extensions import db
 from portal.labels import ACTIONS, PARTNER_TYPES, STATES
 from portal.security import bank_required, ctx, fresh_login_required, roles_required, safe_next
-from portal.services import audit, documents, lifecycle, partners, queue, referrals
+from portal.services import audit, documents, lifecycle, partners, queue, referrals, reveals
 from portal.services.errors import ValidationFailed
 from portal.services.lifecycle import State
 
@@ -28,6 +28,7 @@ from .forms import (
     ReferralFilterForm,
     RequestDocumentsForm,
     ResolveConflictForm,
+    RevealForm,
     ReviewDocumentForm,
     TransitionForm,
 )
@@ -85,8 +86,10 @@ def all_referrals():
 
 
 def _actions(referral) -> list[str]:
-    """The moves offered as buttons: every allowed one but documents_requested (its own form)
-    and the conflict outcomes (the conflict form)."""
+    """The moves offered as buttons: every allowed one but documents_requested (its own form),
+    the conflict outcomes (the conflict form) and a held submission's (the held list)."""
+    if referral.status == State.held.value:
+        return []
     return [s.value for s in lifecycle.next_states(referral.status, current_user.role)
             if s != State.documents_requested and s.value not in CONFLICT_STATES]
 
@@ -116,6 +119,8 @@ def _render_referral(referral, *, revealed=None, failed=None, status=200):
         bank_seconds=referrals.bank_clock_seconds(referral),
         partner_seconds=referrals.partner_clock_seconds(referral),
         failed=failed, action_form=ActionForm(),
+        reveal_over_limit=reveals.over_limit(current_user.id),
+        reveal_requests=reveals.open_requests(current_user.id, referral.id),
     ), status
 
 
@@ -134,11 +139,14 @@ def referral(referral_id: int):
 @fresh_login_required
 def reveal(referral_id: int):
     referral = _load(referral_id)
-    if not ActionForm().validate_on_submit():
+    form = RevealForm()
+    if not form.validate_on_submit():
         raise refused(_("The form has expired. Reload the page and try again."),
                       "bank.referral", referral_id=referral_id)
+    # The reason, the hourly limit and the audit are the service's (services/reveals.py).
+    with going_back_to("bank.referral", referral_id=referral_id):
+        clear = referrals.reveal(ctx(), referral, form.reason_code.data, form.reason_text.data)
     # Shown on this one page only: never put in the session or a redirect.
-    clear = referrals.reveal(ctx(), referral)
     return _render_referral(referral, revealed=clear)
 
 
@@ -194,6 +202,7 @@ def request_documents(referral_id: int):
     with going_back_to("bank.referral", referral_id=referral_id):
         try:
             documents.request_documents(ctx(), referral, form.kinds.data, form.note.data.strip(),
+                                        internal_note=form.internal_note.data,
                                         expected_version=int(form.version.data))
         except ValidationFailed as err:
             return _render_referral(referral, failed=_failure("request", None, form, err.fields),
@@ -216,7 +225,7 @@ def review_document(document_id: int):
     with going_back_to("bank.referral", referral_id=referral.id):
         try:
             documents.review(ctx(), document, accept=form.decision.data == "accept",
-                             reason=form.reason.data)
+                             reason=form.reason.data, note=form.note.data)
         except ValidationFailed as err:
             return _render_referral(
                 referral, failed=_failure("review", document_id, form, err.fields), status=422)

@@ -17,6 +17,7 @@ from blueprints import going_back_to, paginate
 from models import Agreement
 from portal.security import ctx, partner_required, roles_required
 from portal.services import agreements as service
+from portal.services import disclosure
 
 from .agreement_forms import AcceptForm
 from .routes import bp
@@ -60,6 +61,7 @@ def agreement(agreement_id: int):
     versions = [a for a in service.history(agreement) if a.status != "draft"]
     form = AcceptForm(pdf_sha256=agreement.pdf_sha256)
     return render_template("agreements/partner_detail.html", agreement=agreement,
+                           view=disclosure.agreement_terms(agreement),
                            doc=service.document(agreement), versions=versions, form=form,
                            names=_names())
 

@@ -122,7 +122,10 @@ def new_referral():
     if form.validate_on_submit():
         with shown_again(ValidationFailed, AlreadyRegistered, Forbidden) as refusal:
             result = referrals.submit(ctx(), current_user.org, form.intake_data(notice_version))
-            if result.conflict:
+            if result.held:
+                flash(_("Referral %(id)d received. The bank reviews it before it enters the "
+                        "queue.", id=result.referral.id), "warning")
+            elif result.conflict:
                 flash(_("This buyer is already registered with the bank; a channel manager will "
                         "review it"), "warning")
             else:
@@ -161,7 +164,8 @@ def _render_referral(referral: Referral, upload_form: UploadForm | None = None,
         referral=referral,
         product_name=referral.product.display_name(_locale()),
         timeline=partner_views.timeline(referral),
-        checklist=documents.checklist(referral),
+        checklist=partner_views.checklist(referral),
+        uploads=partner_views.uploads(referral),
         outstanding=outstanding_kinds,
         upload_form=upload_form,
         upload_errors=upload_errors or {},

@@ -81,7 +81,10 @@ def upload(ctx: Ctx, referral: Referral, kind: str, filename: str, data: bytes) 
     return document
 
 
-def review(ctx: Ctx, document: Document, *, accept: bool, reason: str | None = None) -> None:
+def review(ctx: Ctx, document: Document, *, accept: bool, reason: str | None = None,
+           note: str | None = None) -> None:
+    """Accept or reject an upload. `reason` is what the partner reads about a rejection (what to
+    send instead); `note` is the officer's own finding and stays inside the bank."""
     if ctx.user is None or not ctx.user.is_bank:
         raise Forbidden()
     reason = (reason or "").strip() or None
@@ -93,11 +96,12 @@ def review(ctx: Ctx, document: Document, *, accept: bool, reason: str | None = N
     document.reviewed_by_id = ctx.user.id
     document.reviewed_at = utcnow()
     document.review_reason = reason
+    document.review_note = (note or "").strip() or None
     stipulation = next((s for s in document.referral.stipulations if s.kind == document.kind), None)
     if stipulation is not None:
         stipulation.status = document.status
     audit.record(ctx, "document.accept" if accept else "document.reject", document,
-                 referral=document.referral_id, reason=reason)
+                 referral=document.referral_id, reason=reason, note=document.review_note)
 
 
 def request_documents(ctx: Ctx, referral: Referral, kinds: list[str], note: str,

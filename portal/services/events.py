@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from models import Referral, ReferralEvent, utcnow
 
-from . import Ctx, notifications, webhooks
+from . import Ctx, disclosure, notifications, webhooks
 from .lifecycle import State
 
 # Moves recorded with a time further back than this are history (imports, demo data): they
@@ -22,34 +22,12 @@ def _iso(value) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-def referral_data(referral: Referral) -> dict:
-    """The referral as a webhook's receiver may see it (the partner's view: masked, no notes)."""
-    return {
-        "id": referral.id,
-        "external_ref": referral.external_ref,
-        "product": referral.product_code,
-        "status": referral.status,
-        "clock": referral.clock,
-        "status_changed_at": _iso(referral.status_changed_at),
-    }
-
-
 def referral_transitioned(ctx: Ctx, referral: Referral, event: ReferralEvent) -> None:
-    """Called by referrals.transition after every move."""
+    """Called by referrals.transition after every move. Everything said goes through
+    services/disclosure.py: the partner's note, never the bank's."""
     if utcnow() - event.at > HISTORY_AFTER:
         return
-    by = ("partner" if ctx.user is not None and ctx.user.org_id == referral.org_id
-          else "bank")
-    reason = event.reason_code if event.to_state == State.declined.value else None
-    data = {
-        "referral": referral_data(referral),
-        "from": event.from_state,
-        "to": event.to_state,
-        "at": _iso(event.at),
-        "by": by,
-        "note": event.partner_note,
-        "reason_code": reason,
-    }
+    data = disclosure.transition_notice(referral, event)
     webhooks.emit(referral.org_id, "referral.status_changed", data, at=event.at)
     # The person who made the move does not need telling.
     me = ctx.user.id if ctx.user is not None else None
@@ -57,15 +35,15 @@ def referral_transitioned(ctx: Ctx, referral: Referral, event: ReferralEvent) ->
     if event.to_state == State.documents_requested.value:
         kinds = [s.kind for s in referral.stipulations if s.status in ("missing", "rejected")]
         webhooks.emit(referral.org_id, "referral.documents_requested",
-                      {"referral": referral_data(referral), "documents": kinds,
-                       "note": event.partner_note, "at": _iso(event.at)}, at=event.at)
+                      {"referral": data["referral"], "documents": kinds,
+                       "note": data["note"], "at": data["at"]}, at=event.at)
         notifications.notify_org(referral.org_id, "documents_requested",
-                                 {**common, "documents": kinds, "note": event.partner_note},
+                                 {**common, "documents": kinds, "note": data["note"]},
                                  exclude_user_id=me)
     else:
         notifications.notify_org(referral.org_id, "referral_status",
-                                 {**common, "from": event.from_state, "to": event.to_state,
-                                  "note": event.partner_note, "reason_code": reason},
+                                 {**common, "from": data["from"], "to": data["to"],
+                                  "note": data["note"], "reason_code": data["reason_code"]},
                                  exclude_user_id=me)
 
 

@@ -17,6 +17,10 @@ class State(str, enum.Enum):
     conflict = "conflict"
     rejected_duplicate = "rejected_duplicate"
     expired = "expired"
+    # A submission of a partner that probed the attribution answer (docs/attribution.md): it
+    # waits for a channel manager, who releases it to the queue or refuses it.
+    held = "held"
+    refused = "refused"
 
 
 class Actor(str, enum.Enum):
@@ -43,11 +47,13 @@ CLOCK: dict[State, str | None] = {
     S.approved: "bank",
     S.contract_signed: "bank",
     S.conflict: "bank",
+    S.held: "bank",
     S.disbursed: None,
     S.declined: None,
     S.withdrawn: None,
     S.rejected_duplicate: None,
     S.expired: None,
+    S.refused: None,
 }
 
 TERMINAL = frozenset(s for s, c in CLOCK.items() if c is None)
@@ -76,6 +82,12 @@ TRANSITIONS: dict[tuple[State, State], frozenset[Actor]] = {
     (S.conflict, S.submitted): frozenset({MGR, SYS}),
     (S.conflict, S.rejected_duplicate): frozenset({MGR, SYS}),
     (S.conflict, S.withdrawn): frozenset({PTN, SYS}),
+    # A held submission is released (to submitted, or to conflict when another partner
+    # registered the buyer first: the attribution check runs again) or refused.
+    (S.held, S.submitted): frozenset({MGR, SYS}),
+    (S.held, S.conflict): frozenset({MGR, SYS}),
+    (S.held, S.refused): frozenset({MGR, SYS}),
+    (S.held, S.withdrawn): frozenset({PTN, SYS}),
 }
 
 # Moves that need a written note (the bank's reason) before they are made.
@@ -85,8 +97,19 @@ NOTE_REQUIRED = frozenset(
         (S.conflict, S.rejected_duplicate),
         (S.submitted, S.documents_requested),
         (S.under_review, S.documents_requested),
+        (S.held, S.submitted),
+        (S.held, S.conflict),
+        (S.held, S.refused),
     }
 )
+
+# Moves out of `held` happen only through the held-submission review (services/holds.py),
+# which re-runs the attribution check.
+HOLD_REVIEW = frozenset({(S.held, S.submitted), (S.held, S.conflict), (S.held, S.refused)})
+
+# Live states in which a referral does not (yet) hold the buyer for its partner: a conflict
+# waits on the earlier holder, a held submission on the channel manager.
+AWAITING_ATTRIBUTION = frozenset({S.conflict.value, S.held.value})
 
 # Partner-safe decline categories: the only reason a partner ever sees for a decline.
 DECLINE_REASONS = (
@@ -96,6 +119,10 @@ DECLINE_REASONS = (
     "collateral_insufficient",
     "other",
 )
+
+# The states whose reason code a partner may read (the decline category); every other reason
+# code on the timeline is the bank's own.
+PARTNER_REASON_STATES = frozenset({S.declined.value})
 
 
 def actors_for_role(role: str | None) -> set[Actor]:

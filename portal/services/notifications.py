@@ -1,4 +1,6 @@
 """Notifications for partner users: in-app, and by e-mail through SMTP when MAIL_SERVER is set.
+Bank staff have no notification page: what they must hear about (a partner's submissions held
+for probing) is a list with a count in their menu, and an e-mail when mail is configured.
 
 A notification keeps its kind and parameters, not finished text: the page renders it in the
 reader's language, the e-mail in the recipient's (their saved locale, else the portal default),
@@ -40,10 +42,24 @@ def _email_state() -> tuple[str, datetime | None]:
 def notify_org(org_id: int, kind: str, params: dict, *, exclude_user_id: int | None = None,
                dedupe_key: str | None = None) -> list[Notification]:
     """One notification for every active partner user of the organisation (flush only)."""
-    if kind not in KINDS:  # a programming error; an assert would vanish under python -O
-        raise ValueError(f"unknown notification kind {kind!r}")
     users = db.session.scalars(select(User).where(
         User.org_id == org_id, User.active.is_(True), User.role.in_(PARTNER_ROLES)))
+    return _notify(users, kind, params, exclude_user_id=exclude_user_id, dedupe_key=dedupe_key)
+
+
+def notify_staff(users, kind: str, params: dict, *,
+                 dedupe_key: str | None = None) -> list[Notification]:
+    """An e-mail notice to these bank staff when mail is configured (flush only). Without mail
+    nothing is written: staff read such notices as their lists and menu counts, not here."""
+    if not current_app.config.get("MAIL_SERVER"):
+        return []
+    return _notify(users, kind, params, dedupe_key=dedupe_key)
+
+
+def _notify(users, kind: str, params: dict, *, exclude_user_id: int | None = None,
+            dedupe_key: str | None = None) -> list[Notification]:
+    if kind not in KINDS:  # a programming error; an assert would vanish under python -O
+        raise ValueError(f"unknown notification kind {kind!r}")
     status, due = _email_state()
     made = []
     for user in users:
@@ -161,6 +177,13 @@ def render(note: Notification) -> dict:
                   date=_date(p.get("expires_on")))
         text = _("Contact your channel manager about renewing it, so that referrals are not "
                  "interrupted.")
+    elif kind == "probe_hold":
+        subject = ("held", p.get("org_id"))
+        title = _("%(org)s (%(code)s): submissions held for your review", org=p.get("org_name"),
+                  code=p.get("org_code"))
+        text = _("On %(day)s this partner withdrew %(n)s submissions of buyers already registered "
+                 "by another partner. Its further submissions that day wait for a channel "
+                 "manager to release or refuse them.", day=_date(p.get("day")), n=p.get("count"))
     else:  # an unknown kind from a newer version: show something rather than fail
         title, text = str(KINDS.get(kind, kind)), ""
     return {"kind": kind, "label": str(KINDS.get(kind, kind)), "title": title, "text": text,

@@ -1,7 +1,8 @@
 """Read-side queries for the partner pages: dashboard counts, lists, timeline, CSV export.
 
 Everything here is limited to one organisation and shaped for a partner's eyes: no bank-internal
-notes, no other partner, no staff identities, masked ID numbers and mobiles only.
+notes, no other partner, no staff identities, masked ID numbers and mobiles only. Free text comes
+through services/disclosure.py, the one place that decides what a partner may read.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy.orm import selectinload
 from models import Document, Product, Referral, ReferralEvent, User
 
 from ..extensions import db
-from . import Ctx, audit, referrals
+from . import Ctx, audit, disclosure, referrals
 from .errors import NotFound
 from .lifecycle import State
 
@@ -33,6 +34,8 @@ STATUS_GROUPS: dict[str, tuple[str, ...]] = {
     State.withdrawn.value: (State.withdrawn.value,),
     State.expired.value: (State.expired.value,),
     State.conflict.value: (State.conflict.value, State.rejected_duplicate.value),
+    State.held.value: (State.held.value,),
+    State.refused.value: (State.refused.value,),
 }
 GROUP_OF = {code: group for group, codes in STATUS_GROUPS.items() for code in codes}
 
@@ -91,31 +94,22 @@ def waiting_on_partner(org_id: int, limit: int = 50) -> list[dict]:
             "referral": referral,
             "since": referral.status_changed_at,
             "kinds": [s.kind for s in outstanding(referral)],
-            "partner_note": request_event.partner_note if request_event else None,
+            "partner_note": (disclosure.event(request_event, org_id)["partner_note"]
+                             if request_event else None),
         })
     return out
 
 
-def _by(event: ReferralEvent, org_id: int) -> str:
-    """Who made a move, as a partner may know it: their own organisation, or the bank."""
-    actor = event.actor
-    return "partner" if actor is not None and actor.org_id == org_id else "bank"
-
-
-def _event_view(event: ReferralEvent, org_id: int) -> dict:
-    # Deliberately not event.note (bank-internal) and not the actor's name.
-    return {
-        "at": event.at,
-        "from_state": event.from_state,
-        "to_state": event.to_state,
-        "reason_code": event.reason_code if event.to_state == State.declined.value else None,
-        "partner_note": event.partner_note,
-        "by": _by(event, org_id),
-    }
-
-
 def timeline(referral: Referral) -> list[dict]:
-    return [_event_view(e, referral.org_id) for e in referral.events]
+    return disclosure.timeline(referral)
+
+
+def checklist(referral: Referral) -> list[dict]:
+    return disclosure.checklist(referral)
+
+
+def uploads(referral: Referral) -> list[dict]:
+    return disclosure.uploads(referral)
 
 
 def recent_activity(org_id: int, limit: int = 10) -> list[dict]:
@@ -127,7 +121,7 @@ def recent_activity(org_id: int, limit: int = 10) -> list[dict]:
         .order_by(ReferralEvent.at.desc(), ReferralEvent.id.desc())
         .limit(limit)
     )
-    return [{**_event_view(e, org_id), "referral": e.referral} for e in events]
+    return [{**disclosure.event(e, org_id), "referral": e.referral} for e in events]
 
 
 def document_of(referral: Referral, document_id: int) -> Document:

@@ -270,9 +270,11 @@ class ReferralIntake(BaseModel):
         description="The buyer agreed to pass their data to the bank."))]
     consent_notice_version: Annotated[str | None, *_rule(_notice_version, IntakeField(
         None, "version", "consent.notice_version", required=False, form=False,
-        description="The privacy notice version shown."))]
+        # The consent evidence travels with every API submission (docs/attribution.md); the
+        # web form records the notice in force and the moment its box was ticked.
+        api_required=True, description="The privacy notice version shown."))]
     consent_obtained_at: Annotated[datetime, *_rule(_consent_time, IntakeField(
-        None, "time", "consent.obtained_at", required=False, form=False,
+        None, "time", "consent.obtained_at", required=False, form=False, api_required=True,
         description="ISO-8601 with a time zone."))]
     external_ref: Annotated[str | None, *_rule(_text(64, required=False), IntakeField(
         _l("Your own reference (optional)"), "text", "external_ref", required=False,

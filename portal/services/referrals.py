@@ -26,7 +26,7 @@ from models import (
 )
 
 from ..extensions import db
-from . import Ctx, agreements, audit, events, pii, referral_intake
+from . import Ctx, agreements, audit, events, pii, probes, referral_intake, reveals
 from .errors import (
     AlreadyRegistered,
     Forbidden,
@@ -35,13 +35,23 @@ from .errors import (
     StateConflict,
     ValidationFailed,
 )
-from .lifecycle import CLOCK, DECLINE_REASONS, NOTE_REQUIRED, State, allowed, may_ever_move_to
+from .lifecycle import (
+    AWAITING_ATTRIBUTION,
+    CLOCK,
+    DECLINE_REASONS,
+    HOLD_REVIEW,
+    NOTE_REQUIRED,
+    State,
+    allowed,
+    may_ever_move_to,
+)
 from .scoring import staleness
 from .sql import add_inserted, per_dialect
 from .validation import field_errors
 
 # States in which a referral does not hold the buyer for its partner.
-NOT_HOLDING = (State.withdrawn, State.expired, State.rejected_duplicate, State.declined)
+NOT_HOLDING = (State.withdrawn, State.expired, State.rejected_duplicate, State.declined,
+               State.refused)
 
 
 # Built once: they run on every intake, where building a statement costs more than running it.
@@ -61,6 +71,9 @@ _PRODUCT = (select(Product).where(Product.code == bindparam("code"))
 class IntakeResult:
     referral: Referral
     conflict: bool
+    # Held for a channel manager (docs/attribution.md): then `conflict` is False whatever the
+    # attribution check found, so that the answer tells a probing partner nothing.
+    held: bool = False
 
 
 def validate_intake(data: dict, *, today=None) -> dict:
@@ -153,8 +166,9 @@ def register(ctx: Ctx, intake: Intake, *, import_batch_id: int | None = None) ->
     holders = find_holders(intake.id_hash, product.code, now)
     if any(h.org_id == org.id for h in holders):
         raise AlreadyRegistered()
-    conflict = any(h.status != State.conflict.value for h in holders)
-    status = State.conflict if conflict else State.submitted
+    conflict = any(h.status not in AWAITING_ATTRIBUTION for h in holders)
+    held = probes.should_hold(org.id, now)
+    status = State.held if held else State.conflict if conflict else State.submitted
     referral = Referral(
         org_id=org.id, submitted_by_id=ctx.user.id if ctx.user else None,
         product_code=product.code, external_ref=clean["external_ref"],
@@ -181,14 +195,16 @@ def register(ctx: Ctx, intake: Intake, *, import_batch_id: int | None = None) ->
     event = ReferralEvent(
         referral_id=referral.id, at=now, actor_id=referral.submitted_by_id, from_state=None,
         to_state=status.value, clock=CLOCK[status],
-        reason_code="already_registered" if conflict else None)
+        reason_code="probe_hold" if held else "already_registered" if conflict else None)
     checklist = [Stipulation(referral_id=referral.id, kind=doc.kind, requested_at=now)
                  for doc in product.required_documents]
     set_committed_value(referral, "events", add_inserted(event))
     set_committed_value(referral, "stipulations", add_inserted(*checklist))
     audit.record(ctx, "referral.submit", referral, status=status.value)
+    if held:
+        probes.held(ctx, referral, now)  # audited, and the channel manager alerted
     staleness.mark_stale(org.id)  # the partner's scorecards need a recompute
-    return IntakeResult(referral, conflict)
+    return IntakeResult(referral, conflict and not held, held)
 
 
 def submit(ctx: Ctx, org: Organization, data: dict, *, import_batch_id: int | None = None,
@@ -199,8 +215,12 @@ def submit(ctx: Ctx, org: Organization, data: dict, *, import_batch_id: int | No
 
 def transition(ctx: Ctx, referral: Referral, to: str, *, note: str | None = None,
                partner_note: str | None = None, reason_code: str | None = None,
-               expected_version: int | None = None, at: datetime | None = None) -> ReferralEvent:
-    """Move a referral along the lifecycle, or refuse with StateConflict."""
+               expected_version: int | None = None, at: datetime | None = None,
+               hold_review: bool = False) -> ReferralEvent:
+    """Move a referral along the lifecycle, or refuse with StateConflict.
+
+    A move out of `held` is made only by the held-submission review (`hold_review`,
+    services/holds.py), which decides between submitted and conflict."""
     try:
         target = State(to)
     except ValueError:
@@ -214,6 +234,9 @@ def transition(ctx: Ctx, referral: Referral, to: str, *, note: str | None = None
     if not allowed(current, target.value, ctx.role):
         raise StateConflict(_l("A referral that is %(from)s cannot move to %(to)s.",
                                **{"from": current, "to": target.value}))
+    if (State(current), target) in HOLD_REVIEW and not hold_review:
+        raise StateConflict(_l("Release or refuse a held submission from the list of held "
+                               "submissions."))
     note = (note or "").strip() or None
     if (State(current), target) in NOTE_REQUIRED and not note:
         raise ValidationFailed({"note": _l("Write the reason for this decision.")})
@@ -319,13 +342,11 @@ def search(query: Select, *, q: str | None = None, status: str | None = None,
     return query
 
 
-def reveal(ctx: Ctx, referral: Referral) -> dict:
-    """The buyer's full ID number and mobile for bank staff, recorded in the audit log."""
-    if ctx.user is None or not ctx.user.is_bank:
-        raise NotFound()
-    audit.record(ctx, "referral.reveal", referral, fields=["national_id", "mobile"])
-    return {"national_id": pii.decrypt(referral.national_id_enc),
-            "mobile": pii.decrypt(referral.mobile_enc)}
+def reveal(ctx: Ctx, referral: Referral, reason_code: str | None = None,
+           reason_text: str | None = None) -> dict:
+    """The buyer's full ID number and mobile for bank staff: with a reason, within the hourly
+    limit or on a manager's approval, recorded and audited (services/reveals.py)."""
+    return reveals.reveal(ctx, referral, reason_code, reason_text)
 
 
 def bank_clock_seconds(referral: Referral, now: datetime | None = None) -> int:
@@ -344,5 +365,5 @@ def conflict_holder(referral: Referral) -> Referral | None:
     """For bank staff: the earlier referral that holds the buyer a conflict is about."""
     holders = [h for h in find_holders(referral.national_id_hash, referral.product_code,
                                        referral.submitted_at)
-               if h.id != referral.id and h.status != State.conflict.value]
+               if h.id != referral.id and h.status not in AWAITING_ATTRIBUTION]
     return holders[0] if holders else None

@@ -120,8 +120,9 @@ def activate(ctx: Ctx, agreement: Agreement, *, at: datetime | None = None,
     return agreement
 
 
-def terminate(ctx: Ctx, agreement: Agreement, reason: str, *,
+def terminate(ctx: Ctx, agreement: Agreement, reason: str, *, notice: str | None = None,
               at: datetime | None = None) -> Agreement:
+    """`reason` is the bank's own record; `notice`, if given, is what the partner reads."""
     require_manager(ctx)
     reason = (reason or "").strip()
     if len(reason) < 5:
@@ -132,6 +133,7 @@ def terminate(ctx: Ctx, agreement: Agreement, reason: str, *,
     agreement.terminated_at = at or utcnow()
     agreement.terminated_by_id = ctx.user.id if ctx.user else None
     agreement.termination_reason = reason[:2000]
+    agreement.termination_notice = (notice or "").strip()[:2000] or None
     _move(ctx, agreement, AS.terminated, reason=reason[:200])
     return agreement
 

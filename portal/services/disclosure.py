@@ -1,0 +1,137 @@
+"""What crosses to a partner: the one rule, in one place.
+
+Every text a partner can read — the referral page and dashboard, notices in the portal and by
+e-mail, webhook payloads, the API's JSON, the CSV export, the agreement pages — is shaped here,
+from columns declared for partners (`info=PARTNER_TEXT` on the model). The bank's own notes are
+declared `INTERNAL_TEXT` and `partner_text` refuses to read one: asking for an internal column on
+the way to a partner is a programming error, raised at once rather than shown.
+
+Faces never hand a partner a model object to read free text from; they hand this module's views.
+tests/test_confidentiality.py writes a marker into every INTERNAL column through the pages and
+the API, then crawls everything a partner can reach.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import SimpleNamespace
+
+from models import Agreement, Document, Referral, ReferralEvent, Stipulation
+from models.base import audience
+
+from .lifecycle import PARTNER_REASON_STATES
+
+
+class InternalField(LookupError):
+    """An internal column was asked for on the way to a partner."""
+
+
+def partner_text(obj, name: str) -> str | None:
+    """The value of `obj.name` for a partner's eyes; an INTERNAL column is refused."""
+    column = type(obj).__table__.columns[name]
+    if audience(column) == "internal":
+        raise InternalField(f"{column.table.name}.{name} is internal to the bank")
+    return getattr(obj, name)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+# --- referrals ---------------------------------------------------------------------------------
+
+def by_whom(event: ReferralEvent, org_id: int) -> str:
+    """Who made a move, as a partner may know it: their own organisation, or the bank."""
+    actor = event.actor
+    return "partner" if actor is not None and actor.org_id == org_id else "bank"
+
+
+def event(event: ReferralEvent, org_id: int) -> dict:
+    """One timeline line: states, the decline category, the note written for the partner; never
+    the internal note nor the name of whoever made the move."""
+    reason = event.reason_code if event.to_state in PARTNER_REASON_STATES else None
+    return {
+        "at": event.at,
+        "from_state": event.from_state,
+        "to_state": event.to_state,
+        "reason_code": reason,
+        "partner_note": partner_text(event, "partner_note"),
+        "by": by_whom(event, org_id),
+    }
+
+
+def timeline(referral: Referral) -> list[dict]:
+    return [event(e, referral.org_id) for e in referral.events]
+
+
+def document(doc: Document) -> dict:
+    return {
+        "id": doc.id, "kind": doc.kind, "filename": doc.filename, "status": doc.status,
+        "uploaded_at": doc.uploaded_at,
+        "reason": partner_text(doc, "review_reason") if doc.status == "rejected" else None,
+    }
+
+
+def stipulation(item: Stipulation, latest: Document | None) -> dict:
+    return {"kind": item.kind, "status": item.status,
+            "request_note": partner_text(item, "note"),
+            "document": document(latest) if latest is not None else None}
+
+
+def checklist(referral: Referral) -> list[dict]:
+    """The documents the bank needs, each with the latest upload of its kind."""
+    latest: dict[str, Document] = {}
+    for doc in referral.documents:
+        latest[doc.kind] = doc
+    return [stipulation(s, latest.get(s.kind)) for s in referral.stipulations]
+
+
+def uploads(referral: Referral) -> list[dict]:
+    return [document(d) for d in referral.documents]
+
+
+def webhook_referral(referral: Referral) -> dict:
+    """The referral as a webhook's receiver may see it (masked data only, no notes)."""
+    return {
+        "id": referral.id,
+        "external_ref": referral.external_ref,
+        "product": referral.product_code,
+        "status": referral.status,
+        "clock": referral.clock,
+        "status_changed_at": _iso(referral.status_changed_at),
+    }
+
+
+def transition_notice(referral: Referral, moved: ReferralEvent) -> dict:
+    """What a partner is told of one move (webhook `data` and the notification's words)."""
+    line = event(moved, referral.org_id)
+    return {
+        "referral": webhook_referral(referral),
+        "from": line["from_state"],
+        "to": line["to_state"],
+        "at": _iso(line["at"]),
+        "by": line["by"],
+        "note": line["partner_note"],
+        "reason_code": line["reason_code"],
+    }
+
+
+# --- agreements --------------------------------------------------------------------------------
+
+def agreement_terms(agreement: Agreement) -> SimpleNamespace:
+    """The agreement's terms as the partner's pages show them (the same names as the model, so
+    one template macro draws both faces); the termination notice, not the bank's reason."""
+    return SimpleNamespace(
+        id=agreement.id, number=agreement.number, version=agreement.version,
+        status=agreement.status, products=list(agreement.products or []),
+        projects=list(agreement.projects or []), brands=list(agreement.brands or []),
+        stage_guarantee=partner_text(agreement, "stage_guarantee"),
+        onsite_staff=partner_text(agreement, "onsite_staff"),
+        bank_sla_hours=agreement.bank_sla_hours, partner_doc_days=agreement.partner_doc_days,
+        effective_from=agreement.effective_from, expires_on=agreement.expires_on,
+        issued_at=agreement.issued_at, issued_by=None,
+        terminated_at=agreement.terminated_at,
+        termination_notice=partner_text(agreement, "termination_notice"),
+        pdf_sha256=agreement.pdf_sha256, content_sha256=agreement.content_sha256,
+        acceptances=agreement.acceptances,
+    )
