@@ -211,4 +211,5 @@ class ImportReject(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("import_batch.id", ondelete="CASCADE"))
     line: Mapped[int]
-    reason: Mapped[str] = mapped_column(String(500))
+    # Read by the bank's administrators only (the import page and its CSV).
+    reason: Mapped[str] = mapped_column(String(500), info=INTERNAL_TEXT)

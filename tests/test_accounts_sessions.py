@@ -55,7 +55,7 @@ def test_a_reveal_without_a_fresh_login_asks_for_the_password_first(app, world):
     # Back to the page that holds the reveal form, not a replay of the POST.
     assert back.status_code == 302 and back.headers["Location"] == form_page
     assert count(AuditEntry, AuditEntry.action == "referral.reveal") == 0
-    revealed = client.post(f"{form_page}/reveal")
+    revealed = client.post(f"{form_page}/reveal", data={"reason_code": "identity_verification"})
     assert revealed.status_code == 200 and national_id in page(revealed)
 
 
