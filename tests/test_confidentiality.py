@@ -36,8 +36,8 @@ from models import (
 from models.base import audience
 from portal import links, worker
 from portal.extensions import db
-from portal.services import Ctx, notifications, pii, referrals, webhooks
-from tests import factories
+from portal.services import Ctx, imports, notifications, pii, referrals, webhooks
+from tests import factories, test_imports
 from tests.conftest import login
 from tests.integration_helpers import auth, make_key, pdf_bytes
 from tests.test_notifications import SmtpSink
@@ -210,6 +210,9 @@ def write_everything(app, world, monkeypatch) -> None:
     post_form(admin, f"/bank/agreement-templates/{template.id}/edit",
               f"/bank/agreement-templates/{template.id}/edit", note=internal("web-template"))
     post_form(admin, "/admin/scoring", "/admin/scoring", note=internal("web-weights"))
+    # A history import whose rejected row names an internal marker (its reason repeats it).
+    imports.import_referrals(Ctx(user=world.admin), test_imports.csv_bytes(test_imports.row(
+        ref="CRAWL-IMPORT", history=f"{internal('import')}@2026-03-02T10:00:00+08:00")))
 
     # Over the reveal limit: a request with its reason, refused by a manager with a note.
     monkeypatch.setitem(app.config, "REVEAL_LIMIT_PER_HOUR", 1)
