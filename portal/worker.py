@@ -23,7 +23,9 @@ from models import utcnow
 
 from . import links
 from .extensions import db
-from .services import agreements, idempotency, jobqueue, notifications, scoring, webhooks
+from .services import Ctx, agreements, idempotency, jobqueue, notifications, scoring, webhooks
+from .services.audit import checks as audit_checks
+from .services.audit import denied
 from .unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -99,9 +101,23 @@ def housekeeping(now: datetime | None = None) -> dict:
     now = now or utcnow()
     ttl = timedelta(hours=current_app.config["IDEMPOTENCY_TTL_HOURS"])
     with unit_of_work():
-        return {**agreements.maintain(now),  # roll statuses, expiry notices, PDF cache
+        done = {**agreements.maintain(now),  # roll statuses, expiry notices, PDF cache
                 "idempotency_purged": idempotency.purge(now - ttl),
                 "scorecards": scoring.maintain(now)}  # stale partners; everything daily
+    return {**done, **records_housekeeping(now)}
+
+
+def records_housekeeping(now: datetime | None = None) -> dict:
+    """The audit trail's routine (refusals dropped by the cap summarised; the chain checked and
+    anchored) and retention, each its own unit of work so one failing leaves the others done."""
+    now = now or utcnow()
+    system = Ctx(user=None, ip="worker")
+    done = {}
+    with unit_of_work():
+        done["denied_dropped"] = denied.summarise_dropped(system, now)
+    with unit_of_work():
+        done.update(audit_checks.routine(now))
+    return done
 
 
 # --- the database-polling loop -----------------------------------------------------------------
