@@ -23,7 +23,16 @@ from models import utcnow
 
 from . import links
 from .extensions import db
-from .services import Ctx, agreements, idempotency, jobqueue, notifications, scoring, webhooks
+from .services import (
+    Ctx,
+    agreements,
+    idempotency,
+    jobqueue,
+    notifications,
+    retention,
+    scoring,
+    webhooks,
+)
 from .services.audit import checks as audit_checks
 from .services.audit import denied
 from .unit_of_work import unit_of_work
@@ -97,7 +106,7 @@ def run_due(now: datetime | None = None, limit: int = 100) -> dict:
 def housekeeping(now: datetime | None = None) -> dict:
     """Agreement statuses rolled with the calendar, notices of agreements about to expire and
     agreement PDFs not used for PDF_CACHE_DAYS; idempotency records past their time; stale
-    scorecards. One unit of work."""
+    scorecards (one unit of work); then the audit trail's routine and retention."""
     now = now or utcnow()
     ttl = timedelta(hours=current_app.config["IDEMPOTENCY_TTL_HOURS"])
     with unit_of_work():
@@ -117,6 +126,8 @@ def records_housekeeping(now: datetime | None = None) -> dict:
         done["denied_dropped"] = denied.summarise_dropped(system, now)
     with unit_of_work():
         done.update(audit_checks.routine(now))
+    with unit_of_work():
+        done["anonymised"] = retention.housekeeping(system, now)
     return done
 
 
