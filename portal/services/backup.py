@@ -16,7 +16,6 @@ import glob
 import hashlib
 import io
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -28,7 +27,7 @@ from pathlib import Path, PurePosixPath
 
 from flask import current_app
 from sqlalchemy import create_engine, func, inspect, select, table, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import URL, Connection
 
 from models import utcnow
 
@@ -76,13 +75,21 @@ def pg_tool(name: str) -> str:
     return installed[-1]
 
 
-def _libpq(url) -> tuple[str, dict]:
-    """A libpq URL without the password (which goes in the environment, not on `ps`)."""
-    env = dict(os.environ)
-    if url.password:
-        env["PGPASSWORD"] = str(url.password)
-    return url.set(drivername="postgresql", password=None).render_as_string(
-        hide_password=False), env
+def _libpq(url, workdir: Path) -> str:
+    """A libpq URL for pg_dump/pg_restore. A password goes in a private password file named by
+    the URL (`passfile`), never on the command line where `ps` shows it."""
+    plain = URL.create("postgresql", username=url.username, host=url.host, port=url.port,
+                       database=url.database)
+    if not url.password:
+        return plain.render_as_string(hide_password=False)
+    passfile = workdir / "pgpass"
+    passfile.touch(mode=0o600)
+    fields = [url.host or "*", str(url.port or "*"), url.database or "*", url.username or "*",
+              str(url.password)]
+    passfile.write_text(":".join(f.replace("\\", "\\\\").replace(":", "\\:") for f in fields)
+                        + "\n")
+    return plain.update_query_dict({"passfile": str(passfile)}).render_as_string(
+        hide_password=False)
 
 
 def _table_counts(conn: Connection) -> dict[str, int]:
@@ -122,7 +129,7 @@ def _dump_sqlite(workdir: Path) -> tuple[Path, dict]:
 
 def _dump_postgresql(workdir: Path) -> tuple[Path, dict]:
     target = workdir / "database.pgdump"
-    url, env = _libpq(db.engine.url)
+    url = _libpq(db.engine.url, workdir)
     with db.engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
         # pg_dump reads the snapshot this transaction exported: the counts are of its moment.
         snapshot = conn.execute(text("SELECT pg_export_snapshot()")).scalar_one()
@@ -132,7 +139,7 @@ def _dump_postgresql(workdir: Path) -> tuple[Path, dict]:
         done = subprocess.run(  # noqa: S603 — our tool and our database's URL, no shell
             [pg_tool("pg_dump"), "--format=custom", f"--snapshot={snapshot}",
              f"--file={target}", f"--dbname={url}"],
-            env=env, capture_output=True, text=True, check=False)
+            capture_output=True, text=True, check=False)
         conn.rollback()
     if done.returncode != 0:
         raise BackupError(f"pg_dump failed: {done.stderr.strip()}")
@@ -230,10 +237,10 @@ def _restore_database(archive: tarfile.TarFile, manifest: dict, workdir: Path) -
         with sqlite3.connect(dump) as src, sqlite3.connect(db.engine.url.database) as dst:
             src.backup(dst)
         return
-    url, env = _libpq(db.engine.url)
+    url = _libpq(db.engine.url, workdir)
     command = [pg_tool("pg_restore"), "--no-owner", "--no-privileges", "--exit-on-error",
                f"--dbname={url}", str(dump)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True,  # noqa: S603 — ours
+    done = subprocess.run(command, capture_output=True, text=True,  # noqa: S603 — ours
                           check=False)
     if done.returncode != 0:
         raise BackupError(f"pg_restore failed: {done.stderr.strip()}")
