@@ -91,10 +91,12 @@ def test_backup_then_restore_into_a_fresh_database_gives_back_everything(
         manifest = json.load(tar.extractfile("manifest.json"))
     assert manifest["tables"] == before
     assert manifest["audit_head"] == dict(zip(("seq", "hash"), chain.head(), strict=True))
-    assert len(manifest["uploads"]) == 6
+    # Every file under UPLOAD_DIR (earlier tests' too: the suite shares the directory).
+    assert len(manifest["uploads"]) >= 6
     assert manifest["pdf_cache"] == [{"name": "ab/abc123.pdf", "sha256": hashlib.sha256(
         b"%PDF-1.7 a cached agreement").hexdigest()}]
     originals = {d.storage_key: d.sha256 for d in db.session.scalars(select(Document))}
+    assert {(u["path"], u["sha256"]) for u in manifest["uploads"]} >= set(originals.items())
     # Nothing of this session is touched under the other app: it would reach the other database.
     officer_id = world.officer.id
     db.session.commit()
