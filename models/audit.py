@@ -29,13 +29,15 @@ def _iso(at: datetime) -> str:
     # Microseconds always written, so a value read back from either database gives one string.
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    elif at.utcoffset():
+        at = at.astimezone(UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def canonical(fields: dict, prev_hash: str) -> bytes:
     """The bytes an entry's hash is taken over: sorted-key compact JSON of its fields and the
     previous entry's hash."""
-    document = {name: fields.get(name) for name in HASHED_FIELDS}
+    document = {name: fields[name] for name in HASHED_FIELDS}
     document["at"] = _iso(document["at"])
     document["prev_hash"] = prev_hash
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
