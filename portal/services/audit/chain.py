@@ -45,6 +45,9 @@ def _seal_on_commit(session: Session) -> None:
     # Fired for savepoints too: only the real commit links entries.
     if session.in_nested_transaction() or not session.info.pop(UNSEALED, False):
         return
+    # The commit would flush what is left after this hook: flushed first, the head's lock is the
+    # transaction's last, so a writer holding it never waits on a row another writer holds.
+    session.flush()
     seal(session)
 
 
