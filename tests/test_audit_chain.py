@@ -276,3 +276,12 @@ def test_the_audit_page_shows_the_chain_state_from_the_last_check(world, as_user
     assert cli.invoke(args=["audit", "verify"]).exit_code == 1
     page = client.get("/admin/audit").get_data(as_text=True)
     assert 'data-state="broken"' in page and "broken at entry #2" in page
+
+
+def test_a_bulk_load_is_linked_in_batches(world, cli):
+    for i in range(7):
+        audit.record(Ctx(user=None), "org.update", None, i=i)
+    assert chain.seal(db.session, batch=3) == 7  # what the commit's hook does, 5000 at a time
+    db.session.commit()
+    assert [r.seq for r in _rows()] == list(range(1, 8))
+    assert cli.invoke(args=["audit", "verify"]).exit_code == 0

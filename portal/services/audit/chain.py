@@ -33,7 +33,8 @@ _CONTENT = (_ENTRY.c.id, _ENTRY.c.at, _ENTRY.c.actor_id, _ENTRY.c.actor_email, _
 # would leave the transaction on a snapshot another writer may move past).
 _LOCK_HEAD = (update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq)
               .returning(_HEAD.c.seq, _HEAD.c.hash))
-_UNSEALED = select(*_CONTENT).where(_ENTRY.c.seq.is_(None)).order_by(_ENTRY.c.id)
+_UNSEALED = (select(*_CONTENT).where(_ENTRY.c.seq.is_(None), _ENTRY.c.id > bindparam("after"))
+             .order_by(_ENTRY.c.id).limit(bindparam("batch")))
 _LINK = (update(_ENTRY).where(_ENTRY.c.id == bindparam("row_id"))
          .values(seq=bindparam("s"), prev_hash=bindparam("p"), hash=bindparam("h")))
 _MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(
@@ -56,26 +57,31 @@ def _forget_on_rollback(session: Session) -> None:
     session.info.pop(UNSEALED, None)
 
 
-def seal(session: Session) -> int:
-    """Link this transaction's new entries into the chain; the number linked."""
+def seal(session: Session, batch: int = 5000) -> int:
+    """Link this transaction's new entries into the chain; the number linked. In batches: a
+    bulk load of entries (a migration, a benchmark's seed) is linked without holding it all."""
     connection = session.connection()
     head = connection.execute(_LOCK_HEAD).first()
     if head is None:  # a schema built without the migration's head row
         connection.execute(_HEAD.insert().values(id=1, seq=0, hash=GENESIS, updated_at=utcnow()))
         head = connection.execute(_LOCK_HEAD).first()
     seq, last = head
-    rows = connection.execute(_UNSEALED).mappings().all()
-    if not rows:
-        return 0
-    links = []
-    for row in rows:
-        seq += 1
-        digest = entry_hash({**row, "seq": seq}, last)
-        links.append({"row_id": row["id"], "s": seq, "p": last, "h": digest})
-        last = digest
-    connection.execute(_LINK, links)
-    connection.execute(_MOVE_HEAD, {"s": seq, "h": last, "at": utcnow()})
-    return len(links)
+    linked, after = 0, 0
+    while rows := connection.execute(_UNSEALED, {"after": after, "batch": batch}).all():
+        links = []
+        for row_id, at, actor_id, actor_email, action, target_type, target_id, ip, detail in rows:
+            seq += 1
+            digest = entry_hash({"seq": seq, "at": at, "actor_id": actor_id,
+                                 "actor_email": actor_email, "action": action,
+                                 "target_type": target_type, "target_id": target_id, "ip": ip,
+                                 "detail": detail}, last)
+            links.append({"row_id": row_id, "s": seq, "p": last, "h": digest})
+            last = digest
+        connection.execute(_LINK, links)
+        linked, after = linked + len(rows), rows[-1][0]
+    if linked:
+        connection.execute(_MOVE_HEAD, {"s": seq, "h": last, "at": utcnow()})
+    return linked
 
 
 def head() -> tuple[int, str]:
