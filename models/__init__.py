@@ -11,7 +11,7 @@ from .agreement import (
     AgreementTemplate,
     PartnerFamily,
 )
-from .audit import AuditEntry
+from .audit import AuditAnchor, AuditChainHead, AuditCheck, AuditDenialCount, AuditEntry
 from .base import UTCDateTime, utcnow
 from .document import Document, Stipulation
 from .followup import ContactCadence, ContactLog, FollowUp, FollowUpNote
@@ -59,6 +59,10 @@ __all__ = [
     "FAMILY_OF",
     "PROJECT_KINDS",
     "PartnerFamily",
+    "AuditAnchor",
+    "AuditChainHead",
+    "AuditCheck",
+    "AuditDenialCount",
     "AuditEntry",
     "BANK_KIND",
     "BANK_ROLES",

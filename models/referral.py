@@ -72,6 +72,8 @@ class Referral(db.Model):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     disbursed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set by the retention job (services/retention.py): the buyer's personal data is gone.
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Optimistic lock: two officers acting at once, the second write finds a new version.
     version: Mapped[int] = mapped_column(default=1)
 

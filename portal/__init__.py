@@ -187,10 +187,13 @@ def _database_unreachable(e: sa_exc.DBAPIError) -> bool:
 
 
 def register_errorhandlers(app: Flask) -> None:
+    from .security import record_refusal
     from .services.errors import DomainError
 
-    def render_error(status: int, message=None):
+    def render_error(status: int, message=None, *, refusal_recorded: bool = False):
         db.session.rollback()
+        if status in (401, 403, 404) and not refusal_recorded:
+            record_refusal(status)
         if _wants_json():
             codes = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                      405: "method_not_allowed", 409: "state_conflict", 413: "too_large",
@@ -249,6 +252,8 @@ def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def domain_error(e: DomainError):
         db.session.rollback()
+        if e.status in (401, 403, 404):
+            record_refusal(e.status)
         if e.back_to and not _wants_json():
             # Going back to a page that has no form to mark: say each field's reason.
             for message in [str(v) for v in e.fields.values()] or [str(e.message)]:
@@ -258,7 +263,7 @@ def register_errorhandlers(app: Flask) -> None:
             fields = {k: str(v) for k, v in e.fields.items()}
             body = {"error": {"code": e.code, "message": str(e.message), "fields": fields}}
             return jsonify(body), e.status
-        return render_error(e.status, e.message)
+        return render_error(e.status, e.message, refusal_recorded=True)
 
 
 def register_request_hooks(app: Flask) -> None:

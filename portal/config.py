@@ -47,6 +47,10 @@ def load(overrides: dict | None = None) -> dict:
         # detection for existing referrals, so it may be set apart from SECRET_KEY.
         "ID_HASH_KEY": env.get("ID_HASH_KEY") or secret,
         "PII_KEY": env.get("PII_KEY") or secret,
+        # Key rotation (docs/operations.md): while set, new data is written under these, reads
+        # and lookups accept both, and `pii rotate-key` moves existing data over.
+        "ID_HASH_KEY_NEXT": env.get("ID_HASH_KEY_NEXT") or None,
+        "PII_KEY_NEXT": env.get("PII_KEY_NEXT") or None,
         "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL")
         or f"sqlite:///{INSTANCE / 'portal.db'}",
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
@@ -110,6 +114,7 @@ def load(overrides: dict | None = None) -> dict:
         "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER", "portal@bank.example"),
         **_integration(env, portal_env),
         **_confidentiality(env),
+        **_records(env),
     }
     if overrides:
         cfg.update(overrides)
@@ -183,6 +188,24 @@ def _confidentiality(env) -> dict:
         # Reveals one person may make in an hour before each further one needs a manager.
         "REVEAL_LIMIT_PER_HOUR": _count("REVEAL_LIMIT_PER_HOUR",
                                         env.get("REVEAL_LIMIT_PER_HOUR", "20")),
+    }
+
+
+def _records(env) -> dict:
+    """The audit trail, backups and retention (docs/audit.md, docs/operations.md)."""
+    return {
+        # Refused requests recorded one by one per address and minute; beyond, only counted.
+        "AUDIT_DENIED_PER_MINUTE": _count("AUDIT_DENIED_PER_MINUTE",
+                                          env.get("AUDIT_DENIED_PER_MINUTE", "20")),
+        # Housekeeping stores an anchor of the chain's head, and walks the whole chain, this often.
+        "AUDIT_ANCHOR_HOURS": _count("AUDIT_ANCHOR_HOURS", env.get("AUDIT_ANCHOR_HOURS", "24")),
+        "AUDIT_FULL_VERIFY_HOURS": _count("AUDIT_FULL_VERIFY_HOURS",
+                                          env.get("AUDIT_FULL_VERIFY_HOURS", "24")),
+        # Closed referrals lose the buyer's personal data this long after closing (0: never).
+        "RETENTION_YEARS": _count("RETENTION_YEARS", env.get("RETENTION_YEARS", "5")),
+        # Where pg_dump and pg_restore are, when not on PATH (else the newest under
+        # /usr/lib/postgresql).
+        "PG_BIN_DIR": env.get("PG_BIN_DIR") or None,
     }
 
 

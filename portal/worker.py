@@ -24,15 +24,19 @@ from models import utcnow
 from . import import_runner, links
 from .extensions import db
 from .services import (
+    Ctx,
     agreements,
     idempotency,
     jobqueue,
     notifications,
     passwords,
+    retention,
     scoring,
     throttle,
     webhooks,
 )
+from .services.audit import checks as audit_checks
+from .services.audit import denied
 from .services.imports import jobs as import_jobs
 from .unit_of_work import unit_of_work
 
@@ -107,16 +111,33 @@ def run_due(now: datetime | None = None, limit: int = 100) -> dict:
 def housekeeping(now: datetime | None = None) -> dict:
     """Agreement statuses rolled with the calendar, notices of agreements about to expire and
     agreement PDFs not used for PDF_CACHE_DAYS; idempotency records past their time; stale
-    scorecards; ended login throttles and password links. One unit of work."""
+    scorecards; ended login throttles and password links (one unit of work); then the audit
+    trail's routine and retention."""
     now = now or utcnow()
     ttl = timedelta(hours=current_app.config["IDEMPOTENCY_TTL_HOURS"])
     with unit_of_work():
-        return {**agreements.maintain(now),  # roll statuses, expiry notices, PDF cache
+        done = {**agreements.maintain(now),  # roll statuses, expiry notices, PDF cache
                 "idempotency_purged": idempotency.purge(now - ttl),
                 # login throttles and password links that have ended (issue 10)
                 "throttles_pruned": throttle.prune(now),
                 "password_links_pruned": passwords.prune(now),
                 "scorecards": scoring.maintain(now)}  # stale partners; everything daily
+    return {**done, **records_housekeeping(now)}
+
+
+def records_housekeeping(now: datetime | None = None) -> dict:
+    """The audit trail's routine (refusals dropped by the cap summarised; the chain checked and
+    anchored) and retention, each its own unit of work so one failing leaves the others done."""
+    now = now or utcnow()
+    system = Ctx(user=None, ip="worker")
+    done = {}
+    with unit_of_work():
+        done["denied_dropped"] = denied.summarise_dropped(system, now)
+    with unit_of_work():
+        done.update(audit_checks.routine(now))
+    with unit_of_work():
+        done["anonymised"] = retention.housekeeping(system, now)
+    return done
 
 
 # --- the database-polling loop -----------------------------------------------------------------

@@ -226,6 +226,7 @@ def audit():
     form = AuditFilterForm(formdata=request.args)
     form.action.choices = [("", "—")] + [(a, a) for a in admin_views.audit_actions()]
     form.target_type.choices = [("", "—")] + [(t, t) for t in admin_views.audit_target_types()]
+    chain_state = admin_views.audit_chain_state()
     form.validate()
     since = day_start(form.date_from.data) if form.date_from.data else None
     until = (day_start(form.date_to.data + timedelta(days=1)) if form.date_to.data else None)
@@ -233,5 +234,5 @@ def audit():
         action=form.action.data or None, actor_email=form.actor.data,
         target_type=form.target_type.data or None, target_id=form.target_id.data,
         since=since, until=until))
-    return render_template("admin/audit.html", form=form, page=page,
+    return render_template("admin/audit.html", form=form, page=page, chain=chain_state,
                            compact_json=admin_views.compact_json, me=current_user)

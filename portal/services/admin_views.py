@@ -11,6 +11,8 @@ from sqlalchemy.orm import selectinload
 from models import AuditEntry, Organization, Referral, Role, User
 
 from ..extensions import db
+from . import audit
+from .audit import checks as audit_checks
 
 
 def _counts(column, query: Select) -> dict[str, int]:
@@ -74,12 +76,13 @@ def user_search(*, q: str | None = None, role: str | None = None,
 def audit_search(*, action: str | None = None, actor_email: str | None = None,
                  target_type: str | None = None, target_id: str | None = None,
                  since: datetime | None = None, until: datetime | None = None) -> Select:
-    """The audit log, newest first. `since` is inclusive and `until` exclusive."""
+    """The audit log, newest first. `since` is inclusive and `until` exclusive. The actor is
+    matched on the whole e-mail address (what ix_audit_actor can answer at a million rows)."""
     query = select(AuditEntry).options(selectinload(AuditEntry.actor))
     if action:
         query = query.where(AuditEntry.action == action)
     if actor_email and actor_email.strip():
-        query = query.where(AuditEntry.actor_email.ilike(f"%{actor_email.strip()}%"))
+        query = query.where(AuditEntry.actor_email == actor_email.strip().lower())
     if target_type:
         query = query.where(AuditEntry.target_type == target_type)
     if target_id and target_id.strip():
@@ -91,15 +94,18 @@ def audit_search(*, action: str | None = None, actor_email: str | None = None,
     return query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
 
 
-def audit_actions() -> list[str]:
-    return list(db.session.scalars(
-        select(AuditEntry.action).distinct().order_by(AuditEntry.action)))
+def audit_actions() -> tuple[str, ...]:
+    # A fixed list: asking the table for its distinct actions scans all of it on every view.
+    return audit.ACTIONS
 
 
-def audit_target_types() -> list[str]:
-    return list(db.session.scalars(
-        select(AuditEntry.target_type).where(AuditEntry.target_type.is_not(None)).distinct()
-        .order_by(AuditEntry.target_type)))
+def audit_target_types() -> tuple[str, ...]:
+    return audit.TARGET_TYPES
+
+
+def audit_chain_state() -> audit_checks.ChainState:
+    """The chain as the last recorded verification left it (no walk here)."""
+    return audit_checks.state()
 
 
 def compact_json(detail) -> str:

@@ -8,7 +8,7 @@ import hmac
 from datetime import date
 
 import phonenumbers
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from stdnum.cn import ric
@@ -54,23 +54,70 @@ def normalise_mobile(value: str) -> str:
     return national
 
 
+# --- keys: the keyed hash and encryption, and their rotation ---------------------------------
+#
+# While a rotation runs (ID_HASH_KEY_NEXT / PII_KEY_NEXT set, docs/operations.md), new data is
+# written under the next keys, reads try the next key and then the current one, and duplicate
+# checks look for a buyer under both hashes; `pii rotate-key` moves the existing rows over. Then
+# the next keys become the keys and the old ones are dropped.
+
+def _keyed_hash(key: str, national_id: str) -> str:
+    return hmac.new(key.encode(), b"national-id:" + national_id.encode(),
+                    hashlib.sha256).hexdigest()
+
+
 def id_hash(national_id: str) -> str:
-    key = current_app.config["ID_HASH_KEY"].encode()
-    return hmac.new(key, b"national-id:" + national_id.encode(), hashlib.sha256).hexdigest()
+    """The hash new data is stored with: the next key's during a rotation."""
+    config = current_app.config
+    return _keyed_hash(config["ID_HASH_KEY_NEXT"] or config["ID_HASH_KEY"], national_id)
 
 
-def _fernet() -> Fernet:
-    secret = current_app.config["PII_KEY"].encode()
-    key = hmac.new(secret, b"pii-encryption-v1", hashlib.sha256).digest()
+def id_hashes(national_id: str) -> tuple[str, str]:
+    """Every hash this buyer may be stored under now: (stored hash, the other key's hash during
+    a rotation, else the stored hash again)."""
+    config = current_app.config
+    stored = id_hash(national_id)
+    if not config["ID_HASH_KEY_NEXT"]:
+        return stored, stored
+    return stored, _keyed_hash(config["ID_HASH_KEY"], national_id)
+
+
+def rotating() -> bool:
+    return bool(current_app.config["ID_HASH_KEY_NEXT"] or current_app.config["PII_KEY_NEXT"])
+
+
+def _fernet_of(secret: str) -> Fernet:
+    key = hmac.new(secret.encode(), b"pii-encryption-v1", hashlib.sha256).digest()
     return Fernet(base64.urlsafe_b64encode(key))
 
 
+def _cipher() -> MultiFernet:
+    config = current_app.config
+    keys = [config["PII_KEY_NEXT"], config["PII_KEY"]] if config["PII_KEY_NEXT"] else [
+        config["PII_KEY"]]
+    return MultiFernet([_fernet_of(k) for k in keys])
+
+
 def encrypt(value: str) -> str:
-    return _fernet().encrypt(value.encode()).decode()
+    return _cipher().encrypt(value.encode()).decode()
 
 
 def decrypt(token: str) -> str:
-    return _fernet().decrypt(token.encode()).decode()
+    return _cipher().decrypt(token.encode()).decode()
+
+
+def reencrypt(token: str) -> str:
+    """The same value under the key new data is written with."""
+    return _cipher().rotate(token.encode()).decode()
+
+
+def under_newest_key(token: str) -> bool:
+    config = current_app.config
+    try:
+        _fernet_of(config["PII_KEY_NEXT"] or config["PII_KEY"]).decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True
 
 
 def mask_national_id(national_id: str) -> str:

@@ -56,7 +56,7 @@ NOT_HOLDING = (State.withdrawn, State.expired, State.rejected_duplicate, State.d
 
 # Built once: they run on every intake, where building a statement costs more than running it.
 _HOLDERS = (select(Referral)
-            .where(Referral.national_id_hash == bindparam("id_hash"),
+            .where(Referral.national_id_hash.in_([bindparam("id_hash"), bindparam("other_hash")]),
                    Referral.product_code == bindparam("product_code"),
                    Referral.submitted_at >= bindparam("since"),
                    Referral.status.not_in([s.value for s in NOT_HOLDING]))
@@ -108,10 +108,14 @@ def _lock_buyer(id_hash: str, product_code: str) -> None:
                                            "product_code": product_code, "touched_at": utcnow()})
 
 
-def find_holders(id_hash: str, product_code: str, at: datetime) -> list[Referral]:
+def find_holders(id_hash: str, product_code: str, at: datetime,
+                 other_hash: str | None = None) -> list[Referral]:
+    """Referrals holding the buyer; `other_hash` is their hash under the other key while keys
+    are rotated (pii.id_hashes)."""
     window = timedelta(days=current_app.config["PROTECTION_WINDOW_DAYS"])
-    return list(db.session.scalars(_HOLDERS, {"id_hash": id_hash, "product_code": product_code,
-                                              "since": at - window}))
+    return list(db.session.scalars(_HOLDERS, {
+        "id_hash": id_hash, "other_hash": other_hash or id_hash, "product_code": product_code,
+        "since": at - window}))
 
 
 @dataclass
@@ -121,6 +125,7 @@ class Intake:
     product: Product
     clean: dict
     id_hash: str
+    other_hash: str
     national_id_enc: str
     mobile_enc: str
     at: datetime | None
@@ -147,7 +152,8 @@ def prepare(ctx: Ctx, org: Organization, data: dict, *, check_product=None, gate
     if clean["external_ref"] and db.session.scalar(
             _REFERENCE_USED, {"org_id": org.id, "external_ref": clean["external_ref"]}):
         raise _reference_taken()
-    return Intake(org=org, product=product, clean=clean, id_hash=pii.id_hash(clean["national_id"]),
+    id_hash, other_hash = pii.id_hashes(clean["national_id"])
+    return Intake(org=org, product=product, clean=clean, id_hash=id_hash, other_hash=other_hash,
                   national_id_enc=pii.encrypt(clean["national_id"]),
                   mobile_enc=pii.encrypt(clean["mobile"]), at=at)
 
@@ -163,7 +169,7 @@ def register(ctx: Ctx, intake: Intake, *, import_batch_id: int | None = None) ->
     org, product, clean = intake.org, intake.product, intake.clean
     now = intake.at or utcnow()
     _lock_buyer(intake.id_hash, product.code)
-    holders = find_holders(intake.id_hash, product.code, now)
+    holders = find_holders(intake.id_hash, product.code, now, intake.other_hash)
     if any(h.org_id == org.id for h in holders):
         raise AlreadyRegistered()
     conflict = any(h.status not in AWAITING_ATTRIBUTION for h in holders)
@@ -346,6 +352,9 @@ def reveal(ctx: Ctx, referral: Referral, reason_code: str | None = None,
            reason_text: str | None = None) -> dict:
     """The buyer's full ID number and mobile for bank staff: with a reason, within the hourly
     limit or on a manager's approval, recorded and audited (services/reveals.py)."""
+    if referral.anonymised_at is not None:
+        raise StateConflict(_l("This buyer's personal data was removed under the retention "
+                               "policy."))
     return reveals.reveal(ctx, referral, reason_code, reason_text)
 
 
@@ -363,7 +372,10 @@ def partner_clock_seconds(referral: Referral, now: datetime | None = None) -> in
 
 def conflict_holder(referral: Referral) -> Referral | None:
     """For bank staff: the earlier referral that holds the buyer a conflict is about."""
-    holders = [h for h in find_holders(referral.national_id_hash, referral.product_code,
-                                       referral.submitted_at)
+    hashes = (referral.national_id_hash, None)
+    if pii.rotating() and referral.anonymised_at is None:  # it may be held under either key
+        hashes = pii.id_hashes(pii.decrypt(referral.national_id_enc))
+    holders = [h for h in find_holders(hashes[0], referral.product_code,
+                                       referral.submitted_at, hashes[1])
                if h.id != referral.id and h.status not in AWAITING_ATTRIBUTION]
     return holders[0] if holders else None
