@@ -52,10 +52,13 @@ def png_bytes() -> bytes:
     return buffer.getvalue()
 
 
-def pdf_bytes() -> bytes:
-    """A real one-page PDF, as a scanner or phone would send (uploads are parsed, not sniffed)."""
+def pdf_bytes(title: str | None = None) -> bytes:
+    """A real one-page PDF, as a scanner or phone would send (uploads are parsed, not sniffed);
+    a title makes it a different file."""
     pdf = pikepdf.new()
     pdf.add_blank_page(page_size=(595, 842))
+    if title:
+        pdf.docinfo["/Title"] = title
     buffer = io.BytesIO()
     pdf.save(buffer, deterministic_id=True)
     return buffer.getvalue()

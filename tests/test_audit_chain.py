@@ -242,7 +242,8 @@ def test_every_action_the_code_records_is_offered_by_the_audit_filter():
     found = set()
     for path in [*(ROOT / "portal").rglob("*.py"), *(ROOT / "blueprints").rglob("*.py")]:
         found |= set(re.findall(r'audit\.record\([^,]+,\s*"([a-z_.]+)"', path.read_text()))
-        found |= set(re.findall(r'record_denied\([^,]+,\s*"([a-z_.]+)"', path.read_text()))
+        found |= set(re.findall(r'record_(?:denied|refusal)\([^,()]+,\s*"([a-z_.]+)"',
+                                path.read_text()))
     assert found and found <= set(audit.ACTIONS), found - set(audit.ACTIONS)
 
 

@@ -68,11 +68,11 @@ def _data(world, app) -> None:
     for i in range(3):
         referral = factories.submit(world.partner_a)
         documents.upload(Ctx(user=world.partner_a), referral, "id_card", f"id-{i}.pdf",
-                         pdf_bytes() + f"% {i}\n".encode())
+                         pdf_bytes(f"ID {i}"))
         documents.upload(Ctx(user=world.partner_a), referral, "income_proof", "pay.png",
                          png_bytes())
         referrals.transition(officer, referral, "under_review")
-        referrals.reveal(officer, referral)
+        referrals.reveal(officer, referral, "identity_verification")
     cached = Path(app.config["PDF_CACHE_DIR"]) / "ab" / "abc123.pdf"
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_bytes(b"%PDF-1.7 a cached agreement")
@@ -120,7 +120,7 @@ def test_backup_then_restore_into_a_fresh_database_gives_back_everything(
     # The restored portal goes on writing on the same chain.
     with other.app_context():
         referrals.reveal(Ctx(user=db.session.get(User, officer_id)),
-                         db.session.scalar(select(Referral).limit(1)))
+                         db.session.scalar(select(Referral).limit(1)), "identity_verification")
         db.session.commit()
         assert chain.walk().ok
         db.session.remove()

@@ -23,7 +23,8 @@ def cli(app):
 
 
 def _reveal(world, referral_id):
-    return referrals.reveal(Ctx(user=world.officer), db.session.get(Referral, referral_id))
+    return referrals.reveal(Ctx(user=world.officer), db.session.get(Referral, referral_id),
+                            "identity_verification")
 
 
 def test_rotation_round_trip(app, world, cli, monkeypatch):

@@ -83,11 +83,12 @@ def test_only_old_closed_referrals_are_anonymised_and_the_scorecards_stay(world,
         assert {e.note for e in db.session.scalars(select(ReferralEvent).where(
             ReferralEvent.referral_id == gone.id))} == {None}
         with pytest.raises(StateConflict):
-            referrals.reveal(Ctx(user=world.officer), row)
+            referrals.reveal(Ctx(user=world.officer), row, "identity_verification")
     for id_, name in kept.items():
         row = db.session.get(Referral, id_)
         assert row.buyer_name == name and row.anonymised_at is None and files[id_].exists()
-        assert referrals.reveal(Ctx(user=world.officer), row)["national_id"]
+        shown = referrals.reveal(Ctx(user=world.officer), row, "identity_verification")
+        assert shown["national_id"]
     db.session.rollback()
 
     assert _cards() == before

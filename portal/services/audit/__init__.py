@@ -22,25 +22,27 @@ _INSERT = insert(AuditEntry.__table__)
 # What the admin page offers to filter by: fixed lists, so the page never asks the table for
 # its distinct values (tests/test_audit_chain.py checks every action the code records is here).
 ACTIONS = (
-    "access.denied", "access.denied_dropped",
-    "agreement.accepted", "agreement.active", "agreement.draft", "agreement.expired",
-    "agreement.issued", "agreement.renew", "agreement.superseded", "agreement.terminated",
-    "agreement.update_draft", "agreement_template.create", "agreement_template.edit",
-    "api_key.create", "api_key.revoke", "audit.anchor",
-    "contact.log", "document.accept", "document.download", "document.reject", "document.upload",
-    "followup.add", "followup.assign", "followup.close", "followup.note",
-    "import.loans", "import.referrals",
-    "login", "login.failed", "login.refused_locked", "logout",
-    "org.create", "org.update", "pii.rotate_key",
-    "referral.reveal", "referral.submit", "referral.transition", "retention.anonymise",
-    "scoring.cadence", "scoring.weights",
-    "user.activate", "user.create", "user.deactivate", "user.password_reset",
+    "access.denied", "access.denied_dropped", "agreement.accepted", "agreement.active",
+    "agreement.draft", "agreement.expired", "agreement.issued", "agreement.renew",
+    "agreement.superseded", "agreement.terminated", "agreement.update_draft",
+    "agreement_template.create", "agreement_template.edit", "api_key.create", "api_key.revoke",
+    "audit.anchor", "contact.log", "document.accept", "document.download", "document.reject",
+    "document.upload", "followup.add", "followup.assign", "followup.close", "followup.note",
+    "import.cancel", "import.loans", "import.loans.queued", "import.referrals",
+    "import.referrals.queued", "login", "login.failed", "login.refused_locked", "logout",
+    "mfa.disabled", "mfa.enabled", "mfa.enrolment_started", "mfa.recovery_code_used",
+    "mfa.recovery_codes_renewed", "org.create", "org.update", "pii.rotate_key", "reauthenticate",
+    "referral.hold", "referral.hold_refuse", "referral.hold_release", "referral.import",
+    "referral.reveal", "referral.reveal_refused", "referral.submit", "referral.transition",
+    "retention.anonymise", "reveal.approve", "reveal.request", "scoring.cadence",
+    "scoring.weights", "session.end", "session.end_others", "user.activate", "user.create",
+    "user.deactivate", "user.invite", "user.password_change", "user.password_reset",
     "webhook.create", "webhook.deactivate", "webhook.resend",
 )
 TARGET_TYPES = (
     "agreement", "agreementtemplate", "apikey", "contactlog", "document", "followup",
-    "importbatch", "organization", "referral", "scoringweights", "user", "webhookdelivery",
-    "webhookendpoint",
+    "importbatch", "organization", "referral", "reveal", "revealrequest", "scoringweights", "user",
+    "webhookdelivery", "webhookendpoint",
 )
 
 
