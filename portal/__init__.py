@@ -20,7 +20,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import config, labels
+from . import config, labels, static_versions
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
 from .unit_of_work import request_refused
 
@@ -211,6 +211,7 @@ def register_request_hooks(app: Flask) -> None:
 
 
 def register_templates(app: Flask) -> None:
+    static_versions.register(app)  # /static/… URLs change with the file (long browser caching)
     app.jinja_env.globals.update(labels.ALL)
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.trim_blocks = True
