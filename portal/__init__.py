@@ -40,6 +40,20 @@ class PortalApp(Flask):
             db.session.rollback()
         return response
 
+    def process_response(self, response):
+        # Flask-Limiter puts Retry-After (the time until its window resets, up to a minute) on
+        # every response under a limit, and raises one already there to it. Only a 429 means
+        # "come back then": on a 200 it means nothing, and a 500 or a 503 that said "2 seconds"
+        # would keep a well-behaved client away for a minute (the soak's clients were).
+        own = response.headers.get("Retry-After")
+        response = super().process_response(response)
+        if response.status_code != 429:
+            if own is None:
+                response.headers.pop("Retry-After", None)
+            else:
+                response.headers["Retry-After"] = own
+        return response
+
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = PortalApp(

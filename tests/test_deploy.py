@@ -159,3 +159,32 @@ def test_nginx_site_redirects_serves_static_and_passes_the_client_on(world, behi
     db.session.expire_all()
     entry = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "login")).one()
     assert entry.ip == "127.0.0.1"
+
+
+def test_retry_after_is_sent_only_when_it_means_come_back_then(client, world, tmp_path):
+    from portal import create_app
+    from portal.extensions import limiter
+    from portal.services import Ctx, api_keys
+
+    _row, key = api_keys.create(Ctx(user=None), world.partner_a, "retry", rate_limit="2 per hour")
+    db.session.commit()
+    auth = {"Authorization": f"Bearer {key}"}
+    answered = client.get("/api/v1/referrals", headers=auth)
+    assert answered.status_code == 200 and answered.headers["X-RateLimit-Remaining"] == "1"
+    # An answer is not an invitation to wait: a client that honours Retry-After on every
+    # response (or on a 5xx) would otherwise stay away until the hour's window ends.
+    assert "Retry-After" not in answered.headers
+    client.get("/api/v1/referrals", headers=auth)
+    limited = client.get("/api/v1/referrals", headers=auth)
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 60
+
+    # A response that says when to come back itself keeps its own figure.
+    other = create_app({"PORTAL_ENV": "testing", "SECRET_KEY": "t" * 40,
+                        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/r.db"})
+
+    @other.get("/busy")
+    @limiter.limit("100 per hour")
+    def busy():
+        return {"status": "busy"}, 503, {"Retry-After": "3"}
+
+    assert other.test_client().get("/busy").headers["Retry-After"] == "3"
