@@ -41,9 +41,22 @@ max_requests_jitter = 500
 SHM = "/dev/shm"  # noqa: S108 — gunicorn's own recommendation; its files are private
 worker_tmp_dir = SHM if os.path.isdir(SHM) else None
 
-# Build the app in each worker, after the fork: no database connection or Redis socket is ever
-# shared between processes.
-preload_app = False
+# The master builds the app before it opens its port, so the port opens only when the instance
+# can answer: an instance (re)starting is refused by the kernel, and nginx moves on at once,
+# instead of queueing requests at a port whose workers are still importing (the soak saw a
+# client wait 10 s for that). Workers fork from the built app and start in an instant.
+# A HUP then only renews workers with the same code; a release restarts the unit.
+preload_app = True
+
+
+def post_fork(server, worker):
+    # Nothing connects while the app is built; should anything ever, its pooled connections must
+    # not be shared by forked workers: each worker starts with an empty pool.
+    from portal.extensions import db
+    from wsgi import app
+
+    with app.app_context():
+        db.engine.dispose(close=False)
 
 # Only nginx may tell us the scheme. The portal itself believes TRUSTED_PROXIES hops of
 # X-Forwarded-For/-Proto/-Host (portal/config.py); this is gunicorn's own check of the same
