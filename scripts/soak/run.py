@@ -114,7 +114,7 @@ def per_instance(nginx: Nginx, instances: list[Instance]) -> dict:
     return dict(counts)
 
 
-def report(record: Record, results: dict, audit: str, spread: dict) -> None:
+def report(record: Record, results: dict, audit: str, spread: dict, worker_alive: bool) -> None:
     total = sum(record.requests.values())
     longest = max(record.outages, default=(0.0, "-", 0.0, 0.0))
     print()
@@ -142,6 +142,9 @@ def report(record: Record, results: dict, audit: str, spread: dict) -> None:
               "in this tree yet; the soak runs it as soon as it does")
     else:
         print(f"audit chain:         {audit} (flask --app wsgi audit verify)")
+    alive = ("still running (it rode out the database restart)" if worker_alive
+             else "NOT RUNNING at the end (see worker.log)")
+    print(f"worker:              {alive}")
     print(f"longest outage seen by a client: {longest[0]:.1f} s ({longest[1]}, "
           f"+{longest[2]:.1f} s to +{longest[3]:.1f} s)")
     for example in ("lost_referrals", "lost_transitions", "duplicated_examples",
@@ -190,14 +193,16 @@ def main() -> int:
         results = check(pg.url.replace("postgresql+psycopg", "postgresql"),
                         record.submissions, record.transitions)
         audit = audit_verify(env)
-        report(record, results, audit, per_instance(nginx, instances))
+        worker_alive = worker.process.poll() is None
+        report(record, results, audit, per_instance(nginx, instances), worker_alive)
         (tmp / "record.json").write_text(json.dumps(
             {"submissions": record.submissions, "transitions": record.transitions,
              "outages": record.outages, "events": record.events, "attempts": record.attempts,
              "results": results},
             default=str))
         failed = bool(results["lost"] or results["duplicated"] or results["broken_timelines"]
-                      or audit == "broken" or not results["referrals_acknowledged"])
+                      or audit == "broken" or not results["referrals_acknowledged"]
+                      or not worker_alive)
         return 1 if failed else 0
     finally:
         for thing in reversed(opened):
