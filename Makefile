@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 PORT ?= 5000
 
-.PHONY: setup system run test lint bench translations migrate clean
+.PHONY: setup system run test lint bench soak translations migrate clean
 
 setup: system $(VENV)/.installed $(VENV)/.development translations
 
@@ -48,6 +48,13 @@ lint: setup
 
 bench: setup
 	@PORTAL_ENV=testing $(BIN)/python -m bench
+
+# About five minutes: the production topology on 127.0.0.1 (its own PostgreSQL cluster and
+# Redis, two gunicorn instances behind nginx, the worker) under load, through a database restart
+# and a killed instance; fails if anything acknowledged is lost or duplicated (docs/deploy.md).
+soak: setup
+	@bash scripts/soak/system-packages.sh
+	@$(BIN)/python scripts/soak/run.py
 
 # Refresh the message catalogs after changing user-visible strings.
 messages: $(VENV)/.installed

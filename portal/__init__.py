@@ -24,7 +24,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import config, headers, labels
+from . import config, headers, labels, static_versions
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
 from .json_limits import LimitedJSONProvider
 from .unit_of_work import request_refused
@@ -50,6 +50,20 @@ class PortalApp(Flask):
             db.session.commit()
         else:
             db.session.rollback()
+        return response
+
+    def process_response(self, response):
+        # Flask-Limiter puts Retry-After (the time until its window resets, up to a minute) on
+        # every response under a limit, and raises one already there to it. Only a 429 means
+        # "come back then": on a 200 it means nothing, and a 500 or a 503 that said "2 seconds"
+        # would keep a well-behaved client away for a minute (the soak's clients were).
+        own = response.headers.get("Retry-After")
+        response = super().process_response(response)
+        if response.status_code != 429:
+            if own is None:
+                response.headers.pop("Retry-After", None)
+            else:
+                response.headers["Retry-After"] = own
         return response
 
 
@@ -276,6 +290,7 @@ def register_request_hooks(app: Flask) -> None:
 
 
 def register_templates(app: Flask) -> None:
+    static_versions.register(app)  # /static/… URLs change with the file (long browser caching)
     app.jinja_env.globals.update(labels.ALL)
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.trim_blocks = True

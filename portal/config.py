@@ -40,6 +40,7 @@ def load(overrides: dict | None = None) -> dict:
                 "export PORTAL_ENV=development (the .venv that `make run` creates sets it)"
             )
     redis_url = env.get("REDIS_URL") or None
+    upload_max = int(env.get("UPLOAD_MAX_BYTES", str(10 * 1024 * 1024)))
     cfg = {
         "PORTAL_ENV": portal_env,
         "SECRET_KEY": secret,
@@ -55,7 +56,14 @@ def load(overrides: dict | None = None) -> dict:
         or f"sqlite:///{INSTANCE / 'portal.db'}",
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": redis_url,
+        # Limits and login throttles are counted in Redis, so that every instance spends one
+        # budget (docs/deploy.md). Should Redis stop answering, each instance counts on its own
+        # until it is back, rather than failing every request; a short timeout keeps a
+        # vanished Redis from holding requests up.
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": bool(redis_url),
+        "RATELIMIT_STORAGE_OPTIONS": ({"socket_connect_timeout": 1, "socket_timeout": 1}
+                                      if redis_url else {}),
         "RATELIMIT_HEADERS_ENABLED": True,
         # A whole sales office shares one address: generous per address, strict per account.
         "LOGIN_RATE_LIMIT_PER_ADDRESS": env.get("LOGIN_RATE_LIMIT_PER_ADDRESS", "60 per 5 minutes"),
@@ -69,8 +77,10 @@ def load(overrides: dict | None = None) -> dict:
         "SESSION_COOKIE_NAME": "portal_session",
         "REMEMBER_COOKIE_DURATION": timedelta(days=0),
         "WTF_CSRF_TIME_LIMIT": None,
-        "MAX_CONTENT_LENGTH": 12 * 1024 * 1024,
-        "UPLOAD_MAX_BYTES": int(env.get("UPLOAD_MAX_BYTES", str(10 * 1024 * 1024))),
+        "UPLOAD_MAX_BYTES": upload_max,
+        # A whole request: the largest upload plus room for the rest of its form. nginx's
+        # client_max_body_size is the same figure (deploy/nginx/portal.conf).
+        "MAX_CONTENT_LENGTH": upload_max + 2 * 1024 * 1024,
         # Images are decoded only below this many pixels (a 50-megapixel photo of a document is
         # plenty; a PNG claiming 30000 x 30000 is a decompression bomb).
         "UPLOAD_MAX_PIXELS": int(env.get("UPLOAD_MAX_PIXELS", "50000000")),

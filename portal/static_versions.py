@@ -1,0 +1,38 @@
+"""Static file URLs carry a version taken from the file's content: `/static/portal.css?v=3f9a…`.
+
+nginx serves `/static/` itself and lets browsers keep a versioned file for a year
+(deploy/nginx/portal.conf); a release that changes a file changes its URL, so nobody keeps an
+old stylesheet or script. Flask ignores the query string when it serves the file itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from flask import Flask
+
+
+def register(app: Flask) -> None:
+    root = Path(app.static_folder).resolve()
+    # (filename) -> (mtime_ns, size, version): hashed again only when the file changes.
+    seen: dict[str, tuple[int, int, str]] = {}
+
+    @app.url_defaults
+    def _static_version(endpoint: str, values: dict) -> None:
+        if endpoint != "static" or "v" in values or "filename" not in values:
+            return
+        name = values["filename"]
+        path = (root / name).resolve()
+        if not path.is_relative_to(root):
+            return
+        try:
+            stat = path.stat()
+        except OSError:
+            return
+        known = seen.get(name)
+        if known is None or known[:2] != (stat.st_mtime_ns, stat.st_size):
+            known = (stat.st_mtime_ns, stat.st_size,
+                     hashlib.sha256(path.read_bytes()).hexdigest()[:12])
+            seen[name] = known
+        values["v"] = known[2]
