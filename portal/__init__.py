@@ -122,9 +122,11 @@ def register_blueprints(app: Flask) -> None:
     # Modules that add routes to a face's blueprint (cooperation agreements).
     import blueprints.admin.imports  # noqa: F401  (scorecards: history uploads)
     import blueprints.admin.scoring  # noqa: F401  (scorecards: weights)
+    import blueprints.api.portfolio  # noqa: F401  (portfolio: API v1)
     import blueprints.api.scorecards  # noqa: F401  (scorecards: API v1)
     import blueprints.auth.verify  # noqa: F401
     import blueprints.bank.agreements  # noqa: F401
+    import blueprints.bank.portfolio  # noqa: F401  (the portfolio by class and more)
     import blueprints.bank.scorecards  # noqa: F401  (scorecards, follow-up, contacts)
     import blueprints.partner.agreements  # noqa: F401
     import blueprints.partner.integration  # noqa: F401  (API keys, webhooks, notifications)

@@ -100,6 +100,10 @@ ACCESS = {
     "bank.agreement_template": ADMINS,
     "bank.edit_agreement_template": ADMINS,
     "bank.new_agreement_template": ADMINS,
+    # portfolio by customer class and more
+    "bank.portfolio_page": BANK,
+    "bank.portfolio_csv": BANK,
+    "bank.portfolio_loans": BANK,
     # scorecards, follow-up pool, contact log
     "bank.scorecards": MANAGERS,
     "bank.recompute_scorecards": MANAGERS,
