@@ -63,6 +63,8 @@ def history(app, world, tmp_path):
             t["borrowers"] += 1
             t["disbursed"] += loan_amount
             if i < silent:
+                t["balance"] += loan_amount  # owes what was lent until its first statement
+                t["first_balance"] += loan_amount
                 continue  # disbursed, no statement yet: a borrower without performance
             # statement 1: all current; statement 2: the loan's final standing
             first, second = disbursed + timedelta(days=30), disbursed + timedelta(days=60)

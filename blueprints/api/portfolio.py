@@ -22,7 +22,8 @@ class PortfolioGroupOut(BaseModel):
     label: str
     borrowers: int = Field(description="Disbursed loans (one borrower account each).")
     borrower_share: float | None = Field(description="Of the filtered total (fraction 0-1).")
-    balance: float = Field(description="Outstanding on each loan's latest statement up to `to`.")
+    balance: float = Field(description="Outstanding on each loan's latest statement up to `to` "
+                                       "(the amount disbursed while it has none).")
     balance_share: float | None
     disbursed_amount: float
     loans_with_performance: int = Field(description="Loans whose latest statement up to `to` is "

@@ -2,10 +2,11 @@
 source study's own table (borrowers, balance and NPL by customer class) read off the loans.
 
 One GROUP BY query: every disbursed loan in the filters, measured on its latest statement up to
-the period's end. Shares are fractions of the filtered total (they sum to 1); rates are fractions
-of the loans with a statement that is not closed, with the rate's interval from the same beta
-maths the scorecards use (an even Jeffreys prior here: the portfolio is not shrunk toward
-anything). The drill-down list (`loans`) selects exactly the loans a cell counts.
+the period's end (a loan without a statement yet owes what was disbursed). Shares are fractions
+of the filtered total (they sum to 1); rates are fractions of the loans with a statement that is
+not closed, with the rate's interval from the same beta maths the scorecards use (an even
+Jeffreys prior here: the portfolio is not shrunk toward anything). The drill-down list (`loans`)
+selects exactly the loans a cell counts.
 """
 
 from __future__ import annotations
@@ -210,7 +211,8 @@ def portfolio(q: PortfolioQuery, user: User | None = None, *, locale: str = "zh_
     latest, lp = _statements(when)
     key = _key_expr(q).label("key")
     flags = _flags(lp)
-    query = (select(key, func.count(Referral.id), func.coalesce(func.sum(lp.outstanding), 0),
+    query = (select(key, func.count(Referral.id),
+                    func.coalesce(func.sum(func.coalesce(lp.outstanding, Referral.amount)), 0),
                     func.coalesce(func.sum(Referral.amount), 0), _count(flags["performing"]),
                     _count(flags["delinquent"]), _count(flags["npl"]))
              .select_from(Referral)
