@@ -127,6 +127,7 @@ def register_blueprints(app: Flask) -> None:
     import blueprints.auth.verify  # noqa: F401
     import blueprints.bank.agreements  # noqa: F401
     import blueprints.bank.portfolio  # noqa: F401  (the portfolio by class and more)
+    import blueprints.bank.scorecard_drill  # noqa: F401  (what stands behind each figure)
     import blueprints.bank.scorecards  # noqa: F401  (scorecards, follow-up, contacts)
     import blueprints.partner.agreements  # noqa: F401
     import blueprints.partner.integration  # noqa: F401  (API keys, webhooks, notifications)

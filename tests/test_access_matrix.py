@@ -26,6 +26,7 @@ from portal.services import (
     followups,
     imports,
     notifications,
+    scoring,
     webhooks,
 )
 from tests import factories
@@ -108,6 +109,7 @@ ACCESS = {
     "bank.scorecards": MANAGERS,
     "bank.recompute_scorecards": MANAGERS,
     "bank.scorecard": MANAGERS,
+    "bank.scorecard_kpi": MANAGERS,
     "bank.followup_pool": MANAGERS,
     "bank.followup_add": MANAGERS,
     "bank.followup": MANAGERS,
@@ -166,13 +168,14 @@ def objects(world):
     template = db.session.scalar(select(AgreementTemplate))
     follow_up = followups.add(Ctx(user=world.manager), referral)
     batch = imports.import_loans(Ctx(user=world.admin), b"not a loans file\n")
+    scoring.recompute_all()  # partner A's card, for the pages behind its figures
     db.session.commit()
     return {
         "referral_id": referral.id, "document_id": document.id, "agreement_id": agreement.id,
         "user_id": world.agent_a.id, "org_id": world.org_a.id, "key_id": key.id,
         "endpoint_id": endpoint.id, "delivery_id": delivery.id,
         "notification_id": notification.id, "template_id": template.id, "lang": "en",
-        "follow_up_id": follow_up.id, "batch_id": batch.batch_id,
+        "follow_up_id": follow_up.id, "batch_id": batch.batch_id, "name": "approval_rate",
     }
 
 

@@ -63,7 +63,8 @@ def _locale():
 def _filters(form: ReferralFilterForm) -> queue.ReferralFilters:
     return queue.ReferralFilters(q=form.value("q"), status=form.value("status"),
                                  product=form.value("product"), org_id=form.org_id(),
-                                 partner_type=form.value("partner_type"))
+                                 partner_type=form.value("partner_type"),
+                                 customer_class=form.customer_class_value())
 
 
 @bp.route("/queue", endpoint="queue")

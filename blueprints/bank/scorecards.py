@@ -18,6 +18,9 @@ from portal.extensions import db
 from portal.labels import PARTNER_TYPES
 from portal.security import ctx, roles_required
 from portal.services import followups, partners, referrals, scoring
+from portal.services.errors import ValidationFailed
+from portal.services.portfolio import PortfolioQuery, class_mix
+from portal.services.portfolio import parse as parse_period
 from portal.services.scoring import TIER_BADGES, TIER_LABELS
 from portal.services.scoring import views as scorecard_views
 
@@ -115,6 +118,14 @@ def recompute_scorecards():
     return redirect(url_for("bank.scorecards"))
 
 
+def _mix_period() -> PortfolioQuery:
+    """The class mix's period from the query string (a bad date: the default year)."""
+    try:
+        return parse_period({"from": request.args.get("from"), "to": request.args.get("to")})
+    except ValidationFailed:
+        return PortfolioQuery()
+
+
 @bp.route("/scorecards/<int:org_id>")
 @manager_required
 def scorecard(org_id: int):
@@ -133,6 +144,7 @@ def scorecard(org_id: int):
         state=scorecard_views.tier_state(org.id),
         trend=scorecard_views.org_trend(months), mix=scorecard_views.mix_chart(card),
         split=scorecard_views.split_chart(card),
+        period_mix=class_mix(org.id, _mix_period()),
         contacts=db.session.scalars(followups.contacts(org_id=org.id).limit(10)).all(),
         pool=db.session.scalars(followups.pool(status="active", org_id=org.id).limit(20)).all(),
         cadence=followups.cadence(), contact_form=contact_form, TIER_LABELS=TIER_LABELS,

@@ -6,15 +6,23 @@ try another one); agents do not see the scorecard.
 
 from __future__ import annotations
 
-from flask import render_template
+from flask import render_template, request
 from flask_login import current_user
 
 from portal.security import roles_required
-from portal.services import scoring
+from portal.services import portfolio, scoring
+from portal.services.errors import ValidationFailed
 from portal.services.scoring import TIER_BADGES, TIER_LABELS
 from portal.services.scoring import views as scorecard_views
 
 from .routes import bp
+
+
+def _mix_period() -> portfolio.PortfolioQuery:
+    try:
+        return portfolio.parse({"from": request.args.get("from"), "to": request.args.get("to")})
+    except ValidationFailed:
+        return portfolio.PortfolioQuery()
 
 
 @bp.route("/scorecard")
@@ -28,6 +36,7 @@ def scorecard():
         rows=scorecard_views.explain(card, partner_view=True) if card else [],
         trend=scorecard_views.org_trend(months), mix=scorecard_views.mix_chart(card),
         split=scorecard_views.split_chart(card), TIER_LABELS=TIER_LABELS,
+        period_mix=portfolio.class_mix(org.id, _mix_period()),
         TIER_BADGES=TIER_BADGES, k=scoring.setting("SCORING_PRIOR_STRENGTH"),
         level=scoring.setting("SCORING_INTERVAL"), sla=scoring.setting("SCORING_SLA_HOURS"),
         min_loans=scoring.setting("SCORING_PARTNER_MIN_LOANS"))

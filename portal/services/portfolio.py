@@ -319,3 +319,34 @@ def history(referral: Referral) -> list[LoanPerformance]:
     return list(db.session.scalars(
         select(LoanPerformance).where(LoanPerformance.referral_id == referral.id)
         .order_by(LoanPerformance.as_of.desc())))
+
+
+@dataclass
+class ClassMix:
+    """One partner's referrals submitted in a period, by customer class."""
+
+    start: date
+    end: date
+    counts: dict[int, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def share(self, cls: int) -> float | None:
+        return self.counts[cls] / self.total if self.total else None
+
+
+def class_mix(org_id: int, q: PortfolioQuery) -> ClassMix:
+    """The class mix of a partner's referrals submitted from `q.from_` (default: a year before
+    `to`) to `q.to` (default: today), both inclusive, bank calendar days."""
+    end = as_of(q)
+    start = q.from_ or end - timedelta(days=364)
+    counts = {1: 0, 2: 0, 3: 0}
+    for cls, n in db.session.execute(
+            select(Referral.customer_class, func.count()).where(
+                Referral.org_id == org_id, Referral.submitted_at >= day_start(start),
+                Referral.submitted_at < day_start(end + timedelta(days=1)))
+            .group_by(Referral.customer_class)):
+        counts[int(cls)] = n
+    return ClassMix(start, end, counts)
