@@ -19,7 +19,7 @@ from models import Document
 from portal.extensions import db
 from portal.labels import ACTIONS, PARTNER_TYPES, STATES
 from portal.security import bank_required, ctx, roles_required, safe_next
-from portal.services import audit, documents, lifecycle, partners, queue, referrals
+from portal.services import audit, documents, lifecycle, partners, portfolio, queue, referrals
 from portal.services.errors import ValidationFailed
 from portal.services.lifecycle import State
 
@@ -117,6 +117,7 @@ def _render_referral(referral, *, revealed=None, failed=None, status=200):
         bank_seconds=referrals.bank_clock_seconds(referral),
         partner_seconds=referrals.partner_clock_seconds(referral),
         failed=failed, action_form=ActionForm(),
+        statements=portfolio.history(referral),
     ), status
 
 
