@@ -13,6 +13,7 @@ from .agreement import (
 )
 from .audit import AuditEntry
 from .base import UTCDateTime, utcnow
+from .dispute import Dispute
 from .document import Document, Stipulation
 from .followup import ContactCadence, ContactLog, FollowUp, FollowUpNote
 from .integration import (
@@ -86,4 +87,6 @@ __all__ = [
     "ScorecardSnapshot",
     "ScoringWeights",
     "TierState",
+    # disputes of scorecard figures and loan records (issue 12)
+    "Dispute",
 ]

@@ -126,6 +126,7 @@ def register_blueprints(app: Flask) -> None:
     import blueprints.api.scorecards  # noqa: F401  (scorecards: API v1)
     import blueprints.auth.verify  # noqa: F401
     import blueprints.bank.agreements  # noqa: F401
+    import blueprints.bank.disputes  # noqa: F401  (disputes of figures and loans)
     import blueprints.bank.portfolio  # noqa: F401  (the portfolio by class and more)
     import blueprints.bank.scorecard_drill  # noqa: F401  (what stands behind each figure)
     import blueprints.bank.scorecards  # noqa: F401  (scorecards, follow-up, contacts)

@@ -22,6 +22,7 @@ from portal.extensions import db
 from portal.services import (
     Ctx,
     api_keys,
+    disputes,
     documents,
     followups,
     imports,
@@ -78,6 +79,7 @@ ACCESS = {
     "partner.webhook_deliveries": PARTNER_ADMINS,
     "partner.resend_delivery": PARTNER_ADMINS,
     "partner.scorecard": PARTNER_ADMINS,
+    "partner.open_dispute": PARTNER_ADMINS,
     # bank face
     "bank.queue": BANK,
     "bank.referrals": BANK,
@@ -110,6 +112,10 @@ ACCESS = {
     "bank.recompute_scorecards": MANAGERS,
     "bank.scorecard": MANAGERS,
     "bank.scorecard_kpi": MANAGERS,
+    "bank.disputes_page": MANAGERS,
+    "bank.dispute": MANAGERS,
+    "bank.answer_dispute": MANAGERS,
+    "bank.correct_loan": MANAGERS,
     "bank.followup_pool": MANAGERS,
     "bank.followup_add": MANAGERS,
     "bank.followup": MANAGERS,
@@ -169,6 +175,8 @@ def objects(world):
     follow_up = followups.add(Ctx(user=world.manager), referral)
     batch = imports.import_loans(Ctx(user=world.admin), b"not a loans file\n")
     scoring.recompute_all()  # partner A's card, for the pages behind its figures
+    dispute = disputes.open_dispute(Ctx(user=world.partner_a), world.org_a,
+                                    {"subject": "kpi:approval_rate", "note": "Looks low"})
     db.session.commit()
     return {
         "referral_id": referral.id, "document_id": document.id, "agreement_id": agreement.id,
@@ -176,6 +184,7 @@ def objects(world):
         "endpoint_id": endpoint.id, "delivery_id": delivery.id,
         "notification_id": notification.id, "template_id": template.id, "lang": "en",
         "follow_up_id": follow_up.id, "batch_id": batch.batch_id, "name": "approval_rate",
+        "dispute_id": dispute.id,
     }
 
 
