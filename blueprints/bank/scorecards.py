@@ -33,6 +33,7 @@ from .scorecard_forms import (
     CockpitFilterForm,
     ContactForm,
     NoteForm,
+    first_problem,
 )
 
 manager_required = roles_required("channel_manager", "admin")
@@ -187,7 +188,7 @@ def followup_add():
     form = AddFollowUpForm()
     form.assigned_to.choices = _staff_choices("")
     if not form.validate_on_submit() or not (form.referral_id.data or "").isdigit():
-        flash(_("Choose a referral to add."), "danger")
+        flash(first_problem(form, _("Choose a referral to add.")), "danger")
         return redirect(url_for("bank.followup_pool", view="candidates"))
     referral = referrals.get_for(current_user, int(form.referral_id.data))
     with going_back_to("bank.followup_pool", view="candidates"):
@@ -218,7 +219,7 @@ def followup_assign(follow_up_id: int):
     form = AssignForm()
     form.assigned_to.choices = _staff_choices("")
     if not form.validate_on_submit():
-        flash(_("Check the date and time."), "danger")
+        flash(first_problem(form, _("Check the date and time.")), "danger")
         return redirect(url_for("bank.followup", follow_up_id=entry.id))
     with going_back_to("bank.followup", follow_up_id=entry.id):
         followups.assign(ctx(), entry, form.assigned_to.data or None,
@@ -233,7 +234,7 @@ def followup_note(follow_up_id: int):
     entry = followups.get(follow_up_id)
     form = NoteForm()
     if not form.validate_on_submit():
-        flash(_("Write what happened."), "danger")
+        flash(first_problem(form, _("Write what happened.")), "danger")
         return redirect(url_for("bank.followup", follow_up_id=entry.id))
     with going_back_to("bank.followup", follow_up_id=entry.id):
         followups.add_note(ctx(), entry, form.kind.data, form.body.data,
@@ -289,7 +290,7 @@ def contact_log():
               if back == "card" and (form.org_id.data or "").isdigit()
               else url_for("bank.contacts"))
     if not form.validate_on_submit() or not (form.org_id.data or "").isdigit():
-        flash(_("Choose the partner and write a short summary."), "danger")
+        flash(first_problem(form, _("Choose the partner and write a short summary.")), "danger")
         return redirect(target)
     org = partners.partner_org(int(form.org_id.data))
     if org is None:
