@@ -275,7 +275,9 @@ def split_chart(snapshot) -> dict | None:
         "options": {"indexAxis": "y", "responsive": True, "maintainAspectRatio": False,
                     "scales": {"x": {"stacked": True, "beginAtZero": True,
                                      "title": {"display": True, "text": str(_l("Hours"))}},
-                               "y": {"stacked": True}}}}
+                               # The bar's name is the chart's heading; as a tick
+                               # label it left the canvas in a narrow column.
+                               "y": {"stacked": True, "ticks": {"display": False}}}}}
 
 
 # --- one partner's card, explained --------------------------------------------------------------
