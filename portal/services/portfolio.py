@@ -200,27 +200,27 @@ def _flags(lp):
     }
 
 
-def _count(condition):
-    return func.sum(case((condition, 1), else_=0))
-
-
 def portfolio(q: PortfolioQuery, user: User | None = None, *, locale: str = "zh_CN"
               ) -> Portfolio:
     """The table: one group per key present, and the total over the same loans."""
     when = as_of(q)
     latest, lp = _statements(when)
-    key = _key_expr(q).label("key")
     flags = _flags(lp)
-    query = (select(key, func.count(Referral.id),
-                    func.coalesce(func.sum(func.coalesce(lp.outstanding, Referral.amount)), 0),
-                    func.coalesce(func.sum(Referral.amount), 0), _count(flags["performing"]),
-                    _count(flags["delinquent"]), _count(flags["npl"]))
-             .select_from(Referral)
-             .join(Organization, Organization.id == Referral.org_id)
-             .outerjoin(latest, latest.c.rid == Referral.id)
-             .outerjoin(lp, and_(lp.referral_id == latest.c.rid, lp.as_of == latest.c.as_of))
-             .group_by(key))
-    query = _filtered(query, q, user)
+    # One row per loan with its group's key, grouped outside: PostgreSQL does not see that the
+    # month CASE (bound parameters) in GROUP BY is the one selected.
+    rows = (select(_key_expr(q).label("key"), Referral.id.label("id"),
+                   func.coalesce(lp.outstanding, Referral.amount).label("balance"),
+                   Referral.amount.label("amount"),
+                   *[case((flags[name], 1), else_=0).label(name) for name in flags])
+            .select_from(Referral)
+            .join(Organization, Organization.id == Referral.org_id)
+            .outerjoin(latest, latest.c.rid == Referral.id)
+            .outerjoin(lp, and_(lp.referral_id == latest.c.rid, lp.as_of == latest.c.as_of)))
+    rows = _filtered(rows, q, user).subquery("loans")
+    query = (select(rows.c.key, func.count(rows.c.id), func.coalesce(func.sum(rows.c.balance), 0),
+                    func.coalesce(func.sum(rows.c.amount), 0), func.sum(rows.c.performing),
+                    func.sum(rows.c.delinquent), func.sum(rows.c.npl))
+             .group_by(rows.c.key))
     labels = _labels(q.group_by, locale)
     groups = []
     for k, borrowers, balance, disbursed, performing, delinquent, npl in db.session.execute(query):

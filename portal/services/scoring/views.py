@@ -22,7 +22,7 @@ from .tiers import TIER_RANK, TIERS
 S = ScorecardSnapshot
 # The KPIs the ranking table shows as columns (all are on the detail page).
 COCKPIT_KPIS = ("approval_rate", "pull_through", "document_first_pass", "class1_share",
-                "delinquency_rate", "npl_rate", "partner_response_hours",
+                "class3_share", "delinquency_rate", "npl_rate", "partner_response_hours",
                 "bank_turnaround_hours", "disbursed_amount")
 
 
