@@ -13,6 +13,7 @@ from .agreement import (
 )
 from .audit import AuditAnchor, AuditChainHead, AuditCheck, AuditDenialCount, AuditEntry
 from .base import UTCDateTime, utcnow
+from .dispute import Dispute
 from .document import Document, Stipulation
 from .followup import ContactCadence, ContactLog, FollowUp, FollowUpNote
 from .integration import (
@@ -109,4 +110,6 @@ __all__ = [
     # reveals with a purpose (issue 10)
     "Reveal",
     "RevealRequest",
+    # disputes of scorecard figures and loan records (issue 12)
+    "Dispute",
 ]

@@ -139,13 +139,17 @@ REVEAL_REQUEST_STATUSES = {"pending": _l("Waiting for a manager"), "approved": _
 
 CLOCKS = {"bank": _l("Bank"), "partner": _l("Partner")}
 
+# A loan statement's status (loan performance imports).
+LOAN_STATUSES = {"current": _l("Current"), "delinquent": _l("Delinquent"),
+                 "npl": _l("Non-performing"), "closed": _l("Closed")}
+
 ALL = {
     "STATES": STATES, "PARTNER_STATES": PARTNER_STATES, "STATE_BADGES": STATE_BADGES,
     "ACTIONS": ACTIONS, "ROLES": ROLES, "PARTNER_TYPES": PARTNER_TYPES,
     "ORG_STATUSES": ORG_STATUSES, "INDUSTRIES": INDUSTRIES, "DOCUMENT_KINDS": DOCUMENT_KINDS,
     "STIPULATION_STATUSES": STIPULATION_STATUSES, "DECLINE_REASONS": DECLINE_REASONS,
     "EVENT_REASONS": EVENT_REASONS,
-    "CLOCKS": CLOCKS,
+    "CLOCKS": CLOCKS, "LOAN_STATUSES": LOAN_STATUSES,
     "REVEAL_REASONS": REVEAL_REASONS, "REVEAL_REQUEST_STATUSES": REVEAL_REQUEST_STATUSES,
 }
 

@@ -28,12 +28,14 @@ from portal.extensions import db
 from portal.services import (
     Ctx,
     api_keys,
+    disputes,
     documents,
     followups,
     imports,
     notifications,
     passwords,
     reveals,
+    scoring,
     webhooks,
 )
 from tests import factories
@@ -100,6 +102,7 @@ ACCESS = {
     "partner.webhook_deliveries": PARTNER_ADMINS,
     "partner.resend_delivery": PARTNER_ADMINS,
     "partner.scorecard": PARTNER_ADMINS,
+    "partner.open_dispute": PARTNER_ADMINS,
     # bank face
     "bank.queue": BANK,
     "bank.referrals": BANK,
@@ -130,10 +133,19 @@ ACCESS = {
     "bank.agreement_template": ADMINS,
     "bank.edit_agreement_template": ADMINS,
     "bank.new_agreement_template": ADMINS,
+    # portfolio by customer class and more
+    "bank.portfolio_page": BANK,
+    "bank.portfolio_csv": BANK,
+    "bank.portfolio_loans": BANK,
     # scorecards, follow-up pool, contact log
     "bank.scorecards": MANAGERS,
     "bank.recompute_scorecards": MANAGERS,
     "bank.scorecard": MANAGERS,
+    "bank.scorecard_kpi": MANAGERS,
+    "bank.disputes_page": MANAGERS,
+    "bank.dispute": MANAGERS,
+    "bank.answer_dispute": MANAGERS,
+    "bank.correct_loan": MANAGERS,
     "bank.followup_pool": MANAGERS,
     "bank.followup_add": MANAGERS,
     "bank.followup": MANAGERS,
@@ -199,15 +211,18 @@ def objects(world):
                                       token_hash=passwords.token_hash("matrix-token"),
                                       expires_at=utcnow() + timedelta(hours=1)))
     reveal_request = reveals.ask(Ctx(user=world.officer), referral, "other", "matrix")
+    scoring.recompute_all()  # partner A's card, for the pages behind its figures
+    dispute = disputes.open_dispute(Ctx(user=world.partner_a), world.org_a,
+                                    {"subject": "kpi:approval_rate", "note": "Looks low"})
     db.session.commit()
     return {
         "referral_id": referral.id, "document_id": document.id, "agreement_id": agreement.id,
         "user_id": world.agent_a.id, "org_id": world.org_a.id, "key_id": key.id,
         "endpoint_id": endpoint.id, "delivery_id": delivery.id,
         "notification_id": notification.id, "template_id": template.id, "lang": "en",
-        "follow_up_id": follow_up.id, "batch_id": batch.batch_id,
+        "follow_up_id": follow_up.id, "batch_id": batch.batch_id, "name": "approval_rate",
         "token": "matrix-token", "session_id": "0" * 20,
-        "request_id": reveal_request.id,
+        "request_id": reveal_request.id, "dispute_id": dispute.id,
     }
 
 

@@ -616,7 +616,7 @@ def test_the_openapi_document_describes_every_operation(client):
         ("/referrals/{referral_id}/documents", "post"),
         ("/referrals/{referral_id}/transitions", "post"),
         ("/agreements", "get"), ("/agreements/{agreement_id}/pdf", "get"),
-        ("/scorecards", "get"), ("/scorecard", "get"),
+        ("/scorecards", "get"), ("/scorecard", "get"), ("/portfolio", "get"),
     }
     for path, item in doc["paths"].items():
         for method, operation in item.items():

@@ -56,7 +56,7 @@ def test_users_create_checks_role_organisation_and_password(cli, world):
     assert ok.exit_code == 0 and "One-time password" not in ok.output
 
 
-def test_demo_seed_builds_the_contract_accounts_once(cli, app):
+def test_demo_seed_builds_the_contract_accounts_once(cli, app, client):
     result = cli.invoke(args=["demo", "seed", "--if-empty"])
     assert result.exit_code == 0, result.output
     emails = set(db.session.scalars(select(User.email)))
@@ -66,18 +66,36 @@ def test_demo_seed_builds_the_contract_accounts_once(cli, app):
             "sales@harbor-realty.example"} <= emails
     codes = set(db.session.scalars(select(Organization.code)))
     assert {"SUNRISE", "NORTHSTAR", "BRIDGE", "HARBOR"} <= codes
-    assert db.session.scalar(select(func.count(Referral.id))) > 40
+    assert db.session.scalar(select(func.count(Referral.id))) > 300
     assert db.session.scalar(select(func.count(Referral.id)).where(
         Referral.status == "conflict")) >= 1
-    from models import LoanPerformance  # demo loans have statements for the scorecards
+    # Every buyer consented before the referral went in.
+    assert not db.session.scalar(select(func.count(Referral.id)).where(
+        Referral.consent_obtained_at >= Referral.submitted_at))
+    from models import Agreement, LoanPerformance
 
-    assert db.session.scalar(select(func.count(LoanPerformance.id))) > 0
+    assert db.session.scalar(select(func.count(LoanPerformance.id))) > 1000
+    covered = {}
+    for agreement in db.session.scalars(select(Agreement).where(Agreement.status == "active")):
+        covered.setdefault(agreement.org.code, set()).update(agreement.products)
+    assert covered == {"SUNRISE": {"housing_mortgage"}, "HARBOR": {"housing_mortgage"},
+                       "NORTHSTAR": {"auto_loan"}, "BRIDGE": {"study_abroad_loan"}}
+    # The study's table, on first look.
+    from portal.services import portfolio
+
+    table = portfolio.portfolio(portfolio.PortfolioQuery())
+    by_class = {g.key: g for g in table.groups}
+    assert abs(by_class["1"].borrower_share - 0.42) < 0.02 and by_class["1"].npl_rate < 0.01
+    assert abs(by_class["2"].borrower_share - 0.33) < 0.02
+    assert 0.015 < by_class["2"].npl_rate < 0.04
+    assert abs(by_class["3"].borrower_share - 0.25) < 0.02
+    assert abs(by_class["3"].balance_share - 0.184) < 0.01
+    assert 0.055 < by_class["3"].npl_rate < 0.08
+    estate = next(g for g in portfolio.portfolio(portfolio.PortfolioQuery(
+        group_by="industry")).groups if g.key == "real_estate_construction")
+    assert estate.npl_rate > 0.02
     again = cli.invoke(args=["demo", "seed", "--if-empty"])
     assert "left as it is" in again.output
-
-
-def test_demo_accounts_log_in_with_the_contract_password(cli, client):
-    cli.invoke(args=["demo", "seed", "--if-empty"])
     response = client.post("/login", data={"email": "sales@sunrise-homes.example",
                                            "password": "demo-pass-2026"})
     assert response.status_code == 302

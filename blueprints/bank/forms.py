@@ -54,10 +54,17 @@ class ReferralFilterForm(FlaskForm):
     product = SelectField(_l("Product"), validators=[Optional()], validate_choice=False)
     org = SelectField(_l("Partner"), validators=[Optional()], validate_choice=False)
     partner_type = SelectField(_l("Partner type"), validators=[Optional()], validate_choice=False)
+    customer_class = SelectField(_l("Customer class"), validators=[Optional()],
+                                 choices=[("", _l("Any class")), ("1", _l("Class 1")),
+                                          ("2", _l("Class 2")), ("3", _l("Class 3"))])
 
     def value(self, name: str):
         data = self[name].data
         return data or None
+
+    def customer_class_value(self) -> int | None:
+        raw = self.customer_class.data or ""
+        return int(raw) if raw in ("1", "2", "3") else None
 
     def org_id(self) -> int | None:
         raw = self.org.data or ""

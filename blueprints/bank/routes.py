@@ -19,7 +19,16 @@ from models import Document
 from portal.extensions import db
 from portal.labels import ACTIONS, PARTNER_TYPES, STATES
 from portal.security import bank_required, ctx, fresh_login_required, roles_required, safe_next
-from portal.services import audit, documents, lifecycle, partners, queue, referrals, reveals
+from portal.services import (
+    audit,
+    documents,
+    lifecycle,
+    partners,
+    portfolio,
+    queue,
+    referrals,
+    reveals,
+)
 from portal.services.errors import ValidationFailed
 from portal.services.lifecycle import State
 
@@ -64,7 +73,8 @@ def _locale():
 def _filters(form: ReferralFilterForm) -> queue.ReferralFilters:
     return queue.ReferralFilters(q=form.value("q"), status=form.value("status"),
                                  product=form.value("product"), org_id=form.org_id(),
-                                 partner_type=form.value("partner_type"))
+                                 partner_type=form.value("partner_type"),
+                                 customer_class=form.customer_class_value())
 
 
 @bp.route("/queue", endpoint="queue")
@@ -121,6 +131,7 @@ def _render_referral(referral, *, revealed=None, failed=None, status=200):
         failed=failed, action_form=ActionForm(),
         reveal_over_limit=reveals.over_limit(current_user.id),
         reveal_requests=reveals.open_requests(current_user.id, referral.id),
+        statements=portfolio.history(referral),
     ), status
 
 

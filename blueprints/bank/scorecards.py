@@ -18,6 +18,9 @@ from portal.extensions import db
 from portal.labels import PARTNER_TYPES
 from portal.security import ctx, roles_required
 from portal.services import followups, partners, referrals, scoring
+from portal.services.errors import ValidationFailed
+from portal.services.portfolio import PortfolioQuery, class_mix
+from portal.services.portfolio import parse as parse_period
 from portal.services.scoring import TIER_BADGES, TIER_LABELS
 from portal.services.scoring import views as scorecard_views
 
@@ -30,6 +33,7 @@ from .scorecard_forms import (
     CockpitFilterForm,
     ContactForm,
     NoteForm,
+    first_problem,
 )
 
 manager_required = roles_required("channel_manager", "admin")
@@ -115,6 +119,14 @@ def recompute_scorecards():
     return redirect(url_for("bank.scorecards"))
 
 
+def _mix_period() -> PortfolioQuery:
+    """The class mix's period from the query string (a bad date: the default year)."""
+    try:
+        return parse_period({"from": request.args.get("from"), "to": request.args.get("to")})
+    except ValidationFailed:
+        return PortfolioQuery()
+
+
 @bp.route("/scorecards/<int:org_id>")
 @manager_required
 def scorecard(org_id: int):
@@ -133,6 +145,7 @@ def scorecard(org_id: int):
         state=scorecard_views.tier_state(org.id),
         trend=scorecard_views.org_trend(months), mix=scorecard_views.mix_chart(card),
         split=scorecard_views.split_chart(card),
+        period_mix=class_mix(org.id, _mix_period()),
         contacts=db.session.scalars(followups.contacts(org_id=org.id).limit(10)).all(),
         pool=db.session.scalars(followups.pool(status="active", org_id=org.id).limit(20)).all(),
         cadence=followups.cadence(), contact_form=contact_form, TIER_LABELS=TIER_LABELS,
@@ -175,7 +188,7 @@ def followup_add():
     form = AddFollowUpForm()
     form.assigned_to.choices = _staff_choices("")
     if not form.validate_on_submit() or not (form.referral_id.data or "").isdigit():
-        flash(_("Choose a referral to add."), "danger")
+        flash(first_problem(form, _("Choose a referral to add.")), "danger")
         return redirect(url_for("bank.followup_pool", view="candidates"))
     referral = referrals.get_for(current_user, int(form.referral_id.data))
     with going_back_to("bank.followup_pool", view="candidates"):
@@ -206,7 +219,7 @@ def followup_assign(follow_up_id: int):
     form = AssignForm()
     form.assigned_to.choices = _staff_choices("")
     if not form.validate_on_submit():
-        flash(_("Check the date and time."), "danger")
+        flash(first_problem(form, _("Check the date and time.")), "danger")
         return redirect(url_for("bank.followup", follow_up_id=entry.id))
     with going_back_to("bank.followup", follow_up_id=entry.id):
         followups.assign(ctx(), entry, form.assigned_to.data or None,
@@ -221,7 +234,7 @@ def followup_note(follow_up_id: int):
     entry = followups.get(follow_up_id)
     form = NoteForm()
     if not form.validate_on_submit():
-        flash(_("Write what happened."), "danger")
+        flash(first_problem(form, _("Write what happened.")), "danger")
         return redirect(url_for("bank.followup", follow_up_id=entry.id))
     with going_back_to("bank.followup", follow_up_id=entry.id):
         followups.add_note(ctx(), entry, form.kind.data, form.body.data,
@@ -277,7 +290,7 @@ def contact_log():
               if back == "card" and (form.org_id.data or "").isdigit()
               else url_for("bank.contacts"))
     if not form.validate_on_submit() or not (form.org_id.data or "").isdigit():
-        flash(_("Choose the partner and write a short summary."), "danger")
+        flash(first_problem(form, _("Choose the partner and write a short summary.")), "danger")
         return redirect(target)
     org = partners.partner_org(int(form.org_id.data))
     if org is None:

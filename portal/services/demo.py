@@ -11,8 +11,7 @@ from stdnum.cn import ric
 from models import User, utcnow
 
 from ..extensions import db
-from . import Ctx, accounts, agreements, documents, referrals
-from .lifecycle import State
+from . import Ctx, accounts, agreements, demo_history, referrals
 
 PASSWORD = "demo-pass-2026"  # noqa: S105  # nosec B105  # the contract's published demo password
 SYSTEM = Ctx(user=None, ip="demo")
@@ -76,19 +75,6 @@ def intake_data(rng: random.Random, product: str, n: int) -> dict:
     }
 
 
-# Paths a demo referral takes; each step is (state, hours after the previous one).
-PATHS = [
-    [("under_review", 20), ("approved", 50), ("contract_signed", 72), ("disbursed", 48)],
-    [("documents_requested", 10), ("under_review", 40), ("approved", 30), ("contract_signed", 60)],
-    [("under_review", 30), ("declined", 40)],
-    [("documents_requested", 24), ("under_review", 70), ("approved", 30)],
-    [("under_review", 12), ("documents_requested", 20)],
-    [("withdrawn", 60)],
-    [("under_review", 8)],
-    [],
-]
-
-
 def seed(rng_seed: int = 2026) -> str:
     rng = random.Random(rng_seed)  # nosec B311  # seeded: the same demo data every time
     accounts.bank_org()
@@ -100,7 +86,7 @@ def seed(rng_seed: int = 2026) -> str:
                                               password=PASSWORD)
     officer = Ctx(user=staff["credit_officer"], ip="demo")
     now = utcnow()
-    count = 0
+    partners = {}
     for code, name, kind, admin_email, agents, product in PARTNERS:
         org = accounts.create_org(SYSTEM, code=code, name=name, kind=kind, branch="Shanghai Pudong",
                                   manager_email="manager@bank.example")
@@ -111,34 +97,10 @@ def seed(rng_seed: int = 2026) -> str:
                                  password=PASSWORD)
         partner = Ctx(user=admin, ip="demo")
         _demo_agreements(Ctx(user=staff["channel_manager"], ip="demo"), partner, org, product, now)
-        for n in range(1, 15):
-            submitted = now - timedelta(days=rng.randint(3, 150), hours=rng.randint(0, 23))
-            data = intake_data(rng, product, n)
-            # The buyer consented at the sales office shortly before the referral went in.
-            data["consent_obtained_at"] = submitted - timedelta(minutes=rng.randint(5, 90))
-            result = referrals.submit(partner, org, data, at=submitted)
-            count += 1
-            at = submitted
-            for state, hours in rng.choice(PATHS):
-                at = at + timedelta(hours=hours * rng.uniform(0.6, 1.4))
-                if at >= now:
-                    break
-                actor = partner if (state == "under_review" and
-                                    result.referral.status == "documents_requested") else officer
-                if state == "documents_requested":
-                    documents.request_documents(actor, result.referral, ["income_proof"],
-                                                "请补充近六个月工资流水 / Six months of payslips",
-                                                at=at)
-                    continue
-                if actor is partner:
-                    for stip in result.referral.stipulations:
-                        stip.status = "uploaded"
-                referrals.transition(actor, result.referral, state, at=at,
-                                     reason_code="credit_policy"
-                                     if state == State.declined else None,
-                                     note="demo history")
+        partners[code] = (partner, org)
+    planned = demo_history.plan(rng, now)
+    count = demo_history.write(rng, planned, partners, officer, now, national_id, mobile)
     _demo_conflict(rng, now)
-    _demo_loan_statements(rng, now)
     from . import scoring
 
     scoring.recompute_all()  # so the scorecard pages have something to show
@@ -163,7 +125,9 @@ def _demo_conflict(rng: random.Random, now) -> None:
 
     data["national_id"] = pii.decrypt(sunrise_ref.national_id_enc)
     data["buyer_name"] = sunrise_ref.buyer_name
-    referrals.submit(Ctx(user=harbor_admin, ip="demo"), harbor, data, at=now - timedelta(hours=5))
+    at = now - timedelta(hours=5)
+    data["consent_obtained_at"] = at - timedelta(minutes=20)  # consent first, always
+    referrals.submit(Ctx(user=harbor_admin, ip="demo"), harbor, data, at=at)
 
 
 # Each partner's agreement: (days since it took effect, days left, particulars). Harbor's ends
@@ -200,31 +164,3 @@ def _demo_agreements(manager: Ctx, partner: Ctx, org, product: str, now) -> None
         current = agreements.draft(manager, org, terms, at=now - timedelta(days=since + 15))
     agreements.issue(manager, current, at=now - timedelta(days=since + 10))
     agreements.accept(partner, current, user_agent="demo", at=now - timedelta(days=since + 5))
-
-
-def _demo_loan_statements(rng: random.Random, now) -> None:
-    """Monthly statements for every disbursed demo loan, through the real loans import, so the
-    delinquency and NPL figures of the scorecards have data: most loans pay, a few fall behind."""
-    from models import Organization, Referral
-
-    from . import imports
-
-    lines = ["org_code,external_ref,as_of,outstanding,days_past_due,status"]
-    disbursed = db.session.execute(
-        select(Organization.code, Referral.external_ref, Referral.disbursed_at, Referral.amount)
-        .join(Organization, Referral.org_id == Organization.id)
-        .where(Referral.status == State.disbursed.value)).all()
-    for code, ref, disbursed_at, amount in disbursed:
-        late = rng.random() < 0.3
-        as_of = disbursed_at.date() + timedelta(days=30)
-        month = 0
-        while as_of < now.date():
-            month += 1
-            days_past_due = min(120, 35 * month) if late and month > 1 else 0
-            status = ("npl" if days_past_due >= 90 else
-                      "delinquent" if days_past_due else "current")
-            outstanding = float(amount) * (1 - month / 240)
-            lines.append(f"{code},{ref},{as_of.isoformat()},{outstanding:.2f},"
-                         f"{days_past_due},{status}")
-            as_of += timedelta(days=30)
-    imports.import_loans(SYSTEM, "\n".join(lines).encode(), "demo-statements.csv", now=now)

@@ -31,6 +31,7 @@ class ReferralFilters:
     product: str | None = None
     org_id: int | None = None
     partner_type: str | None = None
+    customer_class: int | None = None
 
 
 def _filtered(query: Select, f: ReferralFilters) -> Select:
@@ -46,6 +47,8 @@ def _filtered(query: Select, f: ReferralFilters) -> Select:
         ))
     if f.partner_type:
         query = query.where(Referral.org.has(Organization.kind == f.partner_type))
+    if f.customer_class:
+        query = query.where(Referral.customer_class == f.customer_class)
     return query
 
 
@@ -56,7 +59,8 @@ def _with_lists(query: Select) -> Select:
 def work_queue(user: User, f: ReferralFilters) -> Select:
     """Referrals waiting on the bank, the one that has waited longest first."""
     if f.status and f.status not in QUEUE_STATES:
-        f = ReferralFilters(q=f.q, product=f.product, org_id=f.org_id, partner_type=f.partner_type)
+        f = ReferralFilters(q=f.q, product=f.product, org_id=f.org_id, partner_type=f.partner_type,
+                            customer_class=f.customer_class)
     query = referrals.visible_referrals(user).where(Referral.clock == "bank",
                                                     Referral.status.in_(QUEUE_STATES))
     return _with_lists(_filtered(query, f)).order_by(Referral.status_changed_at, Referral.id)

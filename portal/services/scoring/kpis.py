@@ -76,6 +76,12 @@ KPIS: list[KPI] = [
     _rate("class1_share", _l("Class-1 buyer share"), "submitted", "higher",
           _l("Buyers of customer class 1 (by employer industry) / referrals submitted."),
           num=R.customer_class == 1, worst=0.10, best=0.70, weight=10),
+    # Beside it, the group the study would avoid (25% of borrowers, NPL 6.8%): shown on every
+    # card; not scored by default (class-1 share already rewards the mix), an admin may weight it.
+    _rate("class3_share", _l("Class-3 buyer share"), "submitted", "lower",
+          _l("Buyers of customer class 3 (employer outside the class-1 and class-2 industries) / "
+             "referrals submitted."),
+          num=R.customer_class == 3, worst=0.40, best=0.05, weight=0),
     _rate("delinquency_rate", _l("30+ days past due"), "loans", "lower",
           _l("Referred loans whose latest statement in the period is 30 or more days past due "
              "/ referred loans with a statement in the period (closed loans left out)."),

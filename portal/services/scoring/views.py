@@ -22,7 +22,7 @@ from .tiers import TIER_RANK, TIERS
 S = ScorecardSnapshot
 # The KPIs the ranking table shows as columns (all are on the detail page).
 COCKPIT_KPIS = ("approval_rate", "pull_through", "document_first_pass", "class1_share",
-                "delinquency_rate", "npl_rate", "partner_response_hours",
+                "class3_share", "delinquency_rate", "npl_rate", "partner_response_hours",
                 "bank_turnaround_hours", "disbursed_amount")
 
 
@@ -184,7 +184,7 @@ def portfolio_trend() -> dict | None:
              ("class1_share", "#6f42c1"), ("delinquency_rate", "#dc3545"),
              ("npl_rate", "#6c757d")]
     datasets = [{"label": str(KPI_BY_NAME[name].label), "borderColor": colour,
-                 "backgroundColor": colour, "tension": 0.2, "spanGaps": True,
+                 "backgroundColor": colour, "tension": 0.2, "spanGaps": False,
                  "data": [_pct((c.kpis.get(name) or {}).get("value")) for c in cards]}
                 for name, colour in lines]
     return {"type": "line", "data": {"labels": keys, "datasets": datasets},
@@ -193,32 +193,55 @@ def portfolio_trend() -> dict | None:
                                          "title": {"display": True, "text": "%"}}}}}
 
 
+def has_data(card) -> bool:
+    """Whether anything was counted in a card's period: a month without data is a gap on the
+    charts and carries no tier, not a row of zeros."""
+    return bool(card.sample_size) or any((e or {}).get("n") for e in (card.kpis or {}).values())
+
+
+def _month_range(first: str, last: str) -> list[str]:
+    keys, key = [], first
+    while key <= last:
+        keys.append(key)
+        y, m = int(key[:4]), int(key[5:7])
+        key = f"{y + m // 12:04d}-{m % 12 + 1:02d}"
+    return keys
+
+
 def org_trend(cards: list, *, partner_view: bool = False) -> dict | None:
-    """A partner's months: composite, approval rate and turnaround. The partner's own view
-    plots each month's composite as the partner may read it (disclosure.py)."""
+    """A partner's months: composite, approval rate and turnaround, with gaps for months without
+    data. The partner's own view plots each month's composite as the partner may read it
+    (disclosure.py)."""
     if not cards:
         return None
-    keys = [c.period_key for c in cards]
-    composites = [shown_to_partner(c).composite if partner_view else c.composite for c in cards]
+    by_key = {c.period_key: c for c in cards if has_data(c)}
+    keys = _month_range(cards[0].period_key, cards[-1].period_key)
+
+    def series(read):
+        return [read(by_key[k]) if k in by_key else None for k in keys]
+
+    def kpi(name, field):
+        return lambda c: (c.kpis.get(name) or {}).get(field)
+
     return {"type": "line", "data": {"labels": keys, "datasets": [
         {"label": str(_l("Composite")), "yAxisID": "y", "borderColor": "#212529",
-         "backgroundColor": "#212529", "tension": 0.2, "spanGaps": True,
-         "data": composites},
+         "backgroundColor": "#212529", "tension": 0.2, "spanGaps": False,
+         "data": series(lambda c: shown_to_partner(c).composite if partner_view
+                        else c.composite)},
         {"label": str(KPI_BY_NAME["approval_rate"].label), "yAxisID": "y",
          "borderColor": "#198754", "backgroundColor": "#198754", "tension": 0.2,
-         "spanGaps": True,
-         "data": [_pct((c.kpis.get("approval_rate") or {}).get("value")) for c in cards]},
+         "spanGaps": False, "data": [_pct(v) for v in series(kpi("approval_rate", "raw"))]},
         {"label": str(KPI_BY_NAME["bank_turnaround_hours"].label), "yAxisID": "y1",
          "borderColor": "#fd7e14", "backgroundColor": "#fd7e14", "tension": 0.2,
-         "spanGaps": True,
-         "data": [_round((c.kpis.get("bank_turnaround_hours") or {}).get("raw")) for c in cards]},
+         "spanGaps": False,
+         "data": [_round(v) for v in series(kpi("bank_turnaround_hours", "raw"))]},
         {"label": str(KPI_BY_NAME["partner_response_hours"].label), "yAxisID": "y1",
          "borderColor": "#0dcaf0", "backgroundColor": "#0dcaf0", "tension": 0.2,
-         "spanGaps": True,
-         "data": [_round((c.kpis.get("partner_response_hours") or {}).get("raw"))
-                  for c in cards]},
+         "spanGaps": False,
+         "data": [_round(v) for v in series(kpi("partner_response_hours", "raw"))]},
     ]}, "options": {"responsive": True, "maintainAspectRatio": False,
                     "interaction": {"mode": "index", "intersect": False},
+                    "plugins": {"legend": {"position": "bottom"}},
                     "scales": {"y": {"min": 0, "max": 100,
                                      "title": {"display": True,
                                                "text": str(_l("Composite / approval %"))}},
@@ -256,7 +279,9 @@ def split_chart(snapshot) -> dict | None:
         "options": {"indexAxis": "y", "responsive": True, "maintainAspectRatio": False,
                     "scales": {"x": {"stacked": True, "beginAtZero": True,
                                      "title": {"display": True, "text": str(_l("Hours"))}},
-                               "y": {"stacked": True}}}}
+                               # The bar's name is the chart's heading; as a tick
+                               # label it left the canvas in a narrow column.
+                               "y": {"stacked": True, "ticks": {"display": False}}}}}
 
 
 # --- one partner's card, explained --------------------------------------------------------------
