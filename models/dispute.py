@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
 
-from .base import UTCDateTime, utcnow
+from .base import INTERNAL_TEXT, PARTNER_TEXT, UTCDateTime, utcnow
 from .org import Organization
 from .referral import Referral
 from .user import User
@@ -29,13 +29,13 @@ class Dispute(db.Model):
     kpi_name: Mapped[str | None] = mapped_column(String(40))
     period_key: Mapped[str | None] = mapped_column(String(12))
     referral_id: Mapped[int | None] = mapped_column(ForeignKey("referral.id", ondelete="CASCADE"))
-    note: Mapped[str] = mapped_column(Text)
+    note: Mapped[str] = mapped_column(Text, info=PARTNER_TEXT)  # the partner's own words
     opened_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # open -> answered
     status: Mapped[str] = mapped_column(String(12), default="open")
-    answer: Mapped[str | None] = mapped_column(Text)
-    internal_note: Mapped[str | None] = mapped_column(Text)
+    answer: Mapped[str | None] = mapped_column(Text, info=PARTNER_TEXT)
+    internal_note: Mapped[str | None] = mapped_column(Text, info=INTERNAL_TEXT)
     answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

@@ -95,8 +95,9 @@ def _work(job_id: int, path: str, budget: float | None, echo) -> bool:
             size = jobs.next_batch_size(size, time.monotonic() - began)
             if echo is not None:
                 echo(progress)
-            # What the batch loaded is not needed again: keep the session small.
-            db.session.expunge_all()
+            # What the batch loaded is not kept: after the commit the session holds its objects
+            # only weakly, so they go once nothing else refers to them. (Expunging them all would
+            # also detach the objects of whoever runs the import in its own session.)
             if budget is not None and time.monotonic() - started > budget:
                 with unit_of_work():
                     jobs.release(job_id)

@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 
 from models import (
     AgreementTemplate,
+    Dispute,
     Document,
     FollowUp,
     Notification,
@@ -210,6 +211,12 @@ def write_everything(app, world, monkeypatch) -> None:
     post_form(admin, f"/bank/agreement-templates/{template.id}/edit",
               f"/bank/agreement-templates/{template.id}/edit", note=internal("web-template"))
     post_form(admin, "/admin/scoring", "/admin/scoring", note=internal("web-weights"))
+    # A partner's dispute of a figure, answered with a note for the partner and one for the bank.
+    partner_web.post("/partner/disputes", data={"subject": "kpi:approval_rate",
+                                                "note": partner("web-dispute")})
+    dispute = db.session.scalar(select(Dispute))
+    post_form(manager, f"/bank/disputes/{dispute.id}", f"/bank/disputes/{dispute.id}/answer",
+              answer=partner("web-dispute-answer"), internal_note=internal("web-dispute-answer"))
     # A history import whose rejected row names an internal marker (its reason repeats it).
     imports.import_referrals(Ctx(user=world.admin), test_imports.csv_bytes(test_imports.row(
         ref="CRAWL-IMPORT", history=f"{internal('import')}@2026-03-02T10:00:00+08:00")))

@@ -123,7 +123,7 @@ def test_a_20000_row_history_import_through_the_admin_page_while_the_worker_runs
     job_id = _upload(admin, data, "history.csv")
     page = admin.get(f"/admin/imports/{job_id}").get_data(as_text=True)
     assert f'data-progress-url="/admin/imports/{job_id}/progress"' in page
-    assert 'src="/static/imports.js"' in page and "<script>" not in page
+    assert 'src="/static/imports.js?v=' in page and "<script>" not in page
     seen = _follow(admin, job_id, worker_process, while_waiting=pages_and_api_answer)
 
     done = [p["rows_done"] for p in seen]
