@@ -91,6 +91,15 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite alters a table by copying it to a new one and dropping the old (batch
+            # mode). With foreign keys enforced, dropping a table that others point at fails,
+            # or deletes their rows through ON DELETE CASCADE: an upgrade of a database with
+            # data would break or lose it. So the keys are off while the schema changes (the
+            # pragma only works outside a transaction) and checked once it is done.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()  # ends SQLAlchemy's own begun transaction: the migrations' is next
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
@@ -99,6 +108,12 @@ def run_migrations_online():
 
         with context.begin_transaction():
             context.run_migrations()
+        if sqlite:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
+            if broken:
+                raise RuntimeError(f"foreign keys broken by the migration: {broken[:10]}")
 
 
 if context.is_offline_mode():
