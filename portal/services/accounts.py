@@ -158,7 +158,7 @@ def create_user(ctx: Ctx, *, email: str, role: str, org: Organization | None = N
     if password is not None:
         check_password_strength(password)
     user = User(email=email, name=(name or email.split("@")[0]).strip(), role=role, org_id=org.id,
-                password_hash="!")  # noqa: S106 — no hash matches "!"; set_password follows
+                password_hash="!")  # noqa: S106  # nosec B106  # no hash matches "!"; set_password follows
     db.session.add(user)
     db.session.flush()
     password = set_password(user, password, one_time=password is None and one_time)
