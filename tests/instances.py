@@ -65,8 +65,15 @@ class Redis:
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no"], stdout=subprocess.DEVNULL, start_new_session=True)
         from redis import Redis as Client
+        from redis.exceptions import ConnectionError as NotYet
 
-        wait_until(lambda: Client.from_url(self.url).ping(), "redis-server", 30, self.process)
+        def answers() -> bool:
+            try:
+                return Client.from_url(self.url).ping()
+            except NotYet:  # not listening yet (a busy machine starts it slowly)
+                return False
+
+        wait_until(answers, "redis-server", 30, self.process)
 
     def stop(self) -> None:
         stop(self.process)
