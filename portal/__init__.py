@@ -29,9 +29,10 @@ from .extensions import babel, csrf, db, limiter, login_manager, migrate
 from .json_limits import LimitedJSONProvider
 from .unit_of_work import request_refused
 
-# How long a client is asked to wait while the database is unreachable (a restart or failover
-# takes seconds to a minute).
-RETRY_AFTER_SECONDS = 30
+# How long a client is asked to wait while the database is unreachable. A restart takes a few
+# seconds (make soak: 2.6 s); with 30 s a client that honours the header stayed away for 44 s
+# after one. Coming back every 5 s costs the portal nothing while it answers 503 at once.
+RETRY_AFTER_SECONDS = 5
 
 
 class PortalApp(Flask):

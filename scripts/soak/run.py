@@ -171,7 +171,10 @@ def main() -> int:
         env.update({"PORTAL_ENV": "production", "SECRET_KEY": secrets.token_hex(32),
                     "DATABASE_URL": pg.url, "REDIS_URL": redis.url, "TRUSTED_PROXIES": "1",
                     "UPLOAD_DIR": str(tmp / "uploads"), "PDF_CACHE_DIR": str(tmp / "pdf-cache"),
-                    "API_RATE_LIMIT": "100000 per minute", "PYTHONPATH": str(ROOT)})
+                    "API_RATE_LIMIT": "100000 per minute", "PYTHONPATH": str(ROOT),
+                    # This nginx speaks plain HTTP on 127.0.0.1 (production's ends TLS:
+                    # deploy/nginx/portal.conf), so nothing is to be redirected to HTTPS.
+                    "FORCE_HTTPS": "0"})
         say("migrations (what portal-migrate.service runs once per release)")
         flask(env, "db", "upgrade")
         say("partners, officers and API keys (flask orgs/users/api-key create)")
