@@ -156,6 +156,14 @@ def test_language_switch_and_browser_choice(client, world):
     assert 'lang="zh-CN"' in page.get_data(as_text=True)
 
 
+def test_the_chosen_language_outlives_a_logout(client, world):
+    client.post("/language/zh_CN", data={"next": "/login"})
+    login(client, world.officer)
+    client.post("/logout")
+    page = client.get("/login", headers={"Accept-Language": "en-US"})
+    assert 'lang="zh-CN"' in page.get_data(as_text=True)
+
+
 def test_security_headers(client):
     response = client.get("/login")
     assert response.headers["X-Frame-Options"] == "DENY"

@@ -144,8 +144,11 @@ def logout():
     form = ActionForm()
     if form.validate_on_submit() and current_user.is_authenticated:
         accounts.end_session(ctx(), current_user.session_token)
+        lang = session.get("lang")
         logout_user()
         session.clear()
+        if lang:  # the language chosen is the person's, not the session's: it outlives logout
+            session["lang"] = lang
         flash(_("You have been logged out."), "info")
     return redirect(url_for("auth.login"))
 
