@@ -19,7 +19,7 @@ from portal.security import bank_required, ctx, roles_required, safe_next
 from portal.services import holds, referrals, reveals
 
 from .forms import HeldReviewForm, RevealDecisionForm, RevealForm
-from .routes import bp
+from .routes import bp, partner_scope
 
 managers_only = roles_required("channel_manager", "admin")
 
@@ -46,12 +46,10 @@ def _menu_counts():
 @bp.route("/held")
 @managers_only
 def held():
-    scope = request.args.get("scope")
-    if scope not in ("mine", "all"):
-        scope = "mine" if current_user.role == "channel_manager" else "all"
+    scope = partner_scope()
     page = paginate(holds.held_queue(current_user, all_partners=scope == "all"))
     return render_template("bank/held.html", page=page, scope=scope,
-                           rows=holds.with_holders(page.items),
+                           rows=referrals.with_holders(page.items),
                            bank_clock=referrals.bank_clock_seconds)
 
 

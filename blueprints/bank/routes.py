@@ -255,15 +255,22 @@ def document(referral_id: int, document_id: int):
                      download_name=doc.filename)
 
 
-@bp.route("/conflicts")
-@roles_required("channel_manager", "admin")
-def conflicts():
+def partner_scope() -> str:
+    """Whose partners a manager's list shows: ?scope=mine|all, by default a channel manager's
+    own and everyone's for an admin."""
     scope = request.args.get("scope")
     if scope not in ("mine", "all"):
         scope = "mine" if current_user.role == "channel_manager" else "all"
+    return scope
+
+
+@bp.route("/conflicts")
+@roles_required("channel_manager", "admin")
+def conflicts():
+    scope = partner_scope()
     page = paginate(queue.conflict_queue(current_user, all_partners=scope == "all"))
     return render_template("bank/conflicts.html", page=page, scope=scope,
-                           rows=queue.with_holders(page.items),
+                           rows=referrals.with_holders(page.items),
                            bank_clock=referrals.bank_clock_seconds)
 
 

@@ -69,11 +69,6 @@ def held_count(user: User) -> int:
     return db.session.scalar(query) or 0
 
 
-def with_holders(items) -> list[tuple[Referral, Referral | None]]:
-    """Each held submission with the referral that would make it a conflict (bank staff only)."""
-    return [(r, referrals.conflict_holder(r)) for r in items]
-
-
 def _still_held(referral: Referral) -> None:
     if referral.status != State.held.value:
         raise StateConflict(_l("This submission is no longer held."))

@@ -93,11 +93,6 @@ def conflict_queue(user: User, *, all_partners: bool) -> Select:
     return _with_lists(query).order_by(Referral.status_changed_at, Referral.id)
 
 
-def with_holders(items) -> list[tuple[Referral, Referral | None]]:
-    """Each conflict with the earlier referral that holds the buyer (bank staff only)."""
-    return [(r, referrals.conflict_holder(r)) for r in items]
-
-
 def products() -> list[Product]:
     return list(db.session.scalars(select(Product).order_by(Product.code)))
 

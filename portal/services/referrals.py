@@ -379,3 +379,9 @@ def conflict_holder(referral: Referral) -> Referral | None:
                                        referral.submitted_at, hashes[1])
                if h.id != referral.id and h.status not in AWAITING_ATTRIBUTION]
     return holders[0] if holders else None
+
+
+def with_holders(items) -> list[tuple[Referral, Referral | None]]:
+    """Each conflict or held submission with the earlier referral that holds the buyer (for
+    bank staff only: a partner never learns who holds a buyer)."""
+    return [(r, conflict_holder(r)) for r in items]
