@@ -68,3 +68,52 @@ def add_inserted(*instances: T) -> list[T]:
         make_transient_to_detached(instance)
         db.session.add(instance)
     return list(instances)
+
+
+def bulk_insert(table, rows: list[dict], *, ids: bool = False) -> list[int]:
+    """Insert many new rows of one table; with `ids`, return their ids in the order given.
+
+    For the bulk paths (history imports): on PostgreSQL through COPY, with the ids taken from
+    the table's sequence first. An executemany ... RETURNING there is dominated by the driver
+    parsing a new many-row statement per page, several times what the server spends. Elsewhere
+    (SQLite) one executemany, with RETURNING when ids are wanted.
+    """
+    if not rows:
+        return []
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        if ids:
+            statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+            return list(connection.execute(statement, rows).scalars())
+        connection.execute(insert(table), rows)
+        return []
+    given: list[int] = []
+    if ids:
+        given = list(connection.exec_driver_sql(
+            "SELECT nextval(pg_get_serial_sequence(%(t)s, 'id')) FROM generate_series(1, %(n)s)",
+            {"t": table.name, "n": len(rows)}).scalars())
+        rows = [{**row, "id": row_id} for row, row_id in zip(rows, given, strict=True)]
+    _copy(connection, table, rows)
+    return given
+
+
+def _copy(connection, table, rows: list[dict]) -> None:
+    # COPY knows nothing of the model's Python-side defaults (a stipulation's "missing"): they
+    # are filled in here as an INSERT through SQLAlchemy would.
+    defaults = {column.key: column.default.arg if column.default.is_scalar
+                else column.default.arg(None)
+                for column in table.c
+                if column.key not in rows[0] and column.default is not None
+                and (column.default.is_scalar or column.default.is_callable)}
+    rows = [{**defaults, **row} for row in rows] if defaults else rows
+    columns = [column for column in table.c if column.key in rows[0]]
+    dialect = connection.dialect
+    # What SQLAlchemy would do to each value on the way in (type decorators, enums).
+    process = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns]
+    names = ", ".join(dialect.identifier_preparer.quote(column.name) for column in columns)
+    cursor = connection.connection.driver_connection.cursor()
+    with cursor.copy(f"COPY {dialect.identifier_preparer.quote(table.name)} ({names}) "  # nosec B608  # names from the table's metadata, not input
+                     "FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([p(row[c.key]) if p else row[c.key]
+                            for c, p in zip(columns, process, strict=True)])

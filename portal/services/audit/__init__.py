@@ -63,9 +63,13 @@ def values(ctx: Ctx, action: str, target=None, *, email: str | None = None,
 
 
 def insert_entry(session: Session, row: dict) -> None:
-    # A plain INSERT: nothing reads the entry back, and the unit of work would cost more. Its
-    # place in the chain is given when the transaction commits (chain.seal).
-    session.execute(_INSERT, row)
+    insert_entries(session, [row])
+
+
+def insert_entries(session: Session, rows: list[dict]) -> None:
+    # A plain INSERT: nothing reads the entries back, and the unit of work would cost more.
+    # Their place in the chain is given when the transaction commits (chain.seal).
+    session.execute(_INSERT, rows)
     session.info[UNSEALED] = True
 
 
@@ -73,6 +77,16 @@ def record(ctx: Ctx, action: str, target=None, *, email: str | None = None, **de
     if target is not None and target.id is None:
         extensions.db.session.flush()
     insert_entry(extensions.db.session, values(ctx, action, target, email=email, detail=detail))
+
+
+def record_many(ctx: Ctx, action: str, target_type: str,
+                entries: list[tuple[object, dict]]) -> None:
+    """One entry per (target id, detail), written with one statement: a bulk path (an import
+    batch) must not pay a round trip per entry. Each is chained at commit like any other."""
+    if entries:
+        insert_entries(extensions.db.session, [
+            values(ctx, action, target_type=target_type, target_id=target_id, detail=detail)
+            for target_id, detail in entries])
 
 
 def record_refusal(ctx: Ctx, action: str, target=None, **detail) -> None:

@@ -18,12 +18,12 @@ from types import SimpleNamespace
 
 from flask import current_app
 from pydantic import ValidationError
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from models import Product, Referral, ReferralEvent, Stipulation, utcnow
 
 from ...extensions import db
-from .. import audit, pii, referral_intake, referrals
+from .. import audit, pii, referral_intake, referrals, sql
 from ..events import HISTORY_AFTER
 from ..lifecycle import CLOCK, State
 from ..validation import field_errors
@@ -83,10 +83,6 @@ def split(ready: list[tuple]) -> tuple[list[tuple], list]:
     return bulk, single
 
 
-# audit.record names its target by the target's class; the bulk path has ids, not objects.
-_AuditedReferral = type("Referral", (), {})
-
-
 def write(bulk: list[tuple], job_id: int, ctx, note: str) -> list[int]:
     """Insert the bulk rows' referrals with their timelines, checklists and registrations;
     return the organisations of the referrals written, one per referral."""
@@ -125,9 +121,7 @@ def write(bulk: list[tuple], job_id: int, ctx, note: str) -> list[int]:
             "closed_at": state.closed_at, "version": 1 + len(row.moves),
             "import_batch_id": job_id})
         timelines.append((p.product, at, state.events))
-    ids = db.session.execute(
-        insert(_REFERRALS).returning(_REFERRALS.c.id, sort_by_parameter_order=True),
-        referral_rows).scalars().all()
+    ids = sql.bulk_insert(_REFERRALS, referral_rows, ids=True)
     events, checklists, registrations = [], [], []
     for referral_id, values, (product, at, moves) in zip(ids, referral_rows, timelines,
                                                          strict=True):
@@ -143,16 +137,14 @@ def write(bulk: list[tuple], job_id: int, ctx, note: str) -> list[int]:
                        for doc in product.required_documents]
         registrations.append({"national_id_hash": values["national_id_hash"],
                               "product_code": values["product_code"], "touched_at": at})
-    db.session.execute(insert(ReferralEvent.__table__), events)
-    if checklists:
-        db.session.execute(insert(Stipulation.__table__), checklists)
+    sql.bulk_insert(ReferralEvent.__table__, events)
+    sql.bulk_insert(Stipulation.__table__, checklists)
     db.session.execute(referrals._lock_statement(), registrations)
     # One entry a referral, naming the history it came with: these moves were not made in the
     # portal (the import job's own entry says who brought the file in).
-    for referral_id, values, (_product, _at, moves) in zip(ids, referral_rows, timelines,
-                                                            strict=True):
-        target = _AuditedReferral()
-        target.id = referral_id
-        audit.record(ctx, "referral.import", target, status=values["status"], job=job_id,
-                     history=[SUBMITTED.value, *(event.to_state for event in moves)])
+    audit.record_many(ctx, "referral.import", "referral", [
+        (referral_id, {"status": values["status"], "job": job_id,
+                       "history": [SUBMITTED.value, *(event.to_state for event in moves)]})
+        for referral_id, values, (_product, _at, moves) in zip(ids, referral_rows, timelines,
+                                                                strict=True)])
     return [values["org_id"] for values in referral_rows]
