@@ -257,3 +257,21 @@ def test_unread_counts_fall_when_read_or_answered(app, world):
     assert messages.unread_count(world.officer) == 1
     page = partner.get("/partner/").get_data(as_text=True)
     assert 'data-testid="unread-messages"' not in page
+
+
+def test_retention_removes_the_text_of_old_threads(app, world):
+    from datetime import timedelta
+
+    from models import utcnow
+    from portal.services import retention
+
+    referral = _reviewed(world)
+    messages.post(Ctx(user=world.partner_a), referral, "The buyer 张伟 asked about 139…")
+    referrals.transition(Ctx(user=world.officer), referral, "declined",
+                         reason_code="income_insufficient", note="x")
+    db.session.commit()
+    later = utcnow() + timedelta(days=6 * 365)
+    assert retention.anonymise_batch(Ctx(user=None), later) == 1
+    db.session.expire_all()
+    (kept,) = db.session.scalars(select(ReferralMessage)).all()
+    assert (kept.body, kept.side, kept.author_id) == ("", "partner", world.partner_a.id)

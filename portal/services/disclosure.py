@@ -148,7 +148,6 @@ def message(item: ReferralMessage, org_id: int, *, iso: bool = False) -> dict:
         "referral_id": item.referral_id,
         "at": _iso(item.created_at) if iso else item.created_at,
         "by": item.side,
-        "mine": item.side == "partner",
         "author": author.name if author is not None else None,
         "body": partner_text(item, "body"),
         "read_at": _iso(item.read_at) if iso else item.read_at,
