@@ -275,3 +275,26 @@ def test_retention_removes_the_text_of_old_threads(app, world):
     db.session.expire_all()
     (kept,) = db.session.scalars(select(ReferralMessage)).all()
     assert (kept.body, kept.side, kept.author_id) == ("", "partner", world.partner_a.id)
+
+
+def test_a_channel_manager_counts_and_lists_their_own_partners_threads(app, world):
+    other_manager = factories.UserFactory.bank("channel_manager", email="other-cm@bank.test")
+    world.org_b.channel_manager_id = other_manager.id
+    ours = factories.submit(world.partner_a)
+    theirs = factories.submit(world.partner_b)
+    db.session.commit()
+    messages.post(Ctx(user=world.partner_a), ours, "For our manager")
+    messages.post(Ctx(user=world.partner_b), theirs, "For the other manager")
+    db.session.commit()
+    assert messages.unread_count(world.manager) == 1
+    assert messages.unread_count(other_manager) == 1
+    assert messages.unread_count(world.officer) == messages.unread_count(world.admin) == 2
+
+    manager = _client(app, world.manager)
+    mine = manager.get("/bank/messages").get_data(as_text=True)
+    assert f'data-referral-id="{ours.id}"' in mine
+    assert f'data-referral-id="{theirs.id}"' not in mine
+    everyone = manager.get("/bank/messages?scope=all").get_data(as_text=True)
+    assert f'data-referral-id="{theirs.id}"' in everyone
+    officer = _client(app, world.officer).get("/bank/messages").get_data(as_text=True)
+    assert all(f'data-referral-id="{r.id}"' in officer for r in (ours, theirs))

@@ -16,7 +16,7 @@ from models import Referral
 from portal.security import bank_required, ctx
 from portal.services import messages, referrals
 
-from .routes import _render_referral, bp
+from .routes import _render_referral, bp, partner_scope
 
 
 @bp.app_context_processor
@@ -70,7 +70,10 @@ def read_messages(referral_id: int):
 def messages_page():
     unread_only = request.args.get("unread") == "1"
     user = current_user._get_current_object()
-    page = paginate(messages.inbox(user, unread_only=unread_only))
+    # Channel managers and admins choose whose partners (officers work every partner's).
+    scope = partner_scope() if user.role in ("channel_manager", "admin") else None
+    page = paginate(messages.inbox(user, unread_only=unread_only, my_partners=scope == "mine"))
     return render_template("messages/bank_inbox.html", page=page, unread_only=unread_only,
+                           scope=scope,
                            unread=messages.unread_by_referral(
                                user, [m.referral_id for m in page.items]))

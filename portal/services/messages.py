@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, or_, select, update
 
-from models import Referral, ReferralMessage, Role, User, utcnow
+from models import Organization, Referral, ReferralMessage, Role, User, utcnow
 
 from ..extensions import db
 from . import Ctx, disclosure, notifications, webhooks
@@ -178,19 +178,36 @@ def _excerpt(text: str) -> str:
 
 # --- unread ------------------------------------------------------------------------------------
 
-def _unread(user: User):
-    """The condition: a message the user's side has not read, on a referral the user sees."""
+def _threads(user: User, *, my_partners: bool = False):
+    """The referrals whose threads the user sees; with `my_partners`, a channel manager's own
+    partners' and those of partners with no channel manager (so that none is left unseen)."""
+    query = visible_referrals(user).with_only_columns(Referral.id)
+    if my_partners:
+        query = query.where(Referral.org_id.in_(select(Organization.id).where(or_(
+            Organization.channel_manager_id == user.id,
+            Organization.channel_manager_id.is_(None)))))
+    return query
+
+
+def _unread(user: User, *, my_partners: bool = False):
+    """The condition: a message the user's side has not read, on a thread the user sees."""
     return (ReferralMessage.side == _other(side_of(user)),
             ReferralMessage.read_at.is_(None),
-            ReferralMessage.referral_id.in_(
-                visible_referrals(user).with_only_columns(Referral.id)))
+            ReferralMessage.referral_id.in_(_threads(user, my_partners=my_partners)))
+
+
+def counts_my_partners(user: User) -> bool:
+    """A channel manager's badge counts their own partners' threads; officers' and admins'
+    count every one."""
+    return user.role == Role.channel_manager.value
 
 
 def unread_count(user: User) -> int:
     """Messages written to the user's side and not read yet (the menu's badge)."""
     if not (user.is_partner or user.is_bank):
         return 0
-    return db.session.scalar(select(func.count(ReferralMessage.id)).where(*_unread(user))) or 0
+    return db.session.scalar(select(func.count(ReferralMessage.id)).where(
+        *_unread(user, my_partners=counts_my_partners(user)))) or 0
 
 
 def unread_on(user: User, referral: Referral) -> int:
@@ -198,11 +215,10 @@ def unread_on(user: User, referral: Referral) -> int:
         *_unread(user), ReferralMessage.referral_id == referral.id)) or 0
 
 
-def inbox(user: User, *, unread_only: bool = False) -> Select:
+def inbox(user: User, *, unread_only: bool = False, my_partners: bool = False) -> Select:
     """The threads the user can see, as their latest message each, the newest first."""
-    visible = visible_referrals(user).with_only_columns(Referral.id)
     latest = (select(func.max(ReferralMessage.id))
-              .where(ReferralMessage.referral_id.in_(visible))
+              .where(ReferralMessage.referral_id.in_(_threads(user, my_partners=my_partners)))
               .group_by(ReferralMessage.referral_id))
     query = select(ReferralMessage).where(ReferralMessage.id.in_(latest))
     if unread_only:
