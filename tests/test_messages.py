@@ -121,7 +121,33 @@ def test_a_bank_message_reaches_the_partners_users_and_its_webhook(app, world):
     assert "Please bring the original contract." in page
     assert 'data-testid="unread-messages"' in page and 'data-testid="thread-unread"' in page
     notices = partner.get("/partner/notifications").get_data(as_text=True)
-    assert "a message from the bank" in notices or "银行" in notices
+    assert "Please bring the original contract." in notices
+
+
+def test_notices_say_who_wrote_and_link_to_each_sides_page(app, world, mail):
+    from flask_babel import force_locale
+
+    from portal import links
+    from portal.services import notifications
+
+    referral = _reviewed(world)
+    messages.post(Ctx(user=world.agent_a), referral, "When is the signing?")
+    messages.post(Ctx(user=world.officer), referral, "Friday at two.")
+    db.session.commit()
+    (to_officer,) = _notes_of(world.officer)
+    (to_partner,) = _notes_of(world.partner_a)
+    with app.test_request_context(), force_locale("en"):
+        bank_view, partner_view = notifications.render(to_officer), notifications.render(
+            to_partner)
+        assert bank_view["title"] == f"Partner A (PARTNERA) wrote on referral {referral.id}"
+        assert bank_view["text"] == f"{world.agent_a.name} wrote: When is the signing?"
+        assert links.partner_path(bank_view["subject"]) == f"/bank/referrals/{referral.id}"
+        assert partner_view["title"] == (f"Referral {referral.id} (your reference MSG-1): a "
+                                         "message from the bank")
+        assert partner_view["text"] == f"{world.officer.name} wrote: Friday at two."
+        assert links.partner_path(partner_view["subject"]) == f"/partner/referrals/{referral.id}"
+        email = notifications.compose_email(to_officer, links.partner_url)
+        assert f"/bank/referrals/{referral.id}" in email.get_content()
 
 
 def test_the_partner_is_told_who_its_officer_and_channel_manager_are(app, world):
@@ -275,6 +301,13 @@ def test_retention_removes_the_text_of_old_threads(app, world):
     db.session.expire_all()
     (kept,) = db.session.scalars(select(ReferralMessage)).all()
     assert (kept.body, kept.side, kept.author_id) == ("", "partner", world.partner_a.id)
+    response = _client(app, world.officer).post(f"/bank/referrals/{referral.id}/messages",
+                                                data={"body": "Anything new on 张伟?"})
+    assert response.status_code == 302  # back to the page with the reason
+    assert _count(ReferralMessage) == 1
+    page = _client(app, world.partner_a).get(f"/partner/referrals/{referral.id}")
+    assert 'data-testid="messages-closed"' in page.get_data(as_text=True)
+    assert 'data-testid="message-form"' not in page.get_data(as_text=True)
 
 
 def test_a_channel_manager_counts_and_lists_their_own_partners_threads(app, world):

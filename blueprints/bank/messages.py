@@ -11,7 +11,7 @@ from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from blueprints import paginate, shown_again
+from blueprints import going_back_to, paginate, shown_again
 from models import Referral
 from portal.security import bank_required, ctx
 from portal.services import messages, referrals
@@ -49,7 +49,7 @@ def bank_thread(referral: Referral) -> dict:
 def post_message(referral_id: int):
     referral = referrals.get_for(current_user, referral_id)
     body = request.form.get("body", "")
-    with shown_again() as refusal:
+    with going_back_to(".referral", referral_id=referral.id), shown_again() as refusal:
         messages.post(ctx(), referral, body)
         flash(_("Message sent to the partner."), "success")
         return redirect(url_for(".referral", referral_id=referral.id, _anchor="messages"))

@@ -11,7 +11,7 @@ from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from blueprints import paginate, shown_again
+from blueprints import going_back_to, paginate, shown_again
 from models import Referral
 from portal.security import ctx, partner_required
 from portal.services import disclosure, messages
@@ -50,7 +50,7 @@ def partner_thread(referral: Referral) -> dict:
 def post_message(referral_id: int):
     referral = _referral(referral_id)
     body = request.form.get("body", "")
-    with shown_again() as refusal:
+    with going_back_to(".referral", referral_id=referral.id), shown_again() as refusal:
         messages.post(ctx(), referral, body)
         flash(_("Message sent to the bank."), "success")
         return redirect(url_for(".referral", referral_id=referral.id, _anchor="messages"))

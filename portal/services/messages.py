@@ -20,7 +20,7 @@ from models import Organization, Referral, ReferralMessage, Role, User, utcnow
 
 from ..extensions import db
 from . import Ctx, disclosure, notifications, webhooks
-from .errors import Forbidden, NotFound
+from .errors import Forbidden, NotFound, StateConflict
 from .referrals import visible_referrals
 from .validation import checked, refusal
 
@@ -125,6 +125,10 @@ def thread_page(referral: Referral) -> Select:
 def post(ctx: Ctx, referral: Referral, body) -> ReferralMessage:
     """Write a message on the referral's thread and tell the other side (flush only)."""
     user = _writer(ctx, referral)
+    if referral.anonymised_at is not None:
+        # Its buyer's data is gone under retention; a new message could bring some back.
+        raise StateConflict(_l("This referral's personal data has been removed under the "
+                               "retention rules: its messages are closed."))
     clean = checked(MessageInput, {"body": body})
     side = side_of(user)
     message = ReferralMessage(referral_id=referral.id, author_id=user.id, side=side,
