@@ -26,6 +26,7 @@ from .integration import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from .message import ReferralMessage
 from .org import BANK_KIND, Organization, OrgStatus, PartnerType
 from .product import Product, ProductDocument
 from .referral import BuyerRegistration, Referral, ReferralEvent
@@ -112,4 +113,6 @@ __all__ = [
     "RevealRequest",
     # disputes of scorecard figures and loan records (issue 12)
     "Dispute",
+    # messages on a referral between the partner and the bank (issue 13)
+    "ReferralMessage",
 ]

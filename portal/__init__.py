@@ -164,6 +164,7 @@ def register_blueprints(app: Flask) -> None:
     # Modules that add routes to a face's blueprint (cooperation agreements).
     import blueprints.admin.imports  # noqa: F401  (scorecards: history uploads)
     import blueprints.admin.scoring  # noqa: F401  (scorecards: weights)
+    import blueprints.api.messages  # noqa: F401  (messages on a referral: API v1)
     import blueprints.api.portfolio  # noqa: F401  (portfolio: API v1)
     import blueprints.api.scorecards  # noqa: F401  (scorecards: API v1)
     import blueprints.auth.account  # noqa: F401  (the user's own account, forced steps)
@@ -171,11 +172,13 @@ def register_blueprints(app: Flask) -> None:
     import blueprints.bank.agreements  # noqa: F401
     import blueprints.bank.confidential  # noqa: F401  (held submissions, reveals)
     import blueprints.bank.disputes  # noqa: F401  (disputes of figures and loans)
+    import blueprints.bank.messages  # noqa: F401  (messages on a referral, the bank's side)
     import blueprints.bank.portfolio  # noqa: F401  (the portfolio by class and more)
     import blueprints.bank.scorecard_drill  # noqa: F401  (what stands behind each figure)
     import blueprints.bank.scorecards  # noqa: F401  (scorecards, follow-up, contacts)
     import blueprints.partner.agreements  # noqa: F401
     import blueprints.partner.integration  # noqa: F401  (API keys, webhooks, notifications)
+    import blueprints.partner.messages  # noqa: F401  (messages on a referral, the partner's side)
     import blueprints.partner.scorecard  # noqa: F401  (the partner's own card)
     from blueprints.admin.routes import bp as admin_bp
     from blueprints.api.openapi import API_PREFIX

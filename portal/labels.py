@@ -206,6 +206,7 @@ NOTIFICATION_KINDS = {
     "agreement_issued": _l("Agreement issued"),
     "agreement_expiring": _l("Agreement expiring"),
     "probe_hold": _l("Submissions held for review"),
+    "referral_message": _l("Message on a referral"),
 }
 
 # Partner tiers (scorecards); the KPIs' own labels sit with their definitions in scoring/kpis.py.

@@ -18,6 +18,7 @@ PARTNER_PAGES = {
 # The few notices bank staff get by e-mail point at their own pages.
 BANK_PAGES = {
     "held": ("bank.held", "org"),
+    "bank_referral": ("bank.referral", "referral_id"),
 }
 
 

@@ -17,6 +17,7 @@ from models import (
     PasswordResetToken,
     Referral,
     ReferralEvent,
+    ReferralMessage,
     Reveal,
     RevealRequest,
     Stipulation,
@@ -32,6 +33,7 @@ from portal.services import (
     documents,
     followups,
     imports,
+    messages,
     notifications,
     passwords,
     reveals,
@@ -103,6 +105,10 @@ ACCESS = {
     "partner.resend_delivery": PARTNER_ADMINS,
     "partner.scorecard": PARTNER_ADMINS,
     "partner.open_dispute": PARTNER_ADMINS,
+    # messages on a referral (issue 13)
+    "partner.messages_page": PARTNERS,
+    "partner.post_message": PARTNERS,
+    "partner.read_messages": PARTNERS,
     # bank face
     "bank.queue": BANK,
     "bank.referrals": BANK,
@@ -154,6 +160,10 @@ ACCESS = {
     "bank.followup_close": MANAGERS,
     "bank.contacts": MANAGERS,
     "bank.contact_log": MANAGERS,
+    # messages on a referral (issue 13)
+    "bank.messages_page": BANK,
+    "bank.post_message": BANK,
+    "bank.read_messages": BANK,
     # admin face
     "admin.dashboard": ADMINS,
     "admin.orgs": ADMINS,
@@ -214,6 +224,9 @@ def objects(world):
     scoring.recompute_all()  # partner A's card, for the pages behind its figures
     dispute = disputes.open_dispute(Ctx(user=world.partner_a), world.org_a,
                                     {"subject": "kpi:approval_rate", "note": "Looks low"})
+    # Unread both ways: a refused "mark as read" would show in the fingerprint.
+    messages.post(Ctx(user=world.officer), referral, "A question from the bank")
+    messages.post(Ctx(user=world.agent_a), referral, "An answer that the bank has not read")
     db.session.commit()
     return {
         "referral_id": referral.id, "document_id": document.id, "agreement_id": agreement.id,
@@ -283,12 +296,14 @@ def _check(response, expectation, what):
 def _fingerprint():
     db.session.expire_all()
     tables = (Referral, ReferralEvent, Document, Stipulation, User, Notification, WebhookDelivery,
-              Reveal, RevealRequest)
+              Reveal, RevealRequest, ReferralMessage)
     rows = [db.session.scalar(select(func.count()).select_from(t)) for t in tables]
     states = db.session.execute(select(Referral.id, Referral.status, Referral.version)).all()
     users = db.session.execute(select(User.id, User.active, User.password_hash)).all()
     requests = db.session.execute(select(RevealRequest.id, RevealRequest.status)).all()
-    return rows, states, users, requests
+    # A thread read by someone who may not is as much a change as a message written.
+    read = db.session.execute(select(ReferralMessage.id, ReferralMessage.read_at)).all()
+    return rows, states, users, requests, read
 
 
 @pytest.mark.parametrize("role", ROLES)

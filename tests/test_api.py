@@ -617,6 +617,8 @@ def test_the_openapi_document_describes_every_operation(client):
         ("/referrals/{referral_id}/transitions", "post"),
         ("/agreements", "get"), ("/agreements/{agreement_id}/pdf", "get"),
         ("/scorecards", "get"), ("/scorecard", "get"), ("/portfolio", "get"),
+        ("/referrals/{referral_id}/messages", "get"),
+        ("/referrals/{referral_id}/messages", "post"),
     }
     for path, item in doc["paths"].items():
         for method, operation in item.items():
@@ -735,3 +737,28 @@ def test_an_oversize_upload_is_413_naming_the_file(client, world, keys, app, mon
     assert response.json["error"]["code"] == "too_large"
     assert "file" in response.json["error"]["fields"]
     assert count(Document) == 0
+
+
+# --- messages on a referral (issue 13) ---------------------------------------------------------
+
+@pytest.mark.parametrize("role", ROLES)
+def test_messages_are_read_and_written_by_the_referrals_partner_and_the_bank(client, world,
+                                                                             keys, role):
+    from models import ReferralMessage
+
+    referral = factories.submit(world.partner_a)
+    db.session.commit()
+    url = f"/api/v1/referrals/{referral.id}/messages"
+    posted = client.post(url, json={"body": f"from {role}"}, headers=auth(keys[role]))
+    listed = client.get(url, headers=auth(keys[role]))
+    if role == "partner_b":  # another organisation's referral: not found, and nothing written
+        assert (posted.status_code, listed.status_code) == (404, 404)
+        assert count(ReferralMessage) == 0
+        return
+    assert posted.status_code == 201, posted.json
+    assert posted.json["by"] == ("partner" if role in PARTNERS else "bank")
+    assert listed.status_code == 200
+    assert [m["body"] for m in listed.json["items"]] == [f"from {role}"]
+    assert client.get(url, headers=auth("wrong")).status_code == 401
+    missing = client.get("/api/v1/referrals/999999/messages", headers=auth(keys[role]))
+    assert missing.status_code == 404

@@ -167,6 +167,8 @@ def write_everything(app, world, monkeypatch) -> None:
     document = db.session.scalar(select(Document).where(Document.referral_id == r1.id))
     post_form(officer, page, f"/bank/documents/{document.id}/review", decision="reject",
               reason=partner("web-reject"), note=internal("web-reject"))
+    # A message to the partner on the thread, beside the internal notes of the same page.
+    post_form(officer, page, f"/bank/referrals/{r1.id}/messages", body=partner("web-message"))
     shown = officer.post(f"/bank/referrals/{r1.id}/reveal", data={
         "reason_code": "other", "reason_text": internal("web-reveal")})
     assert shown.status_code == 200
@@ -418,7 +420,7 @@ def test_nothing_internal_reaches_the_partner_on_any_face(app, world, mail, monk
     assert leaks == [], "internal text reached the partner:\n" + "\n".join(
         f"  {m} in {where}" for where, m in leaks)
 
-    expected = {"web-start-review", "web-request", "web-reject", "web-decline",
+    expected = {"web-start-review", "web-request", "web-reject", "web-decline", "web-message",
                 "web-stage-guarantee", "web-onsite-staff", "web-terminate-notice",
                 "api-start-review", "api-request", "api-disbursed", "api-conflict"}
     seen = {m.removeprefix(PARTNER_PREFIX + "-") for text in reached.values()

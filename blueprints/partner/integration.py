@@ -32,6 +32,7 @@ EVENT_LABELS = {
     "referral.status_changed": _l("A referral's status changed"),
     "referral.documents_requested": _l("The bank asked for documents"),
     "agreement.issued": _l("An agreement was issued"),
+    "referral.message": _l("The bank wrote a message on a referral"),
 }
 DELIVERY_STATUSES = {
     "pending": _l("Pending"),

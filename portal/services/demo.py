@@ -101,6 +101,7 @@ def seed(rng_seed: int = 2026) -> str:
     planned = demo_history.plan(rng, now)
     count = demo_history.write(rng, planned, partners, officer, now, national_id, mobile)
     _demo_conflict(rng, now)
+    _demo_messages()
     from . import scoring
 
     scoring.recompute_all()  # so the scorecard pages have something to show
@@ -128,6 +129,28 @@ def _demo_conflict(rng: random.Random, now) -> None:
     at = now - timedelta(hours=5)
     data["consent_obtained_at"] = at - timedelta(minutes=20)  # consent first, always
     referrals.submit(Ctx(user=harbor_admin, ip="demo"), harbor, data, at=at)
+
+
+def _demo_messages() -> None:
+    """A question from Sunrise's agent on a referral the officer is reviewing, answered, and a
+    second question still unread: the thread and the menu counts on both faces."""
+    from models import Organization, Referral
+
+    from . import messages
+
+    reviewed = db.session.scalars(
+        select(Referral).join(Organization).where(Organization.code == "SUNRISE",
+                                                  Referral.status == "under_review")
+        .order_by(Referral.submitted_at.desc()).limit(1)).first()
+    agent = db.session.scalar(select(User).where(User.email == "agent@sunrise-homes.example"))
+    officer = db.session.scalar(select(User).where(User.email == "officer@bank.example"))
+    if reviewed is None or agent is None or officer is None:
+        return
+    messages.post(Ctx(user=agent, ip="demo"), reviewed,
+                  "买方下周出差，面签可以安排在周五下午吗？")
+    messages.post(Ctx(user=officer, ip="demo"), reviewed,
+                  "可以，周五14:00在浦东支行。请提醒买方带身份证原件和近六个月银行流水。")
+    messages.post(Ctx(user=agent, ip="demo"), reviewed, "好的，已通知买方。谢谢！")
 
 
 # Each partner's agreement: (days since it took effect, days left, particulars). Harbor's ends

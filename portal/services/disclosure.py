@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from types import SimpleNamespace
 
-from models import Agreement, Document, Referral, ReferralEvent, Stipulation
+from models import Agreement, Document, Referral, ReferralEvent, ReferralMessage, Stipulation, User
 from models.base import audience
 
 from .lifecycle import PARTNER_REASON_STATES
@@ -135,3 +135,32 @@ def agreement_terms(agreement: Agreement) -> SimpleNamespace:
         pdf_sha256=agreement.pdf_sha256, content_sha256=agreement.content_sha256,
         acceptances=agreement.acceptances,
     )
+
+
+# --- messages on a referral --------------------------------------------------------------------
+
+def message(item: ReferralMessage, org_id: int, *, iso: bool = False) -> dict:
+    """One message of a referral's thread: written for both sides, signed with its author's
+    name (the partner knows the bank's people it deals with, never more of them)."""
+    author = item.author
+    return {
+        "id": item.id,
+        "referral_id": item.referral_id,
+        "at": _iso(item.created_at) if iso else item.created_at,
+        "by": item.side,
+        "author": author.name if author is not None else None,
+        "body": partner_text(item, "body"),
+        "read_at": _iso(item.read_at) if iso else item.read_at,
+    }
+
+
+def messages(items: list[ReferralMessage], org_id: int) -> list[dict]:
+    return [message(m, org_id) for m in items]
+
+
+def staff_contact(user: User | None) -> dict | None:
+    """A bank employee as a partner may know them: the name and the work e-mail, nothing else
+    (no phone, no role history, no login details)."""
+    if user is None:
+        return None
+    return {"name": user.name, "email": user.email}

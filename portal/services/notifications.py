@@ -184,6 +184,17 @@ def render(note: Notification) -> dict:
         text = _("On %(day)s this partner withdrew %(n)s submissions of buyers already registered "
                  "by another partner. Its further submissions that day wait for a channel "
                  "manager to release or refuse them.", day=_date(p.get("day")), n=p.get("count"))
+    elif kind == "referral_message":
+        # A partner's message goes to bank staff, who open the bank's page of the referral.
+        from_partner = p.get("side") == "partner"
+        subject = ("bank_referral" if from_partner else "referral", p.get("referral_id"))
+        if from_partner:
+            title = _("%(org)s (%(code)s) wrote on referral %(id)s", org=p.get("org_name"),
+                      code=p.get("org_code"), id=p.get("referral_id"))
+        else:
+            title = _("%(referral)s: a message from the bank", referral=_ref(p))
+        text = _("%(author)s wrote: %(excerpt)s", author=p.get("author") or "—",
+                 excerpt=p.get("excerpt") or "")
     else:  # an unknown kind from a newer version: show something rather than fail
         title, text = str(KINDS.get(kind, kind)), ""
     return {"kind": kind, "label": str(KINDS.get(kind, kind)), "title": title, "text": text,

@@ -4,7 +4,8 @@ Kept, because scorecards, the portfolio and loan performance read them: dates, s
 timeline's moves, amounts, term, product, industry and customer class, income, the organisation,
 the partner's reference (loan statements match on it) and loan performance. Removed: the buyer's
 name, national ID (encrypted value, keyed hash and masked form), mobile, employer, the asset's
-description, free-text notes on the timeline and in the follow-up pool, and the documents with
+description, free-text notes on the timeline and in the follow-up pool, the text of the messages
+between the partner and the bank (who wrote when stays), and the documents with
 their files. The audit trail is not rewritten: each batch appends one entry naming the referrals
 and the counts (the entries never held the buyer's data).
 """
@@ -23,6 +24,7 @@ from models import (
     FollowUpNote,
     Referral,
     ReferralEvent,
+    ReferralMessage,
     utcnow,
 )
 
@@ -72,6 +74,8 @@ def anonymise_batch(ctx: Ctx, now: datetime | None = None, limit: int = 500) -> 
         anonymised_at=now).execution_options(synchronize_session=False))
     db.session.execute(update(ReferralEvent).where(ReferralEvent.referral_id.in_(ids))
                        .values(note=None, partner_note=None))
+    db.session.execute(update(ReferralMessage).where(ReferralMessage.referral_id.in_(ids))
+                       .values(body=""))
     db.session.execute(update(FollowUpNote).where(FollowUpNote.follow_up_id.in_(
         select(FollowUp.id).where(FollowUp.referral_id.in_(ids)))).values(body=""))
     for id_hash, product in hashes:  # the lock row of a buyer no one else still holds
