@@ -28,6 +28,7 @@ from .integration import (
 )
 from .org import BANK_KIND, Organization, OrgStatus, PartnerType
 from .product import Product, ProductDocument
+from .queue_filter import SavedQueueFilter
 from .referral import BuyerRegistration, Referral, ReferralEvent
 from .reveal import Reveal, RevealRequest
 from .scorecard import (
@@ -112,4 +113,6 @@ __all__ = [
     "RevealRequest",
     # disputes of scorecard figures and loan records (issue 12)
     "Dispute",
+    # the officers' work queue: saved filters (issue 13)
+    "SavedQueueFilter",
 ]
