@@ -10,19 +10,22 @@ from datetime import timedelta
 
 import pytest
 from flask import get_flashed_messages
-from sqlalchemy import func, select
+from flask_migrate import upgrade
+from sqlalchemy import func, select, text
 
 from models import AuditEntry, Referral, SavedQueueFilter, User, utcnow
 from portal import config
 from portal.config import ConfigError
 from portal.extensions import db
-from portal.services import Ctx, assignment, documents, queue, referrals
+from portal.services import Ctx, assignment, documents, imports, queue, referrals
 from portal.services.errors import StateConflict
-from tests import factories
+from tests import factories, test_imports, test_migrations
 from tests.conftest import login
 from tests.test_concurrency import run_together
+from tests.test_migrations import _fill_every_table
 
 H = timedelta(hours=1)
+old_app = test_migrations.old_app  # the fixture: a SQLite database to upgrade
 
 
 @pytest.fixture(autouse=True)
@@ -104,6 +107,31 @@ def test_the_stored_origin_follows_every_clock_change(world):
     wait = utcnow() - stored.bank_clock_origin
     assert 6 * H <= wait < 6 * H + timedelta(minutes=1)
     assert referrals.bank_clock_seconds(stored, utcnow()) == int(wait.total_seconds())
+
+
+def test_imported_history_gets_its_origin_on_both_import_paths(world):
+    data = test_imports.csv_bytes(
+        test_imports.row(ref="Q-1"),
+        test_imports.row(ref="Q-2", history="documents_requested@2026-03-01T12:00:00+08:00"
+                         "|under_review@2026-03-03T12:00:00+08:00"),
+        test_imports.row(ref="Q-3", history=""))
+    report = imports.import_referrals(Ctx(user=world.admin), data, "history.csv")
+    assert report.created == 3, report.rejects
+    # And through the one-by-one path: a buyer twice in one file.
+    twice = factories.national_id(4242)
+    more = imports.import_referrals(Ctx(user=world.admin), test_imports.csv_bytes(
+        test_imports.row(ref="Q-4", nid=twice),
+        test_imports.row(ref="Q-5", nid=twice, org="PARTNERB", history="")), "more.csv")
+    assert more.created >= 1, more.rejects
+    db.session.commit()
+    db.session.expire_all()
+    stored = db.session.scalars(select(Referral)).all()
+    assert len(stored) == 3 + more.created
+    for referral in stored:
+        assert referral.bank_clock_origin == referral.status_changed_at - timedelta(
+            seconds=referral.bank_seconds), referral.external_ref
+    q2 = next(r for r in stored if r.external_ref == "Q-2")
+    assert q2.bank_seconds == 3 * 3600  # 09:00 to 12:00 on 1 March, then back since 3 March
 
 
 def test_the_queue_order_is_served_by_an_index(world):
@@ -393,3 +421,25 @@ def test_another_officers_saved_filter_is_not_found(app, world, as_user):
     assert client.post(f"/bank/queue/filters/{theirs.id}/delete").status_code == 404
     assert "Theirs" not in client.get("/bank/queue").get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(SavedQueueFilter)) == 1
+
+
+# --- the migration -------------------------------------------------------------------------
+
+def test_the_migration_computes_the_origin_of_existing_referrals(old_app):
+    """Existing referrals get status_changed_at - bank_seconds, to the microsecond (SQLite's
+    date functions drop the fraction: the migration puts it back)."""
+    with old_app.app_context():
+        upgrade(revision="0009")
+        with db.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+            _fill_every_table(connection)
+            connection.execute(text(
+                "UPDATE referral SET status_changed_at = '2026-01-05 10:00:00.250000', "
+                "bank_seconds = 90061"))
+            connection.commit()
+        upgrade()
+        with db.engine.connect() as connection:
+            origin = connection.execute(text("SELECT bank_clock_origin FROM referral")).scalar()
+        db.engine.dispose()
+    assert origin == "2026-01-04 08:58:59.250000"  # 1 d 1 h 1 min 1 s earlier
