@@ -28,9 +28,9 @@ class Referral(db.Model):
         Index("ix_referral_org_status", "org_id", "status"),
         Index("ix_referral_status_changed", "status", "status_changed_at"),
         # The officers' queue: WHERE clock = 'bank' ORDER BY bank_clock_origin walks this index
-        # in order (the queue's statuses are all but two of the bank-clock ones: a residual
-        # filter), so "longest wait first" over a million referrals reads one page of rows.
-        Index("ix_referral_bank_queue", "clock", "bank_clock_origin"),
+        # in order (the queue's statuses are all but two of the bank-clock ones, checked from
+        # the index), so "longest wait first" over a million referrals reads one page of rows.
+        Index("ix_referral_bank_queue", "clock", "bank_clock_origin", "status"),
         Index("ix_referral_assigned_to", "assigned_to_id", "clock"),
     )
 

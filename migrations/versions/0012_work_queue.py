@@ -40,7 +40,7 @@ def upgrade():
     with op.batch_alter_table('referral', schema=None) as batch_op:
         batch_op.alter_column('bank_clock_origin', existing_type=sa.DateTime(timezone=True),
                               nullable=False)
-        batch_op.create_index('ix_referral_bank_queue', ['clock', 'bank_clock_origin'],
+        batch_op.create_index('ix_referral_bank_queue', ['clock', 'bank_clock_origin', 'status'],
                               unique=False)
         batch_op.create_index('ix_referral_assigned_to', ['assigned_to_id', 'clock'],
                               unique=False)
