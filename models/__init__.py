@@ -29,6 +29,7 @@ from .integration import (
 from .message import ReferralMessage
 from .org import BANK_KIND, Organization, OrgStatus, PartnerType
 from .product import Product, ProductDocument
+from .queue_filter import SavedQueueFilter
 from .referral import BuyerRegistration, Referral, ReferralEvent
 from .reveal import Reveal, RevealRequest
 from .scorecard import (
@@ -115,4 +116,6 @@ __all__ = [
     "Dispute",
     # messages on a referral between the partner and the bank (issue 13)
     "ReferralMessage",
+    # the officers' work queue: saved filters (issue 13)
+    "SavedQueueFilter",
 ]

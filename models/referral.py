@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -27,6 +27,11 @@ class Referral(db.Model):
         Index("ix_referral_buyer", "national_id_hash", "product_code"),
         Index("ix_referral_org_status", "org_id", "status"),
         Index("ix_referral_status_changed", "status", "status_changed_at"),
+        # The officers' queue: WHERE clock = 'bank' ORDER BY bank_clock_origin walks this index
+        # in order (the queue's statuses are all but two of the bank-clock ones, checked from
+        # the index), so "longest wait first" over a million referrals reads one page of rows.
+        Index("ix_referral_bank_queue", "clock", "bank_clock_origin", "status"),
+        Index("ix_referral_assigned_to", "assigned_to_id", "clock"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -66,6 +71,16 @@ class Referral(db.Model):
     status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     bank_seconds: Mapped[int] = mapped_column(default=0)
     partner_seconds: Mapped[int] = mapped_column(default=0)
+    # When the bank's clock would have started had it run without a pause: status_changed_at
+    # less bank_seconds. While the bank's clock runs, the wait on the bank is now minus this,
+    # so ordering by it ascending is "longest wait first", exactly as the waits are shown.
+    # The transition service moves it whenever the clock stops or the time is banked; an
+    # INSERT (ORM or Core, e.g. the bulk import) gets it from its own values.
+    bank_clock_origin: Mapped[datetime] = mapped_column(UTCDateTime(),
+                                                        default=lambda c: _origin_default(c))
+    # The officer working on the referral (services/assignment.py); None: anyone may take it.
+    assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ever_documents_requested: Mapped[bool] = mapped_column(default=False)
     decline_reason: Mapped[str | None] = mapped_column(String(40))
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -78,7 +93,8 @@ class Referral(db.Model):
     version: Mapped[int] = mapped_column(default=1)
 
     org: Mapped[Organization] = relationship()
-    submitted_by: Mapped[User | None] = relationship()
+    submitted_by: Mapped[User | None] = relationship(foreign_keys=[submitted_by_id])
+    assigned_to: Mapped[User | None] = relationship(foreign_keys=[assigned_to_id])
     product: Mapped[Product] = relationship()
     events: Mapped[list[ReferralEvent]] = relationship(
         back_populates="referral", order_by="ReferralEvent.id", cascade="all, delete-orphan"
@@ -91,6 +107,15 @@ class Referral(db.Model):
     )
 
     __mapper_args__ = {"version_id_col": version}
+
+
+def clock_origin(status_changed_at: datetime, bank_seconds: int) -> datetime:
+    return status_changed_at - timedelta(seconds=bank_seconds or 0)
+
+
+def _origin_default(context) -> datetime:
+    values = context.get_current_parameters()
+    return clock_origin(values.get("status_changed_at") or utcnow(), values.get("bank_seconds"))
 
 
 class ReferralEvent(db.Model):

@@ -174,6 +174,7 @@ def register_blueprints(app: Flask) -> None:
     import blueprints.bank.disputes  # noqa: F401  (disputes of figures and loans)
     import blueprints.bank.messages  # noqa: F401  (messages on a referral, the bank's side)
     import blueprints.bank.portfolio  # noqa: F401  (the portfolio by class and more)
+    import blueprints.bank.queue_actions  # noqa: F401  (taking referrals, saved queue filters)
     import blueprints.bank.scorecard_drill  # noqa: F401  (what stands behind each figure)
     import blueprints.bank.scorecards  # noqa: F401  (scorecards, follow-up, contacts)
     import blueprints.partner.agreements  # noqa: F401

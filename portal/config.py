@@ -125,6 +125,7 @@ def load(overrides: dict | None = None) -> dict:
         **_integration(env, portal_env),
         **_confidentiality(env),
         **_records(env),
+        **_work_queue(env),
     }
     if overrides:
         cfg.update(overrides)
@@ -217,6 +218,16 @@ def _records(env) -> dict:
         # /usr/lib/postgresql).
         "PG_BIN_DIR": env.get("PG_BIN_DIR") or None,
     }
+
+
+def _work_queue(env) -> dict:
+    """The officers' queue colours a wait on the bank's clock amber, then red, from these ages."""
+    amber = _count("QUEUE_SLA_AMBER_HOURS", env.get("QUEUE_SLA_AMBER_HOURS", "24"))
+    red = _count("QUEUE_SLA_RED_HOURS", env.get("QUEUE_SLA_RED_HOURS", "48"))
+    if not 0 < amber < red:
+        raise ConfigError("QUEUE_SLA_AMBER_HOURS must be more than 0 and less than "
+                          f"QUEUE_SLA_RED_HOURS (got {amber} and {red})")
+    return {"QUEUE_SLA_AMBER_HOURS": amber, "QUEUE_SLA_RED_HOURS": red}
 
 
 def _refuse_insecure(cfg: dict) -> None:

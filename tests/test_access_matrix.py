@@ -20,6 +20,7 @@ from models import (
     ReferralMessage,
     Reveal,
     RevealRequest,
+    SavedQueueFilter,
     Stipulation,
     User,
     WebhookDelivery,
@@ -51,6 +52,7 @@ PARTNER_ADMINS = frozenset({"partner_a", "partner_b"})
 BANK = frozenset({"officer", "manager", "admin"})
 MANAGERS = frozenset({"manager", "admin"})
 ADMINS = frozenset({"admin"})
+OFFICERS = frozenset({"officer", "admin"})  # who works the queue (services/assignment.py)
 
 # endpoint -> who may use it
 ACCESS = {
@@ -118,6 +120,12 @@ ACCESS = {
     "bank.request_documents": BANK,
     "bank.review_document": BANK,
     "bank.document": BANK,
+    # the work queue: taking referrals, handing them on, saved filters (issue 13)
+    "bank.take_referral": OFFICERS,
+    "bank.release_referral": OFFICERS,
+    "bank.assign_referral": ADMINS,
+    "bank.save_queue_filter": BANK,
+    "bank.delete_queue_filter": BANK,
     "bank.conflicts": MANAGERS,
     "bank.resolve_conflict": MANAGERS,
     # held submissions and reveals with a purpose (issue 10)
@@ -227,8 +235,12 @@ def objects(world):
     # Unread both ways: a refused "mark as read" would show in the fingerprint.
     messages.post(Ctx(user=world.officer), referral, "A question from the bank")
     messages.post(Ctx(user=world.agent_a), referral, "An answer that the bank has not read")
+    saved_filter = SavedQueueFilter(user_id=world.officer.id, name="matrix",
+                                    params={"view": "mine"})
+    db.session.add(saved_filter)
     db.session.commit()
     return {
+        "filter_id": saved_filter.id,
         "referral_id": referral.id, "document_id": document.id, "agreement_id": agreement.id,
         "user_id": world.agent_a.id, "org_id": world.org_a.id, "key_id": key.id,
         "endpoint_id": endpoint.id, "delivery_id": delivery.id,
@@ -296,9 +308,10 @@ def _check(response, expectation, what):
 def _fingerprint():
     db.session.expire_all()
     tables = (Referral, ReferralEvent, Document, Stipulation, User, Notification, WebhookDelivery,
-              Reveal, RevealRequest, ReferralMessage)
+              Reveal, RevealRequest, ReferralMessage, SavedQueueFilter)
     rows = [db.session.scalar(select(func.count()).select_from(t)) for t in tables]
-    states = db.session.execute(select(Referral.id, Referral.status, Referral.version)).all()
+    states = db.session.execute(select(Referral.id, Referral.status, Referral.version,
+                                       Referral.assigned_to_id)).all()
     users = db.session.execute(select(User.id, User.active, User.password_hash)).all()
     requests = db.session.execute(select(RevealRequest.id, RevealRequest.status)).all()
     # A thread read by someone who may not is as much a change as a message written.

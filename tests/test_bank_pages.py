@@ -49,7 +49,7 @@ def _transition(client, referral, to, **data):
 
 # --- queue ----------------------------------------------------------------------------------
 
-def test_queue_is_oldest_first_with_age_on_the_banks_clock(world, as_user):
+def test_queue_is_longest_wait_first_on_the_banks_clock(world, as_user):
     now = utcnow()
     newer = factories.submit(world.partner_a, at=now - timedelta(hours=1))
     oldest = factories.submit(world.partner_b, at=now - timedelta(hours=5))
@@ -66,7 +66,8 @@ def test_queue_is_oldest_first_with_age_on_the_banks_clock(world, as_user):
 
     html = as_user(world.officer).get("/bank/queue").get_data(as_text=True)
 
-    assert _ids(html) == [oldest.id, middle.id, returned.id, newer.id]
+    # `returned` has been in its status only 2 h, but has waited 4 h on the bank: before `middle`.
+    assert _ids(html) == [oldest.id, returned.id, middle.id, newer.id]
     ages = dict(re.findall(r'data-referral-id="(\d+)">.*?data-testid="bank-age">([^<]+)<',
                            html, re.S))
     assert ages[str(oldest.id)] == "5.0 h"

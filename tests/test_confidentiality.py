@@ -223,6 +223,9 @@ def write_everything(app, world, monkeypatch) -> None:
     imports.import_referrals(Ctx(user=world.admin), test_imports.csv_bytes(test_imports.row(
         ref="CRAWL-IMPORT", history=f"{internal('import')}@2026-03-02T10:00:00+08:00")))
 
+    # An officer's saved queue filter, named with a marker.
+    officer.post("/bank/queue/filters?view=mine", data={"name": internal("web-filter")})
+
     # Over the reveal limit: a request with its reason, refused by a manager with a note.
     monkeypatch.setitem(app.config, "REVEAL_LIMIT_PER_HOUR", 1)
     officer.post(f"/bank/referrals/{r2.id}/reveal-request", data={

@@ -74,7 +74,12 @@ def _referral_out(referral: Referral, caller: User) -> dict:
         documents=[schemas.StipulationOut(kind=s.kind, status=s.status)
                    for s in referral.stipulations],
         timeline=timeline,
-    ).model_dump(mode="json", by_alias=True)
+        assigned_to=(schemas.AssignedOfficerOut(id=referral.assigned_to.id,
+                                                name=referral.assigned_to.name)
+                     if referral.assigned_to and not caller.is_partner else None),
+    ).model_dump(mode="json", by_alias=True,
+                 # Who works on a referral inside the bank is not the partner's business.
+                 exclude={"assigned_to"} if caller.is_partner else None)
 
 
 def _referral(referral_id: int) -> Referral:
@@ -137,7 +142,7 @@ def list_referrals():
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     rows = db.session.scalars(
         query.options(selectinload(Referral.events), selectinload(Referral.stipulations),
-                      selectinload(Referral.org))
+                      selectinload(Referral.org), selectinload(Referral.assigned_to))
         .order_by(Referral.submitted_at.desc(), Referral.id.desc())
         .limit(args.per_page).offset((args.page - 1) * args.per_page))
     return page_of([_referral_out(r, caller) for r in rows], args, total)

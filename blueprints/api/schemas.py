@@ -168,6 +168,11 @@ class StipulationOut(BaseModel):
     status: Literal["missing", "uploaded", "accepted", "rejected"]
 
 
+class AssignedOfficerOut(BaseModel):
+    id: int
+    name: str
+
+
 class ReferralOut(BaseModel):
     id: int
     external_ref: str | None
@@ -185,6 +190,9 @@ class ReferralOut(BaseModel):
     version: int
     documents: list[StipulationOut] = Field(description="The document checklist.")
     timeline: list[TimelineEntry]
+    assigned_to: AssignedOfficerOut | None = Field(
+        None, description="Bank callers only (absent for partners): the officer working on the "
+                          "referral, null when nobody has taken it.")
 
 
 class ReferralList(BaseModel):

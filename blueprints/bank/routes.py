@@ -32,6 +32,7 @@ from portal.services import (
 from portal.services.errors import ValidationFailed
 from portal.services.lifecycle import State
 
+from . import queue_page
 from .forms import (
     ActionForm,
     ReferralFilterForm,
@@ -81,9 +82,7 @@ def _filters(form: ReferralFilterForm) -> queue.ReferralFilters:
 @bank_required
 def work_queue():
     form = _filter_form(queue.QUEUE_STATES)
-    page = paginate(queue.work_queue(current_user, _filters(form)))
-    return render_template("bank/queue.html", form=form, page=page,
-                           bank_clock=referrals.bank_clock_seconds)
+    return queue_page.render(form, _filters(form))
 
 
 @bp.route("/referrals", endpoint="referrals")
@@ -132,6 +131,7 @@ def _render_referral(referral, *, revealed=None, failed=None, status=200):
         reveal_over_limit=reveals.over_limit(current_user.id),
         reveal_requests=reveals.open_requests(current_user.id, referral.id),
         statements=portfolio.history(referral),
+        assignment_box=queue_page.assignment_box(referral),
     ), status
 
 

@@ -24,6 +24,7 @@ from models import (
     User,
     utcnow,
 )
+from models.referral import clock_origin
 
 from ..extensions import db
 from . import Ctx, agreements, audit, events, pii, probes, referral_intake, reveals
@@ -297,6 +298,8 @@ def _apply(ctx: Ctx, referral: Referral, target: State, now: datetime, *, note, 
     referral.status = target.value
     referral.clock = CLOCK[target]
     referral.status_changed_at = now
+    # The queue orders by this (models/referral.py): it moves with every banked second.
+    referral.bank_clock_origin = clock_origin(now, referral.bank_seconds)
     if target == State.documents_requested:
         referral.ever_documents_requested = True
     if target in (State.approved, State.declined) and referral.decided_at is None:

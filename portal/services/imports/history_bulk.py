@@ -92,7 +92,8 @@ def write(bulk: list[tuple], job_id: int, ctx, note: str) -> list[int]:
     for row, p in bulk:
         c, at = p.clean, row.submitted_at
         state = SimpleNamespace(status=SUBMITTED.value, clock=CLOCK[SUBMITTED],
-                                status_changed_at=at, bank_seconds=0, partner_seconds=0,
+                                status_changed_at=at, bank_clock_origin=at,
+                                bank_seconds=0, partner_seconds=0,
                                 ever_documents_requested=False, decided_at=None,
                                 decline_reason=None, disbursed_at=None, closed_at=None,
                                 events=[])
@@ -114,6 +115,7 @@ def write(bulk: list[tuple], job_id: int, ctx, note: str) -> list[int]:
             "consent_notice_version": c.consent_notice_version,
             "consent_obtained_at": c.consent_obtained_at, "status": state.status,
             "clock": state.clock, "status_changed_at": state.status_changed_at,
+            "bank_clock_origin": state.bank_clock_origin,
             "bank_seconds": state.bank_seconds, "partner_seconds": state.partner_seconds,
             "ever_documents_requested": state.ever_documents_requested,
             "decline_reason": state.decline_reason, "submitted_at": at,
