@@ -108,6 +108,10 @@ STIPULATION_STATUSES = {
     "accepted": _l("Accepted"),
     "rejected": _l("Rejected"),
     "pending": _l("Awaiting review"),
+    # A file sent again (or reviewed in a newer file), and what a closed referral leaves behind.
+    "superseded": _l("Replaced by a newer upload"),
+    "not_reviewed": _l("Not reviewed — decision made"),
+    "not_needed": _l("No longer needed — decision made"),
 }
 
 DECLINE_REASONS = {

@@ -165,8 +165,9 @@ def write_everything(app, world, monkeypatch) -> None:
         content_type="multipart/form-data")
     assert upload.status_code == 302
     document = db.session.scalar(select(Document).where(Document.referral_id == r1.id))
-    post_form(officer, page, f"/bank/documents/{document.id}/review", decision="reject",
-              reason=partner("web-reject"), note=internal("web-reject"))
+    post_form(officer, page,
+              f"/bank/referrals/{r1.id}/conditions/{document.stipulation_id}/review",
+              decision="reject", reason=partner("web-reject"), note=internal("web-reject"))
     shown = officer.post(f"/bank/referrals/{r1.id}/reveal", data={
         "reason_code": "other", "reason_text": internal("web-reveal")})
     assert shown.status_code == 200

@@ -158,7 +158,11 @@ def render(note: Notification) -> dict:
         text = "\n".join(lines) or _("The referral is now: %(state)s.", state=_state(p.get("to")))
     elif kind == "documents_requested":
         separator = "、" if get_locale().language == "zh" else ", "
-        kinds = separator.join(str(labels.DOCUMENT_KINDS.get(k, k)) for k in p.get("documents", []))
+        # The items as asked (an item in the officer's words by its name); older notices
+        # carry the document types only.
+        asked = p.get("items") or [{"kind": k} for k in p.get("documents", [])]
+        kinds = separator.join(item.get("label") or str(labels.DOCUMENT_KINDS.get(
+            item.get("kind"), item.get("kind"))) for item in asked)
         title = _("%(referral)s: the bank asks for documents", referral=_ref(p))
         lines = [_("Please upload: %(documents)s.", documents=kinds or "—")]
         if p.get("note"):
