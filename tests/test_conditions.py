@@ -352,3 +352,47 @@ def test_another_partner_cannot_upload_to_an_item(world, people, app):
     assert send(partner, other.id, income.id, ("x.pdf", PDF)).status_code == 404
     assert review(officer, other.id, income.id, "accept").status_code == 404
     assert db.session.scalar(select(func.count(Document.id))) == 0
+
+
+# --- the API -----------------------------------------------------------------------------------
+
+def test_the_api_asks_item_by_item_and_takes_several_files(world, client):
+    from tests.integration_helpers import auth, make_key
+    officer, partner, stranger = (auth(make_key(u)) for u in (world.officer, world.partner_a,
+                                                                world.partner_b))
+    referral = factories.submit(world.partner_a)
+    db.session.commit()
+    moved = client.post(f"/api/v1/referrals/{referral.id}/transitions", headers=officer, json={
+        "to": "documents_requested", "documents": ["income_proof"],
+        "items": ["Letter from the employer"], "partner_note": "Two things, please",
+        "note": "bank only"})
+    assert moved.status_code == 200, moved.json
+    # The bank sees every item, the product's checklist included ...
+    assert len(moved.json["stipulations"]) == 5
+    # ... the partner exactly the two asked of it; the old `documents` list is unchanged.
+    seen = client.get(f"/api/v1/referrals/{referral.id}", headers=partner).json
+    assert [(i["kind"], i["label"], i["status"], i["waiting_on_partner"])
+            for i in seen["stipulations"]] == [
+        ("income_proof", None, "missing", True),
+        ("other", "Letter from the employer", "missing", True)]
+    assert len(seen["documents"]) == 5 and {"kind", "status"} == set(seen["documents"][0])
+    income = seen["stipulations"][0]["id"]
+
+    url = f"/api/v1/referrals/{referral.id}/stipulations/{income}/documents"
+    sent = client.post(url, headers=partner, data={"files": [
+        (io.BytesIO(PDF), "may.pdf"), (io.BytesIO(b"<html>not a pdf</html>"), "june.pdf"),
+        (io.BytesIO(png_bytes()), "july.png")]})
+    assert sent.status_code == 201, sent.json
+    assert [d["filename"] for d in sent.json["documents"]] == ["may.pdf", "july.png"]
+    assert [r["filename"] for r in sent.json["refused"]] == ["june.pdf"]
+    seen = client.get(f"/api/v1/referrals/{referral.id}", headers=partner).json
+    assert seen["stipulations"][0]["status"] == "uploaded"
+    assert [f["filename"] for f in seen["stipulations"][0]["files"]] == ["may.pdf", "july.png"]
+
+    every_one_bad = client.post(url, headers=partner, data={"files": [
+        (io.BytesIO(b"nope"), "a.pdf")]})
+    assert every_one_bad.status_code == 422
+    assert "a.pdf" in every_one_bad.json["error"]["fields"]["files"]
+    assert client.post(url, headers=stranger, data={"files": [
+        (io.BytesIO(PDF), "x.pdf")]}).status_code == 404
+    assert db.session.scalar(select(func.count(Document.id))) == 2

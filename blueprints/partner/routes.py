@@ -218,6 +218,7 @@ def upload_item(referral_id: int, item_id: int):
     """Several files (chosen, or photos taken) for one item the bank asked for. A file the
     checks refuse is left out with its reason and the others are kept; when every file is
     refused nothing is written and the page says why, on that item."""
+    request.max_content_length = documents.item_request_limit()
     referral = _referral(referral_id)
     item = documents.item_of(referral, item_id)  # another referral's item: 404
     form = ItemUploadForm()
