@@ -396,3 +396,52 @@ def test_the_api_asks_item_by_item_and_takes_several_files(world, client):
     assert client.post(url, headers=stranger, data={"files": [
         (io.BytesIO(PDF), "x.pdf")]}).status_code == 404
     assert db.session.scalar(select(func.count(Document.id))) == 2
+
+
+# --- the migration settles what is already there -----------------------------------------------
+
+def test_the_migration_settles_uploads_left_waiting(tmp_path_factory):
+    from flask_migrate import upgrade
+    from sqlalchemy import MetaData, insert, text, update
+
+    from portal import create_app
+    from tests.conftest import _database_url
+    from tests.test_migrations import _fill_every_table
+
+    url = _database_url(tmp_path_factory)
+    if url.startswith("postgresql"):
+        pytest.skip("run on SQLite (a database of its own); the SQL is the same on PostgreSQL")
+    old = create_app({"PORTAL_ENV": "testing", "TESTING": True,
+                      "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+                      "SQLALCHEMY_DATABASE_URI": url})
+    with old.app_context():
+        upgrade(revision="0009")
+        with db.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            _fill_every_table(connection)
+            meta = MetaData()
+            meta.reflect(connection, only=["document", "stipulation", "referral"])
+            doc, stip, ref = (meta.tables[n] for n in ("document", "stipulation", "referral"))
+            connection.execute(update(stip).values(kind="income_proof", note="payslips"))
+            connection.execute(update(ref).values(status="disbursed"))
+            row = dict(connection.execute(doc.select()).mappings().one())
+            connection.execute(update(doc).values(kind="income_proof", status="pending"))
+            # The officer reviewed a newer payslip; a contract was sent and never looked at.
+            connection.execute(insert(doc).values(**{**row, "id": row["id"] + 1,
+                                                     "kind": "income_proof",
+                                                     "status": "accepted"}))
+            connection.execute(insert(doc).values(**{**row, "id": row["id"] + 2,
+                                                     "kind": "purchase_contract",
+                                                     "status": "pending"}))
+            connection.commit()
+        upgrade()
+        with db.engine.connect() as connection:
+            files = connection.execute(text(
+                "SELECT kind, status, stipulation_id FROM document ORDER BY id")).all()
+            item = connection.execute(text("SELECT id, requested FROM stipulation")).one()
+        db.engine.dispose()
+    assert [(k, s) for k, s, _ in files] == [("income_proof", "superseded"),
+                                            ("income_proof", "accepted"),
+                                            ("purchase_contract", "not_reviewed")]
+    assert [i for _, _, i in files] == [item.id, item.id, None]
+    assert item.requested
