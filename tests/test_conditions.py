@@ -445,3 +445,40 @@ def test_the_migration_settles_uploads_left_waiting(tmp_path_factory):
                                             ("purchase_contract", "not_reviewed")]
     assert [i for _, _, i in files] == [item.id, item.id, None]
     assert item.requested
+
+
+# --- in a real browser -------------------------------------------------------------------------
+
+def test_photos_one_after_another_and_files_go_in_one_submit(world, page):
+    from tests.test_browser import log_in
+    from tests.test_browser_csp import watch
+
+    referral = factories.submit(world.partner_a)
+    db.session.commit()
+    from portal.services import documents
+    documents.request_documents(Ctx(user=world.officer), referral, ["income_proof"], "Payslips")
+    db.session.commit()
+    income = item(referral.id, "income_proof")
+
+    seen = watch(page)
+    log_in(page, world.partner_a)
+    page.goto(f"/partner/referrals/{referral.id}")
+    slot = page.locator(f'li[data-item="{income.id}"]')
+    slot.locator(f"#files-{income.id}").set_input_files([
+        {"name": "may.pdf", "mimeType": "application/pdf", "buffer": PDF},
+        {"name": "june.pdf", "mimeType": "application/pdf", "buffer": pdf_bytes("june")}])
+    camera = slot.locator("input[data-camera]")
+    assert camera.count() == 1
+    camera.first.set_input_files({"name": "page1.png", "mimeType": "image/png",
+                                  "buffer": png_bytes()})
+    # The camera's input made room for the next photo.
+    assert camera.count() == 2
+    assert camera.nth(1).get_attribute("capture") == "environment"
+    camera.nth(1).set_input_files({"name": "page2.png", "mimeType": "image/png",
+                                   "buffer": png_bytes((200, 10, 10))})
+    slot.locator("button[type=submit]").click()
+    page.wait_for_load_state()
+    assert "4 files uploaded for Proof of income" in page.content()
+    assert sorted(d.filename for d in item(referral.id, "income_proof").documents) == [
+        "june.pdf", "may.pdf", "page1.png", "page2.png"]
+    assert page.evaluate("window.__csp") == [] and seen == []
