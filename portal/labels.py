@@ -207,6 +207,7 @@ CONTACT_KINDS = {"visit": _l("Visit"), "call": _l("Call"), "meeting": _l("Meetin
 NOTIFICATION_KINDS = {
     "referral_status": _l("Referral status changed"),
     "documents_requested": _l("Documents requested"),
+    "item_rejected": _l("Document rejected"),
     "agreement_issued": _l("Agreement issued"),
     "agreement_expiring": _l("Agreement expiring"),
     "probe_hold": _l("Submissions held for review"),

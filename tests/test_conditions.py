@@ -278,8 +278,11 @@ def test_reject_then_accept_an_item_with_the_reason_for_the_partner_only(world, 
     assert "The payslips must show the employer&#39;s stamp" in reason
     assert "Please upload it again." in reason
     assert "Suspect the amounts" not in page
-    api_like = text(partner.get("/partner/notifications"))
-    assert "Suspect the amounts" not in api_like
+    # The partner is told, with the reason meant for it and never the internal note.
+    told = text(partner.get("/partner/notifications"))
+    assert "the bank needs Proof of income again" in told
+    assert "The payslips must show the employer&#39;s stamp" in told
+    assert "Suspect the amounts" not in told
 
     # A new upload answers the rejection; the rejected files keep their decision.
     send(partner, referral.id, income.id, ("stamped.pdf", pdf_bytes("stamped")))

@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from models import Document, Referral, Stipulation, utcnow
 
 from ..extensions import db
-from . import Ctx, audit, conditions, referrals
+from . import Ctx, audit, conditions, events, referrals
 from .errors import Forbidden, NotFound, StateConflict, ValidationFailed
 from .lifecycle import TERMINAL, State
 from .reference import DOCUMENT_KINDS
@@ -220,6 +220,8 @@ def review_item(ctx: Ctx, item: Stipulation, *, accept: bool, reason: str | None
     for document in waiting:
         _decide(ctx, document, accept, reason, note)
     item.status = "accepted" if accept else "rejected"
+    if not accept:
+        events.item_rejected(ctx, item.referral, item, waiting[-1])
 
 
 def _clean_labels(labels: list[str] | None) -> list[str]:

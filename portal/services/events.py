@@ -51,6 +51,17 @@ def referral_transitioned(ctx: Ctx, referral: Referral, event: ReferralEvent) ->
                                  exclude_user_id=me)
 
 
+def item_rejected(ctx: Ctx, referral: Referral, item, decided) -> None:
+    """Called when the bank rejects an item: the partner is asked for a new upload, with the
+    reason meant for it (never the officer's internal note)."""
+    notifications.notify_org(
+        referral.org_id, "item_rejected",
+        {"referral_id": referral.id, "external_ref": referral.external_ref,
+         "item": {"kind": item.kind, "label": disclosure.partner_text(item, "label")},
+         "reason": disclosure.partner_text(decided, "review_reason")},
+        exclude_user_id=ctx.user.id if ctx.user is not None else None)
+
+
 def agreement_issued(ctx: Ctx, agreement) -> None:
     """Called by the agreements service when an agreement is issued to a partner."""
     if agreement.issued_at is not None and utcnow() - agreement.issued_at > HISTORY_AFTER:
