@@ -35,6 +35,7 @@ def _safe_filename(name: str) -> str:
 
 MAX_FILES = 20  # one submit from a phone: a handful of photos, never a folder
 MAX_ITEMS = 10  # free-text items in one request
+LABEL_MAX = 200  # an item's name in the officer's words
 # One submit of files for an item may carry this many full-size files (phone photos run to a
 # few MB each; the files past the limit of one go in the next submit).
 FILES_AT_FULL_SIZE = 5
@@ -43,7 +44,6 @@ FILES_AT_FULL_SIZE = 5
 def item_request_limit() -> int:
     """The largest request of files for one item (the app's limit is one file's)."""
     return current_app.config["UPLOAD_MAX_BYTES"] * FILES_AT_FULL_SIZE + 2 * 1024 * 1024
-LABEL_MAX = 200
 
 
 def _checked(data: bytes):
