@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -22,6 +22,13 @@ class Stipulation(db.Model):
         ForeignKey("referral.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[str] = mapped_column(String(40))
+    # An item not on the document list, in the officer's words (kind "other"): what the
+    # partner is asked to provide.
+    label: Mapped[str | None] = mapped_column(Text, info=PARTNER_TEXT)
+    # True once the bank has asked the partner for this item. The product's checklist is
+    # written at intake with False: those lines tell the officer what the product usually
+    # needs, and only what the officer picks is asked of the partner.
+    requested: Mapped[bool] = mapped_column(default=False, server_default=false())
     # missing -> uploaded -> accepted | rejected (-> uploaded again)
     status: Mapped[str] = mapped_column(String(20), default="missing")
     # What the bank asked the partner for (the request's partner note); the bank's own reason
@@ -31,6 +38,8 @@ class Stipulation(db.Model):
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     referral: Mapped[Referral] = relationship(back_populates="stipulations")
+    documents: Mapped[list[Document]] = relationship(
+        back_populates="stipulation", order_by="Document.id")
 
 
 class Document(db.Model):
@@ -40,6 +49,9 @@ class Document(db.Model):
     referral_id: Mapped[int] = mapped_column(
         ForeignKey("referral.id", ondelete="CASCADE"), index=True
     )
+    # The item this file answers (several files may answer one item).
+    stipulation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("stipulation.id", ondelete="SET NULL"), index=True)
     kind: Mapped[str] = mapped_column(String(40))
     filename: Mapped[str] = mapped_column(String(200))
     content_type: Mapped[str] = mapped_column(String(60))
@@ -48,7 +60,8 @@ class Document(db.Model):
     storage_key: Mapped[str] = mapped_column(String(200))
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    # pending -> accepted | rejected
+    # pending -> accepted | rejected; pending -> superseded (the partner replaced it, or the
+    # officer reviewed a newer file of the item) | not_reviewed (the referral closed first)
     status: Mapped[str] = mapped_column(String(20), default="pending")
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -58,5 +71,6 @@ class Document(db.Model):
     review_note: Mapped[str | None] = mapped_column(Text, info=INTERNAL_TEXT)
 
     referral: Mapped[Referral] = relationship(back_populates="documents")
+    stipulation: Mapped[Stipulation | None] = relationship(back_populates="documents")
     uploaded_by: Mapped[User | None] = relationship(foreign_keys=[uploaded_by_id])
     reviewed_by: Mapped[User | None] = relationship(foreign_keys=[reviewed_by_id])

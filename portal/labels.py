@@ -108,6 +108,10 @@ STIPULATION_STATUSES = {
     "accepted": _l("Accepted"),
     "rejected": _l("Rejected"),
     "pending": _l("Awaiting review"),
+    # A file sent again (or reviewed in a newer file), and what a closed referral leaves behind.
+    "superseded": _l("Replaced by a newer upload"),
+    "not_reviewed": _l("Not reviewed — decision made"),
+    "not_needed": _l("No longer needed — decision made"),
 }
 
 DECLINE_REASONS = {
@@ -203,6 +207,7 @@ CONTACT_KINDS = {"visit": _l("Visit"), "call": _l("Call"), "meeting": _l("Meetin
 NOTIFICATION_KINDS = {
     "referral_status": _l("Referral status changed"),
     "documents_requested": _l("Documents requested"),
+    "item_rejected": _l("Document rejected"),
     "agreement_issued": _l("Agreement issued"),
     "agreement_expiring": _l("Agreement expiring"),
     "probe_hold": _l("Submissions held for review"),

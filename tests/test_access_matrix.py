@@ -84,6 +84,7 @@ ACCESS = {
     "partner.new_referral": PARTNERS,
     "partner.referral": PARTNERS,
     "partner.upload": PARTNERS,
+    "partner.upload_item": PARTNERS,
     "partner.resubmit": PARTNERS,
     "partner.withdraw": PARTNERS,
     "partner.document": PARTNERS,
@@ -119,6 +120,7 @@ ACCESS = {
     "bank.transition": BANK,
     "bank.request_documents": BANK,
     "bank.review_document": BANK,
+    "bank.review_item": BANK,
     "bank.document": BANK,
     # the work queue: taking referrals, handing them on, saved filters (issue 13)
     "bank.take_referral": OFFICERS,
@@ -248,6 +250,7 @@ def objects(world):
         "follow_up_id": follow_up.id, "batch_id": batch.batch_id, "name": "approval_rate",
         "token": "matrix-token", "session_id": "0" * 20,
         "request_id": reveal_request.id, "dispute_id": dispute.id,
+        "item_id": document.stipulation_id,
     }
 
 

@@ -48,6 +48,7 @@ ENDPOINTS = [
     ("post", "/api/v1/referrals"),
     ("get", "/api/v1/referrals/1"),
     ("post", "/api/v1/referrals/1/documents"),
+    ("post", "/api/v1/referrals/1/stipulations/1/documents"),
     ("post", "/api/v1/referrals/1/transitions"),
     ("get", "/api/v1/agreements"),
     ("get", "/api/v1/agreements/1/pdf"),
@@ -614,6 +615,7 @@ def test_the_openapi_document_describes_every_operation(client):
     assert operations == {
         ("/referrals", "post"), ("/referrals", "get"), ("/referrals/{referral_id}", "get"),
         ("/referrals/{referral_id}/documents", "post"),
+        ("/referrals/{referral_id}/stipulations/{item_id}/documents", "post"),
         ("/referrals/{referral_id}/transitions", "post"),
         ("/agreements", "get"), ("/agreements/{agreement_id}/pdf", "get"),
         ("/scorecards", "get"), ("/scorecard", "get"), ("/portfolio", "get"),

@@ -165,8 +165,9 @@ def write_everything(app, world, monkeypatch) -> None:
         content_type="multipart/form-data")
     assert upload.status_code == 302
     document = db.session.scalar(select(Document).where(Document.referral_id == r1.id))
-    post_form(officer, page, f"/bank/documents/{document.id}/review", decision="reject",
-              reason=partner("web-reject"), note=internal("web-reject"))
+    post_form(officer, page,
+              f"/bank/referrals/{r1.id}/conditions/{document.stipulation_id}/review",
+              decision="reject", reason=partner("web-reject"), note=internal("web-reject"))
     # A message to the partner on the thread, beside the internal notes of the same page.
     post_form(officer, page, f"/bank/referrals/{r1.id}/messages", body=partner("web-message"))
     shown = officer.post(f"/bank/referrals/{r1.id}/reveal", data={

@@ -9,6 +9,7 @@ Idempotency-Key in idempotency.py.
 
 from __future__ import annotations
 
+from functools import wraps
 from io import BytesIO
 
 from flask import current_app, request, send_file
@@ -16,9 +17,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from models import Agreement, Organization, Referral, User
+from models import Agreement, Organization, Referral, Stipulation, User
 from portal.extensions import db
-from portal.services import agreements, disclosure, documents, referrals
+from portal.services import agreements, conditions, disclosure, documents, referrals
 from portal.services.errors import NotFound, ValidationFailed
 from portal.services.lifecycle import State
 from portal.services.reference import DOCUMENT_KINDS
@@ -52,6 +53,21 @@ def _timeline(referral: Referral, caller: User) -> list[schemas.TimelineEntry]:
                                   note=e.note or e.partner_note) for e in referral.events]
 
 
+def _items(referral: Referral, caller: User) -> list[schemas.ItemOut]:
+    """Item by item, shaped by services/disclosure.py for every caller (no internal note)."""
+    shown = conditions.visible(referral) if caller.is_partner else referral.stipulations
+    out = []
+    for entry in shown:
+        view = disclosure.item(entry, referral)
+        out.append(schemas.ItemOut(
+            id=view["id"], kind=view["kind"], label=view["label"], requested=view["requested"],
+            status=view["status"], waiting_on_partner=view["waiting_on_partner"],
+            note=view["request_note"], reason=view["reason"],
+            files=[schemas.ItemFileOut(id=f["id"], filename=f["filename"], status=f["status"],
+                                       uploaded_at=f["uploaded_at"]) for f in view["files"]]))
+    return out
+
+
 def _referral_out(referral: Referral, caller: User) -> dict:
     timeline = _timeline(referral, caller)
     return schemas.ReferralOut(
@@ -73,6 +89,7 @@ def _referral_out(referral: Referral, caller: User) -> dict:
         version=referral.version,
         documents=[schemas.StipulationOut(kind=s.kind, status=s.status)
                    for s in referral.stipulations],
+        stipulations=_items(referral, caller),
         timeline=timeline,
         assigned_to=(schemas.AssignedOfficerOut(id=referral.assigned_to.id,
                                                 name=referral.assigned_to.name)
@@ -141,7 +158,8 @@ def list_referrals():
             Organization.code == args.org_code.upper())
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     rows = db.session.scalars(
-        query.options(selectinload(Referral.events), selectinload(Referral.stipulations),
+        query.options(selectinload(Referral.events),
+                      selectinload(Referral.stipulations).selectinload(Stipulation.documents),
                       selectinload(Referral.org), selectinload(Referral.assigned_to))
         .order_by(Referral.submitted_at.desc(), Referral.id.desc())
         .limit(args.per_page).offset((args.page - 1) * args.per_page))
@@ -209,6 +227,68 @@ def upload_document(referral_id: int):
     return json_response(out.model_dump(mode="json"), 201)
 
 
+def _several_files(view):
+    """A request of several files may be larger than one file's limit: set before anything
+    (the idempotency fingerprint) reads the body."""
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        request.max_content_length = documents.item_request_limit()
+        return view(*args, **kwargs)
+    return wrapped
+
+
+ITEM_UPLOAD_FORM = {"multipart/form-data": {
+    "schema": {
+        "type": "object", "required": ["files"],
+        "properties": {
+            "files": {"type": "array", "items": {"type": "string", "format": "binary"},
+                      "maxItems": documents.MAX_FILES},
+            "replace": {"type": "boolean", "description": "The item's files not yet reviewed "
+                                                          "are superseded by these."},
+        },
+    },
+    "encoding": {"files": {"contentType": "application/pdf, image/jpeg, image/png, "
+                                          "application/octet-stream"}},
+}}
+
+
+@bp.route("/referrals/<int:referral_id>/stipulations/<int:item_id>/documents",
+          methods=["POST"])
+@operation("uploadItemFiles", "Upload several files (PDF, JPEG or PNG) for one item",
+           tag="referrals", body=ITEM_UPLOAD_FORM,
+           description="Each `files` part is checked on its own, as `uploadDocument` checks a "
+                       "file: a refused file is left out and listed in `refused` with why, the "
+                       "others are stored (201). When every file is refused nothing is stored: "
+                       "422 with `fields.files`. An accepted item takes no more files (409). "
+                       "One request may carry five files of the upload limit (50 MB with the "
+                       "default 10 MB) and 20 files at most.",
+           responses={201: (schemas.ItemUploadOut, "The files stored and those refused.")},
+           errors=("404", "409", "413", "422"))
+@_several_files
+@rate_limited
+@idempotent
+def upload_item_files(referral_id: int, item_id: int):
+    referral = _referral(referral_id)
+    if not 1 <= item_id <= schemas.MAX_ID:
+        raise NotFound()
+    item = documents.item_of(referral, item_id)
+    files = [(f.filename or "", f.read()) for f in request.files.getlist("files")]
+    replace = request.form.get("replace", "").lower() in ("1", "true", "yes", "on")
+    stored, refused = documents.upload_files(ctx(), referral, item, files, replace=replace)
+    out = schemas.ItemUploadOut(
+        documents=[_document_out(d) for d in stored],
+        refused=[schemas.RefusedFileOut(filename=name, message=str(why))
+                 for name, why in refused])
+    return json_response(out.model_dump(mode="json"), 201)
+
+
+def _document_out(document) -> schemas.DocumentOut:
+    return schemas.DocumentOut(
+        id=document.id, referral_id=document.referral_id, kind=document.kind,
+        filename=document.filename, content_type=document.content_type, size=document.size,
+        sha256=document.sha256, status=document.status, uploaded_at=document.uploaded_at)
+
+
 @bp.route("/referrals/<int:referral_id>/transitions", methods=["POST"])
 @operation("transitionReferral", "Move a referral along the lifecycle (bank roles; partners "
                                  "may withdraw and send back after uploading)",
@@ -225,11 +305,13 @@ def transition_referral(referral_id: int):
     referral = _referral(referral_id)
     body = json_body(schemas.TransitionIn)
     caller = user()
-    if body.to == State.documents_requested.value and body.documents and caller.is_bank:
+    if (body.to == State.documents_requested.value and (body.documents or body.items)
+            and caller.is_bank):
         # `note` is the bank's own; only `partner_note` may reach the partner.
-        documents.request_documents(ctx(), referral, list(body.documents),
+        documents.request_documents(ctx(), referral, list(body.documents or []),
                                     body.partner_note or "", internal_note=body.note,
-                                    expected_version=body.expected_version)
+                                    expected_version=body.expected_version,
+                                    items=list(body.items or []))
     else:
         referrals.transition(ctx(), referral, body.to, note=body.note,
                              partner_note=body.partner_note if caller.is_bank else None,

@@ -126,6 +126,10 @@ class TransitionIn(_In):
         None, description="Partner-safe decline category; required with to=declined.")
     documents: list[DocumentKind] | None = Field(
         None, description="With to=documents_requested: the documents the bank asks for.")
+    items: list[Annotated[Text, Field(min_length=1, max_length=200)]] | None = Field(
+        None, max_length=10,
+        description="With to=documents_requested: items on no list, in the bank's words (each "
+                    "becomes a stipulation of kind `other` with this `label`).")
     expected_version: int | None = Field(
         None, ge=1, le=MAX_ID,
         description="The referral's version you last saw; a newer one gives 409.")
@@ -173,6 +177,37 @@ class AssignedOfficerOut(BaseModel):
     name: str
 
 
+class ItemFileOut(BaseModel):
+    id: int
+    filename: str
+    status: Literal["pending", "accepted", "rejected", "superseded", "not_reviewed"] = Field(
+        description="`superseded`: replaced by a newer upload; `not_reviewed`: the referral "
+                    "closed before anyone reviewed it.")
+    uploaded_at: datetime
+
+
+class ItemOut(BaseModel):
+    id: int = Field(description="Upload files for this item at "
+                                "`/referrals/{referral_id}/stipulations/{id}/documents`.")
+    kind: str
+    label: str | None = Field(description="An item on no list, in the bank's words.")
+    requested: bool = Field(description="Asked of the partner (false: a line of the product's "
+                                        "checklist nobody asked for).")
+    status: Literal["missing", "uploaded", "accepted", "rejected", "not_reviewed",
+                    "not_needed"] = Field(
+        description="`not_reviewed` / `not_needed`: the referral closed while the item was "
+                    "uploaded but not reviewed / still waiting for a file.")
+    waiting_on_partner: bool = Field(description="The partner must (still) send a file for it.")
+    note: str | None = Field(description="The bank's request, as the partner reads it.")
+    reason: str | None = Field(description="Why the bank rejected it (rejected items).")
+    files: list[ItemFileOut]
+
+
+class RefusedFileOut(BaseModel):
+    filename: str
+    message: str
+
+
 class ReferralOut(BaseModel):
     id: int
     external_ref: str | None
@@ -189,6 +224,9 @@ class ReferralOut(BaseModel):
     decline_reason: str | None = Field(description="Partner-safe decline category.")
     version: int
     documents: list[StipulationOut] = Field(description="The document checklist.")
+    stipulations: list[ItemOut] = Field(
+        description="Item by item: partners get the items asked of them and those they sent "
+                    "files for; bank callers every item, the product's checklist included.")
     timeline: list[TimelineEntry]
     assigned_to: AssignedOfficerOut | None = Field(
         None, description="Bank callers only (absent for partners): the officer working on the "
@@ -216,6 +254,12 @@ class DocumentOut(BaseModel):
                                     "differs from the file sent.")
     status: str
     uploaded_at: datetime
+
+
+class ItemUploadOut(BaseModel):
+    documents: list[DocumentOut] = Field(description="The files stored.")
+    refused: list[RefusedFileOut] = Field(description="Files left out, each with why; the "
+                                                      "others were stored.")
 
 
 class AgreementOut(BaseModel):

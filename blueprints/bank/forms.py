@@ -97,12 +97,20 @@ class TransitionForm(FlaskForm):
 
 class RequestDocumentsForm(FlaskForm):
     version = _version_field()
+    # Not required here: an item in the officer's words is enough (the service checks that
+    # at least one item is asked for).
     kinds = SelectMultipleField(_l("Documents to request"), choices=list(DOCUMENT_KINDS.items()),
-                                validators=[DataRequired(_l("Choose at least one document."))])
+                                validators=[Optional()])
+    # Items on no list, in the officer's words: one per line.
+    items = TextAreaField(_l("Anything else, in your words (one item per line)"),
+                          validators=[Optional(), Length(max=2000)])
     note = TextAreaField(_l("Note to the partner"),
                          validators=[DataRequired(_l("Say what the partner should provide.")),
                                      Length(max=2000)])
     internal_note = TextAreaField(_l("Internal note"), validators=[Optional(), Length(max=2000)])
+
+    def item_labels(self) -> list[str]:
+        return [line for line in (self.items.data or "").splitlines() if line.strip()]
 
 
 class ReviewDocumentForm(FlaskForm):

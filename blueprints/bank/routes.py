@@ -212,9 +212,11 @@ def request_documents(referral_id: int):
         return _render_referral(referral, failed=_failure("request", None, form), status=422)
     with going_back_to("bank.referral", referral_id=referral_id):
         try:
-            documents.request_documents(ctx(), referral, form.kinds.data, form.note.data.strip(),
+            documents.request_documents(ctx(), referral, form.kinds.data or [],
+                                        form.note.data.strip(),
                                         internal_note=form.internal_note.data,
-                                        expected_version=int(form.version.data))
+                                        expected_version=int(form.version.data),
+                                        items=form.item_labels())
         except ValidationFailed as err:
             return _render_referral(referral, failed=_failure("request", None, form, err.fields),
                                     status=422)
@@ -239,9 +241,32 @@ def review_document(document_id: int):
                              reason=form.reason.data, note=form.note.data)
         except ValidationFailed as err:
             return _render_referral(
-                referral, failed=_failure("review", document_id, form, err.fields), status=422)
+                referral, failed=_failure("item", document.stipulation_id, form, err.fields),
+                status=422)
     flash(_("Document accepted.") if document.status == "accepted" else _("Document rejected."),
           "success")
+    return redirect(url_for("bank.referral", referral_id=referral.id))
+
+
+@bp.route("/referrals/<int:referral_id>/conditions/<int:item_id>/review", methods=["POST"])
+@bank_required
+def review_item(referral_id: int, item_id: int):
+    """Accept or reject one requested item (all its files waiting for review)."""
+    referral = _load(referral_id)
+    item = documents.item_of(referral, item_id)  # another referral's item: 404
+    form = ReviewDocumentForm()
+    with going_back_to("bank.referral", referral_id=referral.id):
+        if not form.validate_on_submit():
+            raise refused(_("Choose to accept or reject the item."), "bank.referral",
+                          referral_id=referral.id)
+        try:
+            documents.review_item(ctx(), item, accept=form.decision.data == "accept",
+                                  reason=form.reason.data, note=form.note.data)
+        except ValidationFailed as err:
+            return _render_referral(
+                referral, failed=_failure("item", item_id, form, err.fields), status=422)
+    flash(_("Item accepted.") if item.status == "accepted"
+          else _("Item rejected. The partner is asked for a new upload."), "success")
     return redirect(url_for("bank.referral", referral_id=referral.id))
 
 

@@ -73,6 +73,13 @@ class UploadForm(FlaskForm):
     submit = SubmitField(_l("Upload"))
 
 
+class ItemUploadForm(FlaskForm):
+    """Files for one item the bank asked for: chosen files and photos taken on the spot, all
+    under the name `files` (the template draws the inputs; the view reads every one)."""
+
+    replace = BooleanField(_l("These files replace the ones I sent before for this item"))
+
+
 class UserForm(FlaskForm):
     email = EmailField(_l("E-mail"), validators=[Mandatory(), Length(max=200)])
     name = StringField(_l("Name"), validators=[Length(max=100)])

@@ -16,20 +16,28 @@ from flask import (
     send_file,
     url_for,
 )
-from flask_babel import get_locale
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from blueprints import going_back_to, paginate, shown_again
+from blueprints import going_back_to, paginate, refused, shown_again
 from blueprints.auth.account import send_password_link
 from models import PARTNER_ROLES, Referral
 from portal import labels
 from portal.security import ctx, fresh_login_required, partner_required, roles_required
-from portal.services import accounts, documents, lifecycle, partner_views, passwords, referrals
+from portal.services import (
+    accounts,
+    disclosure,
+    documents,
+    lifecycle,
+    partner_views,
+    passwords,
+    referrals,
+)
 from portal.services.errors import AlreadyRegistered, Forbidden, ValidationFailed
 from portal.services.lifecycle import State
 
-from .forms import FilterForm, ReferralForm, UploadForm, UserForm
+from .forms import FilterForm, ItemUploadForm, ReferralForm, UploadForm, UserForm
 
 bp = Blueprint("partner", __name__)
 
@@ -153,11 +161,11 @@ def _upload_form() -> UploadForm:
 
 
 def _render_referral(referral: Referral, upload_form: UploadForm | None = None,
-                     upload_errors: dict | None = None, status: int = 200):
+                     upload_errors: dict | None = None, status: int = 200,
+                     item_errors: dict | None = None):
     upload_form = upload_form or _upload_form()
-    outstanding_kinds = list(dict.fromkeys(s.kind for s in partner_views.outstanding(referral)))
-    if not upload_form.kind.data and len(outstanding_kinds) == 1:
-        upload_form.kind.data = outstanding_kinds[0]
+    still_missing = partner_views.outstanding(referral)
+    outstanding_kinds = list(dict.fromkeys(s.kind for s in still_missing))
     role = current_user.role
     return render_template(
         "partner/referral.html",
@@ -167,8 +175,11 @@ def _render_referral(referral: Referral, upload_form: UploadForm | None = None,
         checklist=partner_views.checklist(referral),
         uploads=partner_views.uploads(referral),
         outstanding=outstanding_kinds,
+        still_missing=[disclosure.item_notice(s) for s in still_missing],
         upload_form=upload_form,
         upload_errors=upload_errors or {},
+        item_form=ItemUploadForm(formdata=None),
+        item_errors=item_errors or {},
         can_upload=State(referral.status) not in lifecycle.TERMINAL,
         can_resubmit=referral.status == State.documents_requested.value
         and lifecycle.allowed(referral.status, State.under_review.value, role),
@@ -199,6 +210,34 @@ def upload(referral_id: int):
                 name=document.filename), "success")
         return redirect(url_for(".referral", referral_id=referral.id))
     return _render_referral(referral, form, refusal.fields, 422)
+
+
+@bp.route("/referrals/<int:referral_id>/conditions/<int:item_id>/files", methods=["POST"])
+@partner_required
+def upload_item(referral_id: int, item_id: int):
+    """Several files (chosen, or photos taken) for one item the bank asked for. A file the
+    checks refuse is left out with its reason and the others are kept; when every file is
+    refused nothing is written and the page says why, on that item."""
+    request.max_content_length = documents.item_request_limit()
+    referral = _referral(referral_id)
+    item = documents.item_of(referral, item_id)  # another referral's item: 404
+    form = ItemUploadForm()
+    if not form.validate_on_submit():
+        raise refused(_("The form has expired. Reload the page and try again."),
+                      ".referral", referral_id=referral.id)
+    files = [(f.filename or "", f.read()) for f in request.files.getlist("files")]
+    with going_back_to(".referral", referral_id=referral.id), shown_again() as refusal:
+        stored, left_out = documents.upload_files(ctx(), referral, item, files,
+                                                  replace=form.replace.data)
+        name = item.label or labels.DOCUMENT_KINDS.get(item.kind, item.kind)
+        flash(ngettext("%(num)d file uploaded for %(item)s. The bank will review it.",
+                       "%(num)d files uploaded for %(item)s. The bank will review them.",
+                       len(stored), item=name), "success")
+        for filename, why in left_out:
+            flash(_("%(name)s was not uploaded: %(why)s", name=filename, why=why), "danger")
+        return redirect(url_for(".referral", referral_id=referral.id))
+    return _render_referral(referral, item_errors={item.id: refusal.fields.get("files")},
+                            status=422)
 
 
 def _move(referral_id: int, to: str, done_message: str):

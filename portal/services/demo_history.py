@@ -235,7 +235,8 @@ def write(rng: random.Random, planned: list[Planned], partners: dict, officer: C
             if state == "under_review" and referral.status == "documents_requested":
                 actor = partner
                 for stip in referral.stipulations:
-                    stip.status = "uploaded"
+                    if stip.requested:  # what was asked is answered; the checklist stays a guide
+                        stip.status = "uploaded"
             referrals.transition(actor, referral, state, at=at, note="demo history",
                                  reason_code="credit_policy" if state == State.declined else None)
         if referral.status == State.disbursed.value:

@@ -19,6 +19,7 @@ from types import SimpleNamespace
 from models import Agreement, Document, Referral, ReferralEvent, ReferralMessage, Stipulation, User
 from models.base import audience
 
+from . import conditions
 from .lifecycle import PARTNER_REASON_STATES
 
 
@@ -72,18 +73,34 @@ def document(doc: Document) -> dict:
     }
 
 
-def stipulation(item: Stipulation, latest: Document | None) -> dict:
-    return {"kind": item.kind, "status": item.status,
-            "request_note": partner_text(item, "note"),
-            "document": document(latest) if latest is not None else None}
-
-
 def checklist(referral: Referral) -> list[dict]:
-    """The documents the bank needs, each with the latest upload of its kind."""
-    latest: dict[str, Document] = {}
-    for doc in referral.documents:
-        latest[doc.kind] = doc
-    return [stipulation(s, latest.get(s.kind)) for s in referral.stipulations]
+    """The items the partner sees (what the bank asked for, and what the partner sent), each
+    with its files and its status as it is true now; never the product's whole checklist."""
+    return [item(s, referral) for s in conditions.visible(referral)]
+
+
+def item(entry: Stipulation, referral: Referral) -> dict:
+    """One item as a partner reads it: its name, the bank's request note, the reason of a
+    rejection (never the officer's internal note), every file with its status."""
+    decided = conditions.latest_review(entry)
+    status = conditions.item_status(entry, referral)
+    return {
+        "id": entry.id, "kind": entry.kind, "label": partner_text(entry, "label"),
+        "status": status, "requested": entry.requested,
+        "request_note": partner_text(entry, "note"),
+        "reason": (partner_text(decided, "review_reason")
+                   if decided is not None and entry.status == "rejected" else None),
+        "waiting_on_partner": conditions.waiting_on_partner(entry)
+        and not conditions.closed(referral),
+        "files": [document(d) for d in entry.documents],
+        "document": document(entry.documents[-1]) if entry.documents else None,
+    }
+
+
+def item_notice(entry: Stipulation) -> dict:
+    """An item as a notice, an e-mail or a webhook names it."""
+    return {"kind": entry.kind, "label": partner_text(entry, "label"),
+            "note": partner_text(entry, "note")}
 
 
 def uploads(referral: Referral) -> list[dict]:

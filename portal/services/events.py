@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from models import Referral, ReferralEvent, utcnow
 
-from . import Ctx, disclosure, notifications, webhooks
+from . import Ctx, conditions, disclosure, notifications, webhooks
 from .lifecycle import State
 
 # Moves recorded with a time further back than this are history (imports, demo data): they
@@ -33,18 +33,33 @@ def referral_transitioned(ctx: Ctx, referral: Referral, event: ReferralEvent) ->
     me = ctx.user.id if ctx.user is not None else None
     common = {"referral_id": referral.id, "external_ref": referral.external_ref}
     if event.to_state == State.documents_requested.value:
-        kinds = [s.kind for s in referral.stipulations if s.status in ("missing", "rejected")]
+        # Exactly the items the partner must answer, never the product's whole checklist.
+        asked = conditions.outstanding(referral)
+        kinds = [s.kind for s in asked]
+        items = [disclosure.item_notice(s) for s in asked]
         webhooks.emit(referral.org_id, "referral.documents_requested",
-                      {"referral": data["referral"], "documents": kinds,
+                      {"referral": data["referral"], "documents": kinds, "items": items,
                        "note": data["note"], "at": data["at"]}, at=event.at)
         notifications.notify_org(referral.org_id, "documents_requested",
-                                 {**common, "documents": kinds, "note": data["note"]},
+                                 {**common, "documents": kinds, "items": items,
+                                  "note": data["note"]},
                                  exclude_user_id=me)
     else:
         notifications.notify_org(referral.org_id, "referral_status",
                                  {**common, "from": data["from"], "to": data["to"],
                                   "note": data["note"], "reason_code": data["reason_code"]},
                                  exclude_user_id=me)
+
+
+def item_rejected(ctx: Ctx, referral: Referral, item, decided) -> None:
+    """Called when the bank rejects an item: the partner is asked for a new upload, with the
+    reason meant for it (never the officer's internal note)."""
+    notifications.notify_org(
+        referral.org_id, "item_rejected",
+        {"referral_id": referral.id, "external_ref": referral.external_ref,
+         "item": {"kind": item.kind, "label": disclosure.partner_text(item, "label")},
+         "reason": disclosure.partner_text(decided, "review_reason")},
+        exclude_user_id=ctx.user.id if ctx.user is not None else None)
 
 
 def agreement_issued(ctx: Ctx, agreement) -> None:

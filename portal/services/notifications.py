@@ -144,7 +144,7 @@ def render(note: Notification) -> dict:
     p = note.params or {}
     kind = note.kind
     subject = None
-    if kind in ("referral_status", "documents_requested"):
+    if kind in ("referral_status", "documents_requested", "item_rejected"):
         subject = ("referral", p.get("referral_id"))
     if kind == "referral_status":
         title = _("%(referral)s: %(from)s → %(to)s", referral=_ref(p),
@@ -158,13 +158,24 @@ def render(note: Notification) -> dict:
         text = "\n".join(lines) or _("The referral is now: %(state)s.", state=_state(p.get("to")))
     elif kind == "documents_requested":
         separator = "、" if get_locale().language == "zh" else ", "
-        kinds = separator.join(str(labels.DOCUMENT_KINDS.get(k, k)) for k in p.get("documents", []))
+        # The items as asked (an item in the officer's words by its name); older notices
+        # carry the document types only.
+        asked = p.get("items") or [{"kind": k} for k in p.get("documents", [])]
+        kinds = separator.join(item.get("label") or str(labels.DOCUMENT_KINDS.get(
+            item.get("kind"), item.get("kind"))) for item in asked)
         title = _("%(referral)s: the bank asks for documents", referral=_ref(p))
         lines = [_("Please upload: %(documents)s.", documents=kinds or "—")]
         if p.get("note"):
             lines.append(_("Note from the bank: %(note)s", note=p["note"]))
         lines.append(_("The referral waits on your side until the documents are uploaded."))
         text = "\n".join(lines)
+    elif kind == "item_rejected":
+        asked = p.get("item") or {}
+        name = asked.get("label") or str(labels.DOCUMENT_KINDS.get(asked.get("kind"),
+                                                                    asked.get("kind")))
+        title = _("%(referral)s: the bank needs %(item)s again", referral=_ref(p), item=name)
+        text = "\n".join([_("Reason: %(reason)s", reason=p.get("reason") or "—"),
+                          _("Please upload it again on the referral's page.")])
     elif kind == "agreement_issued":
         subject = ("agreement", p.get("agreement_id"))
         title = _("Agreement %(number)s (version %(version)s) has been issued",

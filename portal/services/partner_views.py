@@ -17,7 +17,7 @@ from sqlalchemy.orm import selectinload
 from models import Document, Product, Referral, ReferralEvent, User
 
 from ..extensions import db
-from . import Ctx, audit, disclosure, referrals
+from . import Ctx, audit, conditions, disclosure, referrals
 from .errors import NotFound
 from .lifecycle import State
 
@@ -73,8 +73,9 @@ def status_counts(org_id: int) -> dict[str, int]:
 
 
 def outstanding(referral: Referral) -> list:
-    """Stipulations still waiting on the partner: never uploaded, or rejected by the bank."""
-    return [s for s in referral.stipulations if s.status in ("missing", "rejected")]
+    """The items still waiting on the partner: asked for and not sent, or rejected by the bank
+    (never the product's checklist lines nobody asked for)."""
+    return conditions.outstanding(referral)
 
 
 def waiting_on_partner(org_id: int, limit: int = 50) -> list[dict]:
@@ -94,6 +95,7 @@ def waiting_on_partner(org_id: int, limit: int = 50) -> list[dict]:
             "referral": referral,
             "since": referral.status_changed_at,
             "kinds": [s.kind for s in outstanding(referral)],
+            "asked": [disclosure.item_notice(s) for s in outstanding(referral)],
             "partner_note": (disclosure.event(request_event, org_id)["partner_note"]
                              if request_event else None),
         })

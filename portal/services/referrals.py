@@ -27,7 +27,7 @@ from models import (
 from models.referral import clock_origin
 
 from ..extensions import db
-from . import Ctx, agreements, audit, events, pii, probes, referral_intake, reveals
+from . import Ctx, agreements, audit, conditions, events, pii, probes, referral_intake, reveals
 from .errors import (
     AlreadyRegistered,
     Forbidden,
@@ -42,6 +42,7 @@ from .lifecycle import (
     DECLINE_REASONS,
     HOLD_REVIEW,
     NOTE_REQUIRED,
+    TERMINAL,
     State,
     allowed,
     may_ever_move_to,
@@ -254,14 +255,15 @@ def transition(ctx: Ctx, referral: Referral, to: str, *, note: str | None = None
         reason_code = None
     if (ctx.user is not None and ctx.user.is_partner and current == State.documents_requested
             and target == State.under_review):
-        outstanding = [s for s in referral.stipulations if s.status in ("missing", "rejected")]
-        if outstanding:
+        if conditions.outstanding(referral):
             raise StateConflict(_l("Upload every requested document before sending it back."))
     # No autoflush while the referral changes: the version check must happen in the one flush
     # below, where a lost race becomes a StateConflict.
     with db.session.no_autoflush:
         event = _apply(ctx, referral, target, at or utcnow(), note=note,
                        partner_note=partner_note, reason_code=reason_code)
+        if target in TERMINAL:
+            conditions.settle_on_close(referral)
     try:
         db.session.flush()
     except StaleDataError:
