@@ -27,7 +27,7 @@ from .integration import (
     WebhookEndpoint,
 )
 from .org import BANK_KIND, Organization, OrgStatus, PartnerType
-from .product import Product, ProductDocument
+from .product import Product, ProductDocument, ProductRate
 from .referral import BuyerRegistration, Referral, ReferralEvent
 from .reveal import Reveal, RevealRequest
 from .scorecard import (
@@ -75,6 +75,7 @@ __all__ = [
     "PartnerType",
     "Product",
     "ProductDocument",
+    "ProductRate",
     "Referral",
     "ReferralEvent",
     "Role",

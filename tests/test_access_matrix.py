@@ -78,6 +78,9 @@ ACCESS = {
     "partner.referrals": PARTNERS,
     "partner.export_csv": PARTNERS,
     "partner.new_referral": PARTNERS,
+    # quoting tools: the partner's own covered products (the bank has its own product pages)
+    "partner.products": PARTNERS,
+    "partner.calculator": PARTNERS,
     "partner.referral": PARTNERS,
     "partner.upload": PARTNERS,
     "partner.resubmit": PARTNERS,
@@ -165,6 +168,8 @@ ACCESS = {
     "admin.reset_password": ADMINS,
     "admin.audit": ADMINS,
     "admin.scoring_weights": ADMINS,
+    "admin.products": ADMINS,
+    "admin.product_rates": ADMINS,
     "admin.imports_page": ADMINS,
     "admin.import_batch": ADMINS,
     "admin.import_progress": ADMINS,
@@ -223,6 +228,7 @@ def objects(world):
         "follow_up_id": follow_up.id, "batch_id": batch.batch_id, "name": "approval_rate",
         "token": "matrix-token", "session_id": "0" * 20,
         "request_id": reveal_request.id, "dispute_id": dispute.id,
+        "code": "consumer_loan",
     }
 
 
@@ -258,7 +264,7 @@ def _expected(rule, role) -> str:
     if "session_id" in rule.arguments:
         return "not_found"  # the matrix's session id is none of the visitor's own sessions
     # A reveal request is the bank's own: not an object of partner A's.
-    names_a = set(rule.arguments) - {"lang", "template_id", "token", "request_id"}
+    names_a = set(rule.arguments) - {"lang", "template_id", "token", "request_id", "code"}
     if role == "partner_b" and names_a:
         return "not_found"
     if role == "agent_a" and names_a & PER_USER:
