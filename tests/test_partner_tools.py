@@ -155,7 +155,8 @@ def test_the_calculator_in_chinese(world, as_user):
                       query_string={"product": "auto_loan", "amount": "20万", "months": "36",
                                     "method": "equal_principal"})
     html = page.get_data(as_text=True)
-    assert page.status_code == 200 and "等额本金" in html and "¥200,000.00" in html
+    assert page.status_code == 200 and "等额本金" in html and "20万元" in html
+    assert "¥5,555.56" in html  # each month's principal, 200,000 / 36, in full
 
 
 # --- product sheets -----------------------------------------------------------------------------
@@ -171,7 +172,8 @@ def test_the_product_sheets_show_only_what_the_agreement_covers(app, client):
     assert shown == {"auto_loan", "consumer_loan"}
     auto = db.session.get(Product, "auto_loan")
     sheet = html[html.index('data-product="auto_loan"'):html.index('data-product="consumer_loan"')]
-    assert "¥20,000.00" in sheet and "¥2,000,000.00" in sheet and "60 months" in sheet
+    # Round limits are written short: ¥20,000 in English, 2万元 in Chinese.
+    assert "¥20,000" in sheet and "¥2,000,000" in sheet and "60 months" in sheet
     assert "Vehicle invoice" in sheet and "Down-payment receipt" in sheet
     for band in auto.rates:
         assert f"{band.min_term_months}–{band.max_term_months} months" in sheet
@@ -426,3 +428,10 @@ def test_rates_are_saved_through_the_service_only_by_an_admin_page(world, restor
 def _testid(html: str, name: str) -> str:
     start = html.index(f'data-testid="{name}"')
     return html[start:html.index("</dd>", start)]
+
+
+def test_the_product_sheet_in_chinese_writes_round_limits_in_wan(world, as_user):
+    html = as_user(world.agent_a).get("/partner/products",
+                                      headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    sheet = html[html.index('data-product="auto_loan"'):html.index('data-product="consumer_loan"')]
+    assert "2万元" in sheet and "200万元" in sheet and "购车发票" in sheet

@@ -163,7 +163,7 @@ def _loan_amount(value, info: ValidationInfo) -> Decimal:
     product = _context(info).get("product")
     if product is not None and not product.min_amount <= amount <= product.max_amount:
         raise refusal(_l("This product lends between %(low)s and %(high)s.",
-                         low=f"{product.min_amount:,}", high=f"{product.max_amount:,}"))
+                         low=f"¥{product.min_amount:,}", high=f"¥{product.max_amount:,}"))
     return amount
 
 
