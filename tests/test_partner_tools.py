@@ -249,6 +249,9 @@ def test_every_required_field_has_its_asterisk_and_required(world, as_user):
         control = form.controls[name]
         assert "required" in control and control.get("aria-required") == "true", name
         assert form.labels[name].rstrip().endswith("*"), name
+    consent = form.controls["consent"]  # a checkbox the buyer's agreement must tick
+    assert "required" in consent and consent.get("aria-required") == "true"
+    assert "*" in form.labels["consent"]
     for name in ASSET_FIELDS:  # required for property and vehicle loans: marked, and said so
         assert form.labels[name].rstrip().endswith("*"), name
     assert html.count("Required for property and vehicle loans.") == 3
