@@ -28,7 +28,7 @@ from .integration import (
 )
 from .message import ReferralMessage
 from .org import BANK_KIND, Organization, OrgStatus, PartnerType
-from .product import Product, ProductDocument
+from .product import Product, ProductDocument, ProductRate
 from .queue_filter import SavedQueueFilter
 from .referral import BuyerRegistration, Referral, ReferralEvent
 from .reveal import Reveal, RevealRequest
@@ -77,6 +77,7 @@ __all__ = [
     "PartnerType",
     "Product",
     "ProductDocument",
+    "ProductRate",
     "Referral",
     "ReferralEvent",
     "Role",

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, String
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -22,6 +24,9 @@ class Product(db.Model):
     required_documents: Mapped[list[ProductDocument]] = relationship(
         order_by="ProductDocument.position", cascade="all, delete-orphan"
     )
+    rates: Mapped[list[ProductRate]] = relationship(
+        order_by="ProductRate.min_term_months", cascade="all, delete-orphan"
+    )
 
     def display_name(self, locale: str) -> str:
         return self.name_zh if locale.startswith("zh") else self.name_en
@@ -35,3 +40,23 @@ class ProductDocument(db.Model):
     product_code: Mapped[str] = mapped_column(ForeignKey("product.code"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(40), primary_key=True)
     position: Mapped[int] = mapped_column(default=0)
+
+
+class ProductRate(db.Model):
+    """One band of a product's rate table: loans of `min_term_months` to `max_term_months`
+    (inclusive) are quoted at `annual_rate` percent a year. The bands of a product cover its
+    terms from one month to its longest, without overlap (services/product_tools.py checks)."""
+
+    __tablename__ = "product_rate"
+    __table_args__ = (
+        UniqueConstraint("product_code", "min_term_months", name="uq_product_rate_band"),
+        CheckConstraint("min_term_months >= 1 AND max_term_months >= min_term_months",
+                        name="ck_product_rate_terms"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_code: Mapped[str] = mapped_column(ForeignKey("product.code"), index=True)
+    min_term_months: Mapped[int]
+    max_term_months: Mapped[int]
+    # Percent a year, as the bank quotes it (4.9 for 4.9 %).
+    annual_rate: Mapped[Decimal] = mapped_column(Numeric(6, 3))

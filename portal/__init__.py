@@ -24,7 +24,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import config, headers, labels, static_versions
+from . import config, formatting, headers, labels, static_versions
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
 from .json_limits import LimitedJSONProvider
 from .unit_of_work import request_refused
@@ -163,6 +163,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     # Modules that add routes to a face's blueprint (cooperation agreements).
     import blueprints.admin.imports  # noqa: F401  (scorecards: history uploads)
+    import blueprints.admin.products  # noqa: F401  (products' rate tables)
     import blueprints.admin.scoring  # noqa: F401  (scorecards: weights)
     import blueprints.api.messages  # noqa: F401  (messages on a referral: API v1)
     import blueprints.api.portfolio  # noqa: F401  (portfolio: API v1)
@@ -181,6 +182,7 @@ def register_blueprints(app: Flask) -> None:
     import blueprints.partner.integration  # noqa: F401  (API keys, webhooks, notifications)
     import blueprints.partner.messages  # noqa: F401  (messages on a referral, the partner's side)
     import blueprints.partner.scorecard  # noqa: F401  (the partner's own card)
+    import blueprints.partner.tools  # noqa: F401  (product sheets, payment calculator)
     from blueprints.admin.routes import bp as admin_bp
     from blueprints.api.openapi import API_PREFIX
     from blueprints.api.routes import bp as api_bp
@@ -300,6 +302,7 @@ def register_request_hooks(app: Flask) -> None:
 
 def register_templates(app: Flask) -> None:
     static_versions.register(app)  # /static/… URLs change with the file (long browser caching)
+    formatting.register(app)  # money and percent, in the page's language
     app.jinja_env.globals.update(labels.ALL)
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.trim_blocks = True
@@ -308,10 +311,6 @@ def register_templates(app: Flask) -> None:
     @app.template_filter("dt")
     def _dt(value, fmt="yyyy-MM-dd HH:mm"):
         return format_datetime(value, fmt) if value else "—"
-
-    @app.template_filter("money")
-    def _money(value):
-        return "—" if value is None else f"{value:,.2f}"
 
     @app.template_filter("hours")
     def _hours(seconds):

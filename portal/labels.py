@@ -147,6 +147,12 @@ CLOCKS = {"bank": _l("Bank"), "partner": _l("Partner")}
 LOAN_STATUSES = {"current": _l("Current"), "delinquent": _l("Delinquent"),
                  "npl": _l("Non-performing"), "closed": _l("Closed")}
 
+# How a loan is repaid (the partners' payment calculator).
+REPAYMENT_METHODS = {"equal_instalment": _l("Equal instalments (level monthly payment)"),
+                     "equal_principal": _l("Equal principal (payments fall month by month)")}
+
+ASSET_KINDS = {"property": _l("Property"), "vehicle": _l("Vehicle"), "none": _l("None")}
+
 ALL = {
     "STATES": STATES, "PARTNER_STATES": PARTNER_STATES, "STATE_BADGES": STATE_BADGES,
     "ACTIONS": ACTIONS, "ROLES": ROLES, "PARTNER_TYPES": PARTNER_TYPES,
@@ -155,6 +161,7 @@ ALL = {
     "EVENT_REASONS": EVENT_REASONS,
     "CLOCKS": CLOCKS, "LOAN_STATUSES": LOAN_STATUSES,
     "REVEAL_REASONS": REVEAL_REASONS, "REVEAL_REQUEST_STATUSES": REVEAL_REQUEST_STATUSES,
+    "REPAYMENT_METHODS": REPAYMENT_METHODS, "ASSET_KINDS": ASSET_KINDS,
 }
 
 # Cooperation agreements.

@@ -21,7 +21,8 @@ from tests import factories
 
 pytest_plugins = ["tests.browser"]  # live server and Chromium fixtures
 
-REFERENCE_TABLES = {"product", "product_document", "alembic_version", "audit_chain_head"}
+REFERENCE_TABLES = {"product", "product_document", "product_rate", "alembic_version",
+                    "audit_chain_head"}
 
 
 class PortalClient(FlaskClient):

@@ -82,6 +82,9 @@ ACCESS = {
     "partner.referrals": PARTNERS,
     "partner.export_csv": PARTNERS,
     "partner.new_referral": PARTNERS,
+    # quoting tools: the partner's own covered products (the bank has its own product pages)
+    "partner.products": PARTNERS,
+    "partner.calculator": PARTNERS,
     "partner.referral": PARTNERS,
     "partner.upload": PARTNERS,
     "partner.upload_item": PARTNERS,
@@ -185,6 +188,8 @@ ACCESS = {
     "admin.reset_password": ADMINS,
     "admin.audit": ADMINS,
     "admin.scoring_weights": ADMINS,
+    "admin.products": ADMINS,
+    "admin.product_rates": ADMINS,
     "admin.imports_page": ADMINS,
     "admin.import_batch": ADMINS,
     "admin.import_progress": ADMINS,
@@ -251,6 +256,7 @@ def objects(world):
         "token": "matrix-token", "session_id": "0" * 20,
         "request_id": reveal_request.id, "dispute_id": dispute.id,
         "item_id": document.stipulation_id,
+        "code": "consumer_loan",
     }
 
 
@@ -286,7 +292,7 @@ def _expected(rule, role) -> str:
     if "session_id" in rule.arguments:
         return "not_found"  # the matrix's session id is none of the visitor's own sessions
     # A reveal request is the bank's own: not an object of partner A's.
-    names_a = set(rule.arguments) - {"lang", "template_id", "token", "request_id"}
+    names_a = set(rule.arguments) - {"lang", "template_id", "token", "request_id", "code"}
     if role == "partner_b" and names_a:
         return "not_found"
     if role == "agent_a" and names_a & PER_USER:

@@ -28,13 +28,17 @@ PAGES = {
                   "/partner/referrals/{rid}", "/partner/agreements", "/partner/agreements/{aid}",
                   "/partner/users",
                   "/partner/api-keys", "/partner/webhooks", "/partner/webhooks/deliveries",
-                  "/partner/notifications", "/partner/scorecard", "/partner/messages"],
+                  "/partner/notifications", "/partner/scorecard", "/partner/messages",
+                  "/partner/products",
+                  "/partner/calculator?product=housing_mortgage&amount=120%E4%B8%87&months=240"
+                  "&method=equal_principal"],
     "agent_a": ["/partner/", "/partner/referrals/new", "/partner/referrals/{rid}"],
     "officer": ["/bank/queue", "/bank/referrals", "/bank/referrals/{rid}", "/bank/messages"],
     "manager": ["/bank/scorecards", "/bank/scorecards/{org}", "/bank/followups", "/bank/contacts",
                 "/bank/conflicts", "/bank/agreements", "/bank/agreements/{aid}"],
     "admin": ["/admin/", "/admin/orgs", "/admin/orgs/new", "/admin/users", "/admin/audit",
               "/admin/scoring", "/admin/imports", "/bank/agreement-templates",
+              "/admin/products", "/admin/products/housing_mortgage/rates",
               "/bank/agreements/new"],
 }
 

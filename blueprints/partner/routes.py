@@ -32,10 +32,12 @@ from portal.services import (
     lifecycle,
     partner_views,
     passwords,
+    product_tools,
     referrals,
 )
 from portal.services.errors import AlreadyRegistered, Forbidden, ValidationFailed
 from portal.services.lifecycle import State
+from portal.services.referral_intake import ASSET_KINDS
 
 from .forms import FilterForm, ItemUploadForm, ReferralForm, UploadForm, UserForm
 
@@ -110,19 +112,31 @@ def export_csv():
 
 # --- intake ------------------------------------------------------------------------------------
 
-def _referral_form() -> ReferralForm:
+def _referral_form(offered) -> ReferralForm:
     form = ReferralForm()
-    active = [p for p in partner_views.products() if p.active]
     form.product.choices = [("", _("Choose a product"))] + [
-        (p.code, p.display_name(_locale())) for p in active]
+        (p.code, p.display_name(_locale())) for p in offered]
     form.industry.choices = [("", _("Choose an industry"))] + list(labels.INDUSTRIES.items())
     return form
+
+
+def _chosen_product(form: ReferralForm, offered):
+    """The product the form is filled for (posted, or named in the link: ?product=)."""
+    code = form.product.data or request.args.get("product")
+    product = next((p for p in offered if p.code == code), None)
+    if product is not None and not form.is_submitted():
+        form.product.data = product.code
+    return product
 
 
 @bp.route("/referrals/new", methods=["GET", "POST"])
 @partner_required
 def new_referral():
-    form = _referral_form()
+    # Only what the organisation's agreements in force cover is offered; the service refuses
+    # anything else posted all the same (agreements.check_product_covered).
+    offered = product_tools.covered(current_user.org)
+    form = _referral_form(offered)
+    chosen = _chosen_product(form, offered)
     notice_version = current_app.config["CONSENT_NOTICE_VERSION"]
     errors: dict = {}
     message = None
@@ -149,7 +163,9 @@ def new_referral():
     other_errors = [v for k, v in errors.items() if k not in known]
     return render_template("partner/new_referral.html", form=form, errors=errors,
                            other_errors=other_errors, message=message,
-                           notice_version=notice_version), status
+                           notice_version=notice_version, offered=offered,
+                           asset_kinds={p.code: p.asset_kind for p in offered},
+                           needs_asset=bool(chosen and chosen.asset_kind in ASSET_KINDS)), status
 
 
 # --- one referral ------------------------------------------------------------------------------

@@ -45,9 +45,23 @@ ASSET_KINDS = ("property", "vehicle")  # products secured on what the buyer buys
 
 # --- small parsers shared by the intake and the imports ------------------------------------------
 
+_CURRENCY_SIGNS = ("¥", "￥")
+_WAN = Decimal(10_000)
+
+
 def parse_amount(value) -> Decimal:
-    """A finite amount of CNY, thousands separators allowed, or InvalidOperation."""
-    number = Decimal(str(value).replace(",", "").strip())
+    """A finite amount of CNY as people write it, or InvalidOperation: thousands separators
+    ("1,200,000"), a yuan sign or 元 ("¥1,200,000", "1200000元") and 万 ("120万", "120 万",
+    "1.5万元") allowed; anything else (letters, two 万, a bare sign) is not an amount."""
+    text = str(value).strip().replace(",", "").replace("，", "")
+    text = text.removeprefix(_CURRENCY_SIGNS[0]).removeprefix(_CURRENCY_SIGNS[1]).strip()
+    text = text.removesuffix("元").strip()
+    scale = Decimal(1)
+    if text.endswith("万"):
+        text, scale = text[:-1].strip(), _WAN
+    if not text or not all(c.isdigit() or c in ".-+eE" for c in text):
+        raise InvalidOperation
+    number = Decimal(text) * scale
     if not number.is_finite():
         raise InvalidOperation
     return number
@@ -126,7 +140,7 @@ def _checked_amount(value, minimum: Decimal) -> Decimal:
     try:
         number = parse_amount(value)
     except InvalidOperation:
-        raise refusal(_l("Enter a number.")) from None
+        raise refusal(_l("Enter an amount in yuan, such as 1,200,000 or 120万.")) from None
     if number < minimum or number > MAX_AMOUNT:
         raise refusal(_l("Enter an amount between %(low)s and 100,000,000,000.", low=minimum))
     return number.quantize(Decimal("0.01"))
@@ -149,7 +163,7 @@ def _loan_amount(value, info: ValidationInfo) -> Decimal:
     product = _context(info).get("product")
     if product is not None and not product.min_amount <= amount <= product.max_amount:
         raise refusal(_l("This product lends between %(low)s and %(high)s.",
-                         low=f"{product.min_amount:,}", high=f"{product.max_amount:,}"))
+                         low=f"¥{product.min_amount:,}", high=f"¥{product.max_amount:,}"))
     return amount
 
 

@@ -32,7 +32,7 @@ ACTIONS = (
     "import.referrals", "import.referrals.queued", "loan.correct", "login", "login.failed",
     "login.refused_locked", "logout", "mfa.disabled", "mfa.enabled", "mfa.enrolment_started",
     "mfa.recovery_code_used", "mfa.recovery_codes_renewed", "org.create", "org.update",
-    "pii.rotate_key", "reauthenticate", "referral.assign", "referral.hold",
+    "pii.rotate_key", "product.rates", "reauthenticate", "referral.assign", "referral.hold",
     "referral.hold_refuse", "referral.hold_release", "referral.import", "referral.release",
     "referral.reveal", "referral.reveal_refused", "referral.submit", "referral.take",
     "referral.transition", "retention.anonymise", "reveal.approve",
@@ -42,8 +42,8 @@ ACTIONS = (
 )
 TARGET_TYPES = (
     "agreement", "agreementtemplate", "apikey", "contactlog", "dispute", "document", "followup",
-    "importbatch", "loanperformance", "organization", "referral", "reveal", "revealrequest",
-    "scoringweights", "user", "webhookdelivery", "webhookendpoint",
+    "importbatch", "loanperformance", "organization", "product", "referral", "reveal",
+    "revealrequest", "scoringweights", "user", "webhookdelivery", "webhookendpoint",
 )
 
 
