@@ -12,12 +12,15 @@ document.addEventListener("submit", function (event) {
 document.querySelectorAll("[data-menu-toggle]").forEach(function (toggle) {
   var menu = document.getElementById(toggle.getAttribute("aria-controls"));
   if (!menu) { return; }
-  toggle.addEventListener("click", function (event) {
+  var flip = function (event) {
     event.preventDefault();
     var open = !menu.classList.contains("show");
     menu.classList.toggle("show", open);
     toggle.setAttribute("aria-expanded", String(open));
-  });
+  };
+  toggle.addEventListener("click", flip);
+  // A link playing a button (role="button") answers the space bar too.
+  toggle.addEventListener("keydown", function (event) { if (event.key === " ") { flip(event); } });
 });
 
 // Menu groups ("More", "Administration") are <details>: one open at a time, closed by Esc or a

@@ -41,10 +41,6 @@ class HeldReviewForm(FlaskForm):
     reason = TextAreaField(_l("Written reason"),
                            validators=[DataRequired(_l("Write the reason for this decision.")),
                                        Length(max=2000)])
-    # Settling who keeps a buyer is not undone by another click: the box must be ticked, so the
-    # confirmation holds without JavaScript (static/portal.js asks as well, data-confirm).
-    confirm = BooleanField(_l("I have compared both registrations and confirm this decision."),
-                           validators=[DataRequired(_l("Tick the box to confirm the decision."))])
     next = HiddenField()
 
 
