@@ -17,7 +17,7 @@ from flask import (
 )
 from flask_babel import format_datetime, get_locale, gettext
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
+from flask_login import current_user, login_url
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
@@ -156,8 +156,24 @@ def register_extensions(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(token: str):
-        return accounts.load_session(token, app.config["IDLE_TIMEOUT"],
+        user = accounts.load_session(token, app.config["IDLE_TIMEOUT"],
                                      app.config["SESSION_MAX_AGE"])
+        # The browser still held a session that has ended (idle, too old, ended elsewhere):
+        # the login page will say so rather than greet a stranger.
+        g.session_ended = user is None
+        return user
+
+    @login_manager.unauthorized_handler
+    def unauthorized():
+        # Flask-Login's own answer, plus why: a form sent after the session ended lands on a
+        # login page that says it ended (and, back on the form, the browser's draft refills it).
+        expired = g.get("session_ended", False)
+        if not expired:
+            flash(str(login_manager.login_message), login_manager.login_message_category)
+        target = login_url(login_manager.login_view, next_url=request.url)
+        if expired:
+            target += "&reason=expired" if "?" in target else "?reason=expired"
+        return redirect(target)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -22,3 +22,25 @@ csrf = CSRFProtect()
 babel = Babel()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 talisman = Talisman()  # security headers: portal/headers.py
+
+
+def _csrf_fields_without_id() -> None:
+    """A page draws many forms, each with its hidden CSRF token; as `id="csrf_token"` they
+    made one id appear up to 24 times on a page (invalid HTML, confusing to assistive tools).
+    The token needs no id: every form's token field renders without one."""
+    from flask_wtf import FlaskForm
+    from flask_wtf.csrf import _FlaskFormCSRF
+    from wtforms.csrf.core import CSRFTokenField
+
+    class TokenFieldWithoutId(CSRFTokenField):
+        def __call__(self, **kwargs):
+            kwargs.setdefault("id", False)
+            return super().__call__(**kwargs)
+
+    class PortalFormCSRF(_FlaskFormCSRF):
+        field_class = TokenFieldWithoutId
+
+    FlaskForm.Meta.csrf_class = PortalFormCSRF
+
+
+_csrf_fields_without_id()

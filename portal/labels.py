@@ -20,7 +20,7 @@ STATES = {
 
 # What the partner sees for a conflict: only that the buyer is already registered.
 PARTNER_STATES = {**STATES, "conflict": _l("Buyer already registered"),
-                  "rejected_duplicate": _l("Buyer already registered"),
+                  "rejected_duplicate": _l("Not processed: buyer already registered"),
                   "held": _l("Held for review by the bank"),
                   "refused": _l("Not accepted by the bank")}
 

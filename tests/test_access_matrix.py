@@ -60,6 +60,7 @@ ACCESS = {
     "auth.login": EVERYONE,
     "auth.logout": EVERYONE,
     "auth.language": EVERYONE,
+    "auth.keep_alive": EVERYONE,
     "auth.verify_agreement": EVERYONE,
     "health.healthz": EVERYONE,
     "health.favicon": EVERYONE,

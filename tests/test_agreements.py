@@ -464,6 +464,28 @@ def test_an_accepted_renewal_clears_the_warning(world):
     assert v1 not in agreements.expiring_soon(world.org_a)
 
 
+def test_the_partner_dashboard_links_to_an_issued_renewal(world, as_user):
+    """Issue 13: once the renewal is issued the warning stops promising one and links to it; a
+    draft renewal stays the bank's own (no link, no number)."""
+    manager, partner = as_ctx(world.manager), as_ctx(world.partner_a)
+    v1 = issued(world, expires_on=(today() + timedelta(days=20)).isoformat())
+    agreements.accept(partner, v1)
+    v2 = agreements.renew(manager, v1)
+    db.session.commit()
+    client = as_user(world.partner_a)
+    draft_page = client.get("/partner/").get_data(as_text=True)
+    assert "Your channel manager will send a renewal to accept." in draft_page
+    assert f"/partner/agreements/{v2.id}" not in draft_page
+
+    agreements.issue(manager, v2)
+    db.session.commit()
+    page = client.get("/partner/").get_data(as_text=True)
+    assert "will send a renewal" not in page
+    assert (f'href="/partner/agreements/{v2.id}" data-testid="issued-renewal">'
+            f"read and accept version {v2.version}") in page
+    assert client.get(f"/partner/agreements/{v2.id}").status_code == 200
+
+
 # --- isolation and roles ------------------------------------------------------------------------
 
 def test_partner_b_cannot_see_partner_a_agreement_or_pdf(world, app, as_user):

@@ -533,7 +533,7 @@ def test_grant_a_conflict_with_a_written_reason(world, as_user, conflict):
 
     response = client.post(f"/bank/referrals/{challenger.id}/resolve",
                            data={"decision": "grant", "version": challenger.version,
-                                 "reason": "Buyer chose broker B in writing"})
+                                 "reason": "Buyer chose broker B in writing", "confirm": "y"})
 
     assert response.status_code == 302
     db.session.refresh(challenger)
@@ -551,7 +551,7 @@ def test_reject_a_conflict_as_duplicate(world, as_user, conflict):
 
     response = client.post(f"/bank/referrals/{challenger.id}/resolve",
                            data={"decision": "reject", "version": challenger.version,
-                                 "reason": "First registration stands",
+                                 "reason": "First registration stands", "confirm": "y",
                                  "next": f"/bank/referrals/{challenger.id}"})
 
     assert response.status_code == 302
@@ -567,11 +567,31 @@ def test_resolving_needs_a_written_reason(world, as_user, conflict):
 
     response = client.post(f"/bank/referrals/{challenger.id}/resolve",
                            data={"decision": "grant", "version": challenger.version,
-                                 "reason": "  "})
+                                 "reason": "  ", "confirm": "y"})
 
     assert response.status_code == 302
     html = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Write the reason for this decision." in html
+    db.session.refresh(challenger)
+    assert challenger.status == "conflict"
+
+
+@pytest.mark.parametrize("decision", ["grant", "reject"])
+def test_resolving_needs_the_confirmation_ticked(world, as_user, conflict, decision):
+    """A click on Grant or Reject with JavaScript off (no confirm() dialog) settles nothing
+    unless the confirmation box was ticked."""
+    _holder, challenger = conflict
+    client = as_user(world.manager)
+    page = client.get("/bank/conflicts").get_data(as_text=True)
+    assert f'id="confirm-{challenger.id}" required' in page and "data-confirm=" in page
+
+    response = client.post(f"/bank/referrals/{challenger.id}/resolve",
+                           data={"decision": decision, "version": challenger.version,
+                                 "reason": "Looks right"})
+
+    assert response.status_code == 302
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Tick the box to confirm the decision." in html
     db.session.refresh(challenger)
     assert challenger.status == "conflict"
 
@@ -583,7 +603,8 @@ def test_resolving_with_a_stale_version(world, as_user, conflict):
     db.session.commit()
 
     response = client.post(f"/bank/referrals/{challenger.id}/resolve",
-                           data={"decision": "grant", "version": 1, "reason": "late"})
+                           data={"decision": "grant", "version": 1, "reason": "late",
+                                 "confirm": "y"})
 
     assert response.status_code == 302
     assert "Someone else changed" in client.get("/bank/conflicts").get_data(as_text=True)

@@ -197,7 +197,7 @@ def write_everything(app, world, monkeypatch) -> None:
         assert challenger.status == "conflict"
         post_form(manager, f"/bank/referrals/{challenger.id}",
                   f"/bank/referrals/{challenger.id}/resolve", decision=decision,
-                  reason=internal(f"web-resolve-{decision}"))
+                  reason=internal(f"web-resolve-{decision}"), confirm="y")
 
     # A second agreement drafted with partner-meant terms, issued, then terminated.
     drafted = post_form(manager, f"/bank/agreements/new?org_id={world.org_a.id}",

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from models import (
     Agreement,
     ImportBatch,
+    ImportReject,
     LoanPerformance,
     Referral,
     ReferralEvent,
@@ -275,6 +276,15 @@ def test_admin_uploads_and_reads_the_report(world, as_user):
     assert "2 rows: 1 created, 0 updated, 0 skipped (already there), 1 rejected." in html
     assert "does not allow submitted → approved" in html
     assert "Cancel the import" not in html
+    # Read in Chinese, the reason is in Chinese; the stored reason (and the CSV) keep the
+    # worker's English and the file's column names.
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh-CN"
+    chinese = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "推荐流程不允许 submitted → approved。" in chinese
+    assert "does not allow" not in chinese
+    stored = db.session.scalar(select(ImportReject.reason))
+    assert "The lifecycle does not allow submitted → approved." in stored
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
     assert count(Referral) == 1
     listing = client.get("/admin/imports").get_data(as_text=True)
     assert "upload.csv" in listing

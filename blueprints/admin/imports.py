@@ -33,7 +33,11 @@ from portal.security import ctx, roles_required
 from portal.services import imports
 
 from .forms import ActionForm
+from .reasons import translated_reason
 from .routes import bp
+
+# The rejected rows' reasons, stored in English, shown in the reader's language.
+bp.add_app_template_filter(translated_reason, "import_reason")
 
 
 class ImportForm(FlaskForm):

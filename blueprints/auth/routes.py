@@ -68,7 +68,11 @@ def login():
                 session["second_step"] = {"user": user.id, "at": time.time(), "next": target}
                 return redirect(url_for("auth.login_code"))
             return _logged_in(user, target)
-    return render_template("auth/login.html", form=form), status
+    # Sent here because the session had ended (portal/__init__.py: unauthorized): say so.
+    expired = request.args.get("reason") == "expired"
+    return render_template("auth/login.html", form=form, expired=expired,
+                           idle_minutes=int(current_app.config["IDLE_TIMEOUT"].total_seconds()
+                                            // 60)), status
 
 
 def _logged_in(user: User, target: str | None):
@@ -149,8 +153,17 @@ def logout():
         session.clear()
         if lang:  # the language chosen is the person's, not the session's: it outlives logout
             session["lang"] = lang
-        flash(_("You have been logged out."), "info")
+        if request.args.get("reason") != "expired":  # the idle warning ran out: login says so
+            flash(_("You have been logged out."), "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/session/keep-alive", methods=["POST"])
+@login_required
+def keep_alive():
+    """The idle-timeout warning's "Stay signed in" (static/portal.js): loading the user for this
+    request touched the session (accounts.load_session), so its idle time starts again."""
+    return {"idle_minutes": int(current_app.config["IDLE_TIMEOUT"].total_seconds() // 60)}
 
 
 @bp.route("/language/<lang>", methods=["POST"])

@@ -1,6 +1,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     HiddenField,
     IntegerField,
     SelectField,
@@ -125,4 +126,8 @@ class ResolveConflictForm(FlaskForm):
     reason = TextAreaField(_l("Written reason"),
                            validators=[DataRequired(_l("Write the reason for this decision.")),
                                        Length(max=2000)])
+    # Settling who keeps a buyer is not undone by another click: the box must be ticked, so the
+    # confirmation holds without JavaScript (static/portal.js asks as well, data-confirm).
+    confirm = BooleanField(_l("I have compared both registrations and confirm this decision."),
+                           validators=[DataRequired(_l("Tick the box to confirm the decision."))])
     next = HiddenField()

@@ -42,7 +42,14 @@ def _agreement_helpers():
             return []
         return service.expiring_soon(current_user._get_current_object(), days)
 
-    return {"agreements_expiring_soon": agreements_expiring_soon}
+    def issued_renewal(agreement):
+        """The renewal the bank has issued for this agreement and the partner may now open and
+        accept (never a draft: drafts are the bank's own)."""
+        renewal = service.successor(agreement)
+        return renewal if renewal is not None and renewal.status == "issued" else None
+
+    return {"agreements_expiring_soon": agreements_expiring_soon,
+            "issued_renewal": issued_renewal}
 
 
 @bp.route("/agreements")
