@@ -170,6 +170,10 @@ ACCESS = {
     "admin.import_progress": ADMINS,
     "admin.cancel_import": ADMINS,
     "admin.import_rejects_csv": ADMINS,
+    # the bank's branch tree (issue 14)
+    "admin.branches": ADMINS,
+    "admin.edit_branch": ADMINS,
+    "admin.user_branch": ADMINS,
 }
 # Pages anyone logged in or not may open: what an anonymous visitor gets is the page itself.
 PUBLIC = {"auth.index", "auth.login", "auth.logout", "auth.language", "auth.verify_agreement",
@@ -214,6 +218,7 @@ def objects(world):
     scoring.recompute_all()  # partner A's card, for the pages behind its figures
     dispute = disputes.open_dispute(Ctx(user=world.partner_a), world.org_a,
                                     {"subject": "kpi:approval_rate", "note": "Looks low"})
+    branch = factories.branch("MATRIX")
     db.session.commit()
     return {
         "referral_id": referral.id, "document_id": document.id, "agreement_id": agreement.id,
@@ -222,7 +227,7 @@ def objects(world):
         "notification_id": notification.id, "template_id": template.id, "lang": "en",
         "follow_up_id": follow_up.id, "batch_id": batch.batch_id, "name": "approval_rate",
         "token": "matrix-token", "session_id": "0" * 20,
-        "request_id": reveal_request.id, "dispute_id": dispute.id,
+        "request_id": reveal_request.id, "dispute_id": dispute.id, "branch_id": branch.id,
     }
 
 
@@ -258,7 +263,7 @@ def _expected(rule, role) -> str:
     if "session_id" in rule.arguments:
         return "not_found"  # the matrix's session id is none of the visitor's own sessions
     # A reveal request is the bank's own: not an object of partner A's.
-    names_a = set(rule.arguments) - {"lang", "template_id", "token", "request_id"}
+    names_a = set(rule.arguments) - {"lang", "template_id", "token", "request_id", "branch_id"}
     if role == "partner_b" and names_a:
         return "not_found"
     if role == "agent_a" and names_a & PER_USER:

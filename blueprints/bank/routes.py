@@ -59,7 +59,7 @@ def _filter_form(statuses) -> ReferralFilterForm:
     form.product.choices = [("", _("Any product"))] + [
         (p.code, p.display_name(str(_locale()))) for p in queue.products()]
     form.org.choices = [("", _("Any partner"))] + [
-        (str(o.id), f"{o.name} ({o.code})") for o in partners.partner_orgs()]
+        (str(o.id), f"{o.name} ({o.code})") for o in partners.partner_orgs(current_user)]
     form.partner_type.choices = [("", _("Any partner type"))] + [
         (k, v) for k, v in PARTNER_TYPES.items() if k != "bank"]
     form.validate()

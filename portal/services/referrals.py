@@ -26,7 +26,7 @@ from models import (
 )
 
 from ..extensions import db
-from . import Ctx, agreements, audit, events, pii, probes, referral_intake, reveals
+from . import Ctx, agreements, audit, branches, events, pii, probes, referral_intake, reveals
 from .errors import (
     AlreadyRegistered,
     Forbidden,
@@ -312,20 +312,26 @@ def _apply(ctx: Ctx, referral: Referral, target: State, now: datetime, *, note, 
 
 
 def visible_referrals(user: User) -> Select:
-    """Every referral this user may see: their own organisation's, or all for bank staff."""
+    """Every referral this user may see: their own organisation's, or for bank staff those of
+    their branch's partners (services/branches.py)."""
     query = select(Referral)
     if user.is_partner:
         query = query.where(Referral.org_id == user.org_id)
     elif not user.is_bank:
         query = query.where(False)
+    else:
+        query = query.where(branches.in_scope(user, Referral.org_id))
     return query
 
 
 def get_for(user: User, referral_id: int) -> Referral:
-    """Load a referral the user may see; another organisation's is simply not found."""
+    """Load a referral the user may see; another organisation's, or another branch's, is simply
+    not found."""
     referral = db.session.get(Referral, referral_id)
     if referral is None or (user.is_partner and referral.org_id != user.org_id) or not (
             user.is_partner or user.is_bank):
+        raise NotFound()
+    if user.is_bank and not branches.may_see_org(user, referral.org):
         raise NotFound()
     return referral
 
