@@ -70,7 +70,8 @@ def orgs():
     form = OrgFilterForm(formdata=request.args)
     form.validate()
     page = paginate(admin_views.org_search(q=form.q.data, kind=form.kind.data or None,
-                                            status=form.status.data or None))
+                                            status=form.status.data or None,
+                                            viewer=current_user))
     return render_template("admin/orgs.html", form=form, page=page)
 
 

@@ -49,7 +49,7 @@ def held():
     scope = partner_scope()
     page = paginate(holds.held_queue(current_user, all_partners=scope == "all"))
     return render_template("bank/held.html", page=page, scope=scope,
-                           rows=referrals.with_holders(page.items),
+                           rows=referrals.with_holders(page.items, current_user),
                            bank_clock=referrals.bank_clock_seconds)
 
 

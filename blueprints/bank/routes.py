@@ -119,7 +119,7 @@ def _render_referral(referral, *, revealed=None, failed=None, status=200):
                                                                      current_user.role)
     can_resolve = (referral.status == State.conflict.value
                    and current_user.role in ("channel_manager", "admin"))
-    holder = (referrals.conflict_holder(referral)
+    holder = (referrals.conflict_holder(referral, current_user)
               if referral.status in (State.conflict.value, State.rejected_duplicate.value)
               else None)
     return render_template(
@@ -270,7 +270,7 @@ def conflicts():
     scope = partner_scope()
     page = paginate(queue.conflict_queue(current_user, all_partners=scope == "all"))
     return render_template("bank/conflicts.html", page=page, scope=scope,
-                           rows=referrals.with_holders(page.items),
+                           rows=referrals.with_holders(page.items, current_user),
                            bank_clock=referrals.bank_clock_seconds)
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import selectinload
 from models import AuditEntry, Organization, Referral, Role, User
 
 from ..extensions import db
-from . import audit
+from . import audit, branches
 from .audit import checks as audit_checks
 
 
@@ -34,9 +34,10 @@ def dashboard(recent: int = 10) -> dict:
 
 
 def org_search(*, q: str | None = None, kind: str | None = None,
-               status: str | None = None) -> Select:
-    query = select(Organization).where(Organization.is_partner).options(
-        selectinload(Organization.channel_manager))
+               status: str | None = None, viewer: User | None = None) -> Select:
+    query = select(Organization).where(
+        Organization.is_partner, branches.in_scope(viewer, Organization.id)).options(
+        selectinload(Organization.channel_manager), selectinload(Organization.branch))
     q = (q or "").strip()
     if q:
         like = f"%{q}%"

@@ -376,18 +376,35 @@ def partner_clock_seconds(referral: Referral, now: datetime | None = None) -> in
     return referral.partner_seconds + max(0, int(extra))
 
 
-def conflict_holder(referral: Referral) -> Referral | None:
-    """For bank staff: the earlier referral that holds the buyer a conflict is about."""
+@dataclass(frozen=True)
+class OtherBranchHolder:
+    """An earlier holder that belongs to another branch's partner: the viewer learns that the
+    buyer is held and since when, not by whom (that is the other branch's to see)."""
+
+    submitted_at: datetime
+    status: str
+    hidden: bool = True
+
+
+def conflict_holder(referral: Referral, user: User | None = None
+                    ) -> Referral | OtherBranchHolder | None:
+    """For bank staff: the earlier referral that holds the buyer a conflict is about (for a
+    `user` outside its partner's branch, only that it exists)."""
     hashes = (referral.national_id_hash, None)
     if pii.rotating() and referral.anonymised_at is None:  # it may be held under either key
         hashes = pii.id_hashes(pii.decrypt(referral.national_id_enc))
     holders = [h for h in find_holders(hashes[0], referral.product_code,
                                        referral.submitted_at, hashes[1])
                if h.id != referral.id and h.status not in AWAITING_ATTRIBUTION]
-    return holders[0] if holders else None
+    if not holders:
+        return None
+    if user is not None and not branches.may_see_org(user, holders[0].org):
+        return OtherBranchHolder(holders[0].submitted_at, holders[0].status)
+    return holders[0]
 
 
-def with_holders(items) -> list[tuple[Referral, Referral | None]]:
+def with_holders(items, user: User | None = None
+                 ) -> list[tuple[Referral, Referral | OtherBranchHolder | None]]:
     """Each conflict or held submission with the earlier referral that holds the buyer (for
     bank staff only: a partner never learns who holds a buyer)."""
-    return [(r, conflict_holder(r)) for r in items]
+    return [(r, conflict_holder(r, user)) for r in items]
