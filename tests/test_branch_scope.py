@@ -473,3 +473,39 @@ def test_cli_builds_the_tree_and_places_partners_and_staff(app, world):
     unknown = cli.invoke(args=["orgs", "create", "--code", "ZED", "--name", "Zed",
                                "--type", "car_dealer", "--branch", "NOWHERE"])
     assert unknown.exit_code == 1 and "No branch with code NOWHERE" in unknown.output
+
+
+def test_ids_posted_in_forms_reach_no_other_branch(app, tree, b_objects):
+    """The pages that take an object's id in the form, not the URL: a follow-up for B's buyer,
+    a contact with partner B, a draft agreement for B."""
+    east = _client(app, tree.east_manager)
+    before = _fingerprint()
+    added = east.post("/bank/followups", data={"referral_id": str(b_objects["referral_id"]),
+                                                "assigned_to": "", "note": "x"})
+    assert added.status_code == 404
+    logged = east.post("/bank/contacts", data={"org_id": str(tree.org_b.id), "kind": "call",
+                                               "at": "", "summary": "Called B"})
+    assert logged.status_code == 404
+    chooser = east.get(f"/bank/agreements/new?org_id={tree.org_b.id}").get_data(as_text=True)
+    assert 'data-testid="agreement-form"' not in chooser and "Partner B" not in chooser
+    counts, rows = _fingerprint()
+    assert rows == before[1] and counts[:-1] == before[0][:-1]
+
+
+def test_follow_ups_go_to_staff_who_can_see_the_partner(tree, b_objects):
+    entry = db.session.get(FollowUp, b_objects["follow_up_id"])
+    with pytest.raises(ValidationFailed) as err:
+        followups.assign(Ctx(user=tree.manager), entry, tree.east_manager.id)
+    assert "another branch" in str(err.value.fields["assigned_to"])
+    followups.assign(Ctx(user=tree.manager), entry, tree.west_manager.id)
+    assert entry.assigned_to_id == tree.west_manager.id
+
+
+def test_a_held_partner_without_a_manager_alerts_its_branchs_managers_only(tree):
+    from portal.services import probes
+
+    tree.org_b.channel_manager_id = None
+    db.session.flush()
+    db.session.expire(tree.org_b)
+    alerted = {u.email for u in probes.managers_to_alert(tree.org_b)}
+    assert alerted == {"m.west@bank.test", "manager@bank.test"}
