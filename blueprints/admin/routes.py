@@ -58,7 +58,7 @@ def _org_choices(blank: str):
 @bp.route("/")
 @admin_required
 def dashboard():
-    return render_template("admin/dashboard.html", data=admin_views.dashboard(),
+    return render_template("admin/dashboard.html", data=admin_views.dashboard(viewer=current_user),
                            compact_json=admin_views.compact_json)
 
 
