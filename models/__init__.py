@@ -13,6 +13,7 @@ from .agreement import (
 )
 from .audit import AuditAnchor, AuditChainHead, AuditCheck, AuditDenialCount, AuditEntry
 from .base import UTCDateTime, utcnow
+from .branch import Branch, BranchLevel, DistributionModel
 from .dispute import Dispute
 from .document import Document, Stipulation
 from .followup import ContactCadence, ContactLog, FollowUp, FollowUpNote
@@ -119,4 +120,8 @@ __all__ = [
     "ReferralMessage",
     # the officers' work queue: saved filters (issue 13)
     "SavedQueueFilter",
+    # the bank's branch tree (issue 14)
+    "Branch",
+    "BranchLevel",
+    "DistributionModel",
 ]

@@ -13,6 +13,7 @@ from portal.extensions import db
 from .base import UTCDateTime, utcnow
 
 if TYPE_CHECKING:
+    from .branch import Branch
     from .user import User
 
 
@@ -49,7 +50,8 @@ class Organization(db.Model):
     # "bank" for the bank itself, otherwise a PartnerType value.
     kind: Mapped[str] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(20), default=OrgStatus.active.value)
-    branch: Mapped[str | None] = mapped_column(String(100))
+    # The bank's branch that works this partner (None: the province, the tree's root).
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"), index=True)
     channel_manager_id: Mapped[int | None] = mapped_column(
         ForeignKey("user.id", use_alter=True, name="fk_org_channel_manager")
     )
@@ -59,6 +61,7 @@ class Organization(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     channel_manager: Mapped[User | None] = relationship(foreign_keys=[channel_manager_id])
+    branch: Mapped[Branch | None] = relationship()
 
     @property
     def is_bank(self) -> bool:

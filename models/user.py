@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from portal.extensions import db
 
 from .base import UTCDateTime, utcnow
+from .branch import Branch
 from .org import Organization
 
 
@@ -38,6 +39,8 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(30))
     org_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    # Bank staff: the branch whose subtree they see and act on (None: the province, everything).
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branch.id"), index=True)
     active: Mapped[bool] = mapped_column(default=True)
     locale: Mapped[str | None] = mapped_column(String(10))
     failed_logins: Mapped[int] = mapped_column(default=0)
@@ -56,6 +59,7 @@ class User(UserMixin, db.Model):
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     org: Mapped[Organization] = relationship(foreign_keys=[org_id])
+    branch: Mapped[Branch | None] = relationship()
 
     @property
     def is_partner(self) -> bool:

@@ -178,6 +178,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     # Modules that add routes to a face's blueprint (cooperation agreements).
+    import blueprints.admin.branches  # noqa: F401  (the bank's branch tree)
     import blueprints.admin.imports  # noqa: F401  (scorecards: history uploads)
     import blueprints.admin.products  # noqa: F401  (products' rate tables)
     import blueprints.admin.scoring  # noqa: F401  (scorecards: weights)

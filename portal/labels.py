@@ -241,3 +241,13 @@ IMPORT_STATUSES = {
     "failed": _l("Failed"),
 }
 ALL.update({"IMPORT_STATUSES": IMPORT_STATUSES})
+
+# The bank's branch tree (portal/services/branches.py): levels, and how a branch works its
+# region's partners (the source study's three ways).
+BRANCH_LEVELS = {0: _l("Province"), 1: _l("Second-level branch"), 2: _l("Operating branch")}
+DISTRIBUTION_MODELS = {
+    "loan_centre_deep": _l("Loan-centre deep distribution"),
+    "joint_deep": _l("Joint deep distribution with operating branch"),
+    "key_account": _l("Key-account maintenance"),
+}
+ALL.update({"BRANCH_LEVELS": BRANCH_LEVELS, "DISTRIBUTION_MODELS": DISTRIBUTION_MODELS})

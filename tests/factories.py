@@ -37,7 +37,6 @@ class OrgFactory(SQLAlchemyModelFactory):
     name = factory.Sequence(lambda n: f"Partner {n}")
     kind = "real_estate_developer"
     status = "active"
-    branch = "Shanghai"
 
     @factory.post_generation
     def agreement(obj, create, extracted, **kwargs):
@@ -125,3 +124,13 @@ def submit(user: User, at=None, **overrides):
     result = referrals.submit(Ctx(user=user, ip="127.0.0.1"), user.org, intake(**overrides), at=at)
     db.session.flush()
     return result.referral
+
+
+def branch(code: str, parent=None, *, name: str | None = None, model: str | None = None):
+    """A branch of the bank's tree under `parent` (a Branch or code; default the province, made
+    when the tree is empty), through the real service."""
+    from portal.services import branches
+
+    root = branches.ensure_root(Ctx(user=None))
+    return branches.create(Ctx(user=None), code=code, name=name or code.title(),
+                           parent=parent or root, model=model)

@@ -196,6 +196,10 @@ ACCESS = {
     "admin.import_progress": ADMINS,
     "admin.cancel_import": ADMINS,
     "admin.import_rejects_csv": ADMINS,
+    # the bank's branch tree (issue 14)
+    "admin.branches": ADMINS,
+    "admin.edit_branch": ADMINS,
+    "admin.user_branch": ADMINS,
 }
 # Pages anyone logged in or not may open: what an anonymous visitor gets is the page itself.
 PUBLIC = {"auth.index", "auth.login", "auth.logout", "auth.language", "auth.verify_agreement",
@@ -246,6 +250,7 @@ def objects(world):
     saved_filter = SavedQueueFilter(user_id=world.officer.id, name="matrix",
                                     params={"view": "mine"})
     db.session.add(saved_filter)
+    branch = factories.branch("MATRIX")
     db.session.commit()
     return {
         "filter_id": saved_filter.id,
@@ -258,6 +263,7 @@ def objects(world):
         "request_id": reveal_request.id, "dispute_id": dispute.id,
         "item_id": document.stipulation_id,
         "code": "consumer_loan",
+        "branch_id": branch.id,
     }
 
 
@@ -293,7 +299,8 @@ def _expected(rule, role) -> str:
     if "session_id" in rule.arguments:
         return "not_found"  # the matrix's session id is none of the visitor's own sessions
     # A reveal request is the bank's own: not an object of partner A's.
-    names_a = set(rule.arguments) - {"lang", "template_id", "token", "request_id", "code"}
+    names_a = set(rule.arguments) - {"lang", "template_id", "token", "request_id", "code",
+                                     "branch_id"}
     if role == "partner_b" and names_a:
         return "not_found"
     if role == "agent_a" and names_a & PER_USER:

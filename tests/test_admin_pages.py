@@ -29,7 +29,7 @@ def _rows(html: str, testid: str, attr: str) -> list[str]:
 
 
 ORG_FORM = {"code": "NEWCO", "name": "New Co Realty", "kind": "property_broker",
-            "status": "active", "branch": "Shanghai Xuhui", "channel_manager_id": "",
+            "status": "active", "branch": "", "channel_manager_id": "",
             "contact_name": "Ms Chen", "contact_phone": "021-5555-0101",
             "contact_email": "chen@newco.example"}
 
@@ -112,18 +112,20 @@ def test_create_org_shows_every_field_error(world, as_user):
 
 
 def test_edit_org_lists_users_and_saves(world, as_user):
+    factories.branch("PUDONG")
+    db.session.commit()
     client = as_user(world.admin)
     page = client.get(f"/admin/orgs/{world.org_b.id}").get_data(as_text=True)
     assert "admin@b.test" in page and "admin@a.test" not in page
 
     response = client.post(f"/admin/orgs/{world.org_b.id}", data={
-        "name": "Partner B Realty", "status": "active", "branch": "Pudong",
+        "name": "Partner B Realty", "status": "active", "branch": "PUDONG",
         "channel_manager_id": str(world.manager.id), "contact_name": "Mr Li",
         "contact_phone": "", "contact_email": ""})
 
     assert response.status_code == 302
     org = db.session.get(Organization, world.org_b.id)
-    assert org.name == "Partner B Realty" and org.branch == "Pudong"
+    assert org.name == "Partner B Realty" and org.branch.code == "PUDONG"
     assert org.channel_manager_id == world.manager.id
     entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "org.update"))
     assert entry.detail["changes"]["name"] == ["Partner B", "Partner B Realty"]
@@ -131,7 +133,7 @@ def test_edit_org_lists_users_and_saves(world, as_user):
 
 def test_suspending_an_org_needs_confirmation(world, as_user):
     client = as_user(world.admin)
-    data = {"name": "Partner B", "status": "suspended", "branch": "Shanghai",
+    data = {"name": "Partner B", "status": "suspended", "branch": "",
             "channel_manager_id": ""}
 
     refused = client.post(f"/admin/orgs/{world.org_b.id}", data=data)

@@ -41,7 +41,7 @@ def scored(world):
     """A with four decided referrals (three approved), B with one declined; cards computed."""
     officer = Ctx(user=world.officer)
     now = utcnow()
-    world.org_b.branch = "Changchun"
+    world.org_b.branch = factories.branch("CHANGCHUN")
     for i, (user, outcome) in enumerate([(world.partner_a, "approved")] * 3
                                         + [(world.partner_a, "declined"),
                                            (world.partner_b, "declined")]):
@@ -67,7 +67,7 @@ def test_cockpit_ranks_and_filters(scored, as_user):
     assert codes(html(client.get("/bank/scorecards?sort=approval_rate&dir=asc"))) == [
         "PARTNERB", "PARTNERA"]
     assert codes(html(client.get("/bank/scorecards?kind=property_broker"))) == ["PARTNERB"]
-    assert codes(html(client.get("/bank/scorecards?branch=Changchun"))) == ["PARTNERB"]
+    assert codes(html(client.get("/bank/scorecards?branch=CHANGCHUN"))) == ["PARTNERB"]
     assert codes(html(client.get("/bank/scorecards?manager=me"))) == ["PARTNERA"]
     assert codes(html(client.get(f"/bank/scorecards?manager={scored.manager.id}"))) == [
         "PARTNERA"]

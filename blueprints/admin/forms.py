@@ -3,7 +3,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, EmailField, SelectField, StringField
 from wtforms.validators import Email, Length, Optional
 
-from portal.labels import ORG_STATUSES, PARTNER_TYPES, ROLES
+from portal.labels import DISTRIBUTION_MODELS, ORG_STATUSES, PARTNER_TYPES, ROLES
 
 PARTNER_KINDS = [(k, v) for k, v in PARTNER_TYPES.items() if k != "bank"]
 
@@ -52,7 +52,9 @@ class AuditFilterForm(_Filters):
 class _OrgFields(FlaskForm):
     name = StringField(_l("Name"), validators=[Length(max=200)])
     status = SelectField(_l("Status"), choices=list(ORG_STATUSES.items()), default="active")
-    branch = StringField(_l("Bank branch"), validators=[Optional(), Length(max=100)])
+    branch = SelectField(_l("Bank branch"), validators=[Optional()], validate_choice=False,
+                         description=_l("The branch that works this partner; its channel "
+                                        "manager must work in that branch or above it."))
     channel_manager_id = SelectField(_l("Channel manager"), coerce=_optional_int,
                                      validate_choice=False)
     contact_name = StringField(_l("Contact name"), validators=[Optional(), Length(max=100)])
@@ -77,3 +79,28 @@ class UserCreateForm(FlaskForm):
     role = SelectField(_l("Role"), choices=list(ROLES.items()))
     org_id = SelectField(_l("Organisation (partner roles)"), coerce=_optional_int,
                          validate_choice=False)
+    branch = SelectField(_l("Branch (bank roles)"), validators=[Optional()],
+                         validate_choice=False)
+
+
+MODEL_CHOICES = [("", "—")] + list(DISTRIBUTION_MODELS.items())
+
+
+class BranchForm(FlaskForm):
+    code = StringField(_l("Code"), validators=[Length(max=32)],
+                       description=_l("2-32 capital letters, digits or underscores."))
+    name = StringField(_l("Name"), validators=[Length(max=200)])
+    parent = SelectField(_l("Belongs to"), validators=[Optional()], validate_choice=False)
+    model = SelectField(_l("Distribution model"), choices=MODEL_CHOICES,
+                        validators=[Optional()])
+
+
+class BranchEditForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[Length(max=200)])
+    parent = SelectField(_l("Belongs to"), validators=[Optional()], validate_choice=False)
+    model = SelectField(_l("Distribution model"), choices=MODEL_CHOICES,
+                        validators=[Optional()])
+
+
+class UserBranchForm(FlaskForm):
+    branch = SelectField(_l("Branch"), validators=[Optional()], validate_choice=False)

@@ -20,7 +20,7 @@ from models import PARTNER_ROLES, User, utcnow
 from portal.bank_time import day_start
 from portal.extensions import db
 from portal.security import ctx, fresh_login_required, roles_required
-from portal.services import accounts, admin_views, partners, passwords
+from portal.services import accounts, admin_views, branches, partners, passwords
 
 from .forms import (
     ActionForm,
@@ -46,14 +46,19 @@ def _manager_choices():
         (u.id, f"{u.name} <{u.email}>") for u in admin_views.channel_managers()]
 
 
+def _branch_choices():
+    return branches.choices(current_user, blank=_("The province (whole bank)"))
+
+
 def _org_choices(blank: str):
-    return [("", blank)] + [(o.id, f"{o.name} ({o.code})") for o in partners.partner_orgs()]
+    return [("", blank)] + [(o.id, f"{o.name} ({o.code})")
+                            for o in partners.partner_orgs(current_user)]
 
 
 @bp.route("/")
 @admin_required
 def dashboard():
-    return render_template("admin/dashboard.html", data=admin_views.dashboard(),
+    return render_template("admin/dashboard.html", data=admin_views.dashboard(viewer=current_user),
                            compact_json=admin_views.compact_json)
 
 
@@ -65,7 +70,8 @@ def orgs():
     form = OrgFilterForm(formdata=request.args)
     form.validate()
     page = paginate(admin_views.org_search(q=form.q.data, kind=form.kind.data or None,
-                                            status=form.status.data or None))
+                                            status=form.status.data or None,
+                                            viewer=current_user))
     return render_template("admin/orgs.html", form=form, page=page)
 
 
@@ -79,6 +85,7 @@ def _org_errors(fields: dict) -> dict:
 def new_org():
     form = OrgCreateForm()
     form.channel_manager_id.choices = _manager_choices()
+    form.branch.choices = _branch_choices()
     errors, status = {}, 200
     if request.method == "POST":
         if form.validate_on_submit():
@@ -86,7 +93,7 @@ def new_org():
             with shown_again() as refusal:
                 org = accounts.create_org(
                     ctx(), code=form.code.data, name=form.name.data, kind=form.kind.data,
-                    status=form.status.data, branch=form.branch.data,
+                    status=form.status.data, branch=form.branch.data or None,
                     manager_email=managers.get(form.channel_manager_id.data, "")
                     if form.channel_manager_id.data else None,
                     contact_name=form.contact_name.data, contact_phone=form.contact_phone.data,
@@ -101,11 +108,14 @@ def new_org():
 @bp.route("/orgs/<int:org_id>", methods=["GET", "POST"])
 @admin_required
 def edit_org(org_id: int):
-    org = partners.partner_org(org_id)
+    org = partners.partner_org(org_id, current_user)
     if org is None:
         abort(404)
     form = OrgEditForm(obj=org)
     form.channel_manager_id.choices = _manager_choices()
+    form.branch.choices = _branch_choices()
+    if request.method == "GET":
+        form.branch.data = org.branch.code if org.branch else ""
     errors, status = {}, 200
     if request.method == "POST":
         if form.validate_on_submit():
@@ -117,7 +127,8 @@ def edit_org(org_id: int):
                 with going_back_to("admin.orgs"), shown_again() as refusal:
                     accounts.update_org(
                         ctx(), org, name=form.name.data, status=form.status.data,
-                        branch=form.branch.data, channel_manager_id=form.channel_manager_id.data,
+                        branch=form.branch.data or None,
+                        channel_manager_id=form.channel_manager_id.data,
                         contact_name=form.contact_name.data,
                         contact_phone=form.contact_phone.data,
                         contact_email=form.contact_email.data)
@@ -150,18 +161,21 @@ def _render_users(create_form, errors=None, status=200):
 def users():
     form = UserCreateForm()
     form.org_id.choices = _org_choices(_("— (bank roles)"))
+    form.branch.choices = _branch_choices()
     if request.method == "GET":
         return _render_users(form)
     if not form.validate_on_submit():
         return _render_users(form, status=422)
     org = None
     if form.role.data in PARTNER_ROLES and form.org_id.data:
-        org = partners.partner_org(form.org_id.data)
+        org = partners.partner_org(form.org_id.data, current_user)
     with shown_again() as refusal:
         # No password is made for anyone to see: the user chooses one through a link by e-mail,
         # or gets a one-time password from the CLI.
-        user, _none = accounts.create_user(ctx(), email=form.email.data, role=form.role.data,
-                                           org=org, name=form.name.data, one_time=False)
+        user, _none = accounts.create_user(
+            ctx(), email=form.email.data, role=form.role.data, org=org, name=form.name.data,
+            one_time=False,
+            branch=(form.branch.data or None) if form.role.data not in PARTNER_ROLES else None)
         with going_back_to("admin.users"):
             sent = send_password_link(user, invitation=True)
         flash(_("User %(email)s created. A link to choose a password was sent to them.",

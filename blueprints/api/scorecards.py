@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from models import Organization, ScorecardSnapshot
 from portal.extensions import db
-from portal.services import scoring
+from portal.services import branches, scoring
 from portal.services.errors import Forbidden, NotFound
 
 from . import schemas
@@ -114,7 +114,7 @@ def list_scorecards():
     if not user().is_bank:
         raise Forbidden(_l("Only bank users can list every partner's scorecard."))
     args = parse(ScorecardQuery, request.args.to_dict())
-    query = _current()
+    query = _current().where(branches.in_scope(user(), Organization.id))
     if args.tier:
         query = query.where(ScorecardSnapshot.tier == args.tier)
     if args.org_code:
@@ -144,7 +144,9 @@ def own_scorecard():
             raise NotFound()
         query = query.where(Organization.id == caller.org_id)
     elif caller.is_bank and args.org_code:
-        query = query.where(Organization.code == args.org_code.upper())
+        # Another branch's partner is not found, as another partner's card is for a partner.
+        query = query.where(Organization.code == args.org_code.upper(),
+                            branches.in_scope(caller, Organization.id))
     else:
         raise Forbidden(_l("Bank users name the partner: ?org_code=CODE."))
     row = db.session.execute(query).first()

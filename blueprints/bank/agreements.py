@@ -57,7 +57,7 @@ def agreements():
     ).order_by(Agreement.created_at.desc(), Agreement.id.desc())
     page = paginate(query)
     return render_template("agreements/bank_list.html", page=page, scope=scope,
-                           orgs=partners.partner_orgs(), filters=args,
+                           orgs=partners.partner_orgs(current_user), filters=args,
                            names=service.product_names(str(get_locale() or "en")))
 
 
@@ -92,11 +92,11 @@ def _render_form(org, form, errors=None, agreement=None, renewing=None, status=2
 @bp.route("/agreements/new", methods=["GET", "POST"])
 @manager_required
 def new_agreement():
-    org = db.session.get(Organization, request.args.get("org_id", type=int) or 0)
-    if org is None or org.is_bank:
+    org = partners.partner_org(request.args.get("org_id", type=int) or 0, current_user)
+    if org is None:
         chooser = ChooseOrgForm(request.args)
         chooser.org_id.choices = [("", "—")] + [(str(o.id), f"{o.name} ({o.code})")
-                                                for o in partners.partner_orgs()]
+                                                for o in partners.partner_orgs(current_user)]
         return render_template("agreements/bank_choose_org.html", form=chooser)
     form = _agreement_form(org, AgreementForm())
     if request.method == "GET":

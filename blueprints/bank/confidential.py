@@ -36,7 +36,7 @@ def _menu_counts():
     def reveal_requests_waiting() -> int:
         if not current_user.is_authenticated or current_user.role not in reveals.APPROVERS:
             return 0
-        return reveals.pending_count()
+        return reveals.pending_count(current_user._get_current_object())
 
     return {"held_waiting": held_waiting, "reveal_requests_waiting": reveal_requests_waiting}
 
@@ -49,7 +49,7 @@ def held():
     scope = partner_scope()
     page = paginate(holds.held_queue(current_user, all_partners=scope == "all"))
     return render_template("bank/held.html", page=page, scope=scope,
-                           rows=referrals.with_holders(page.items),
+                           rows=referrals.with_holders(page.items, current_user),
                            bank_clock=referrals.bank_clock_seconds)
 
 
@@ -103,7 +103,7 @@ def ask_reveal(referral_id: int):
 def reveal_requests():
     status = request.args.get("status")
     status = status if status in REVEAL_REQUEST_STATUSES else None
-    page = paginate(reveals.requests(status=status))
+    page = paginate(reveals.requests(status=status, viewer=current_user))
     return render_template("bank/reveal_requests.html", page=page, status=status,
                            form=RevealDecisionForm())
 
@@ -111,7 +111,7 @@ def reveal_requests():
 @bp.route("/reveal-requests/<int:request_id>/decide", methods=["POST"])
 @managers_only
 def decide_reveal(request_id: int):
-    ask = reveals.request_for(request_id)
+    ask = reveals.request_for(request_id, current_user)
     form = RevealDecisionForm()
     if not form.validate_on_submit():
         raise refused(_("Choose to approve or refuse the request."), "bank.reveal_requests")
@@ -139,7 +139,8 @@ def reveal_log():
     reason = request.args.get("reason")
     filters = reveals.LogFilters(user_id=user_id, since=_day("since"), until=_day("until"),
                                  reason_code=reason if reason in REVEAL_REASONS else None)
-    page = paginate(reveals.log(filters))
+    page = paginate(reveals.log(filters, current_user))
     return render_template("bank/reveals.html", page=page, filters=filters,
-                           per_person=reveals.per_person(), people=reveals.people(),
+                           per_person=reveals.per_person(viewer=current_user),
+                           people=reveals.people(),
                            limit=reveals.limit())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 
 from blueprints import paginate, shown_again
 from portal.labels import INDUSTRIES
@@ -21,7 +22,8 @@ from .scorecards import manager_required
 @manager_required
 def disputes_page():
     status = request.args.get("status", "open")
-    page = paginate(disputes.bank_list(status if status in disputes.STATUSES else None))
+    page = paginate(disputes.bank_list(status if status in disputes.STATUSES else None,
+                                      current_user))
     return render_template("scorecards/disputes.html", page=page, status=status,
                            statuses=disputes.STATUSES, KPI_BY_NAME=KPI_BY_NAME)
 
@@ -36,13 +38,13 @@ def _render(dispute, *, errors=None, typed=None, status=200):
 @bp.route("/disputes/<int:dispute_id>")
 @manager_required
 def dispute(dispute_id: int):
-    return _render(disputes.get(dispute_id))
+    return _render(disputes.get(dispute_id, current_user))
 
 
 @bp.route("/disputes/<int:dispute_id>/answer", methods=["POST"])
 @manager_required
 def answer_dispute(dispute_id: int):
-    item = disputes.get(dispute_id)
+    item = disputes.get(dispute_id, current_user)
     typed = request.form.to_dict()
     with shown_again() as refusal:
         disputes.answer(ctx(), item, typed)
@@ -54,7 +56,7 @@ def answer_dispute(dispute_id: int):
 @bp.route("/disputes/<int:dispute_id>/correct", methods=["POST"])
 @manager_required
 def correct_loan(dispute_id: int):
-    item = disputes.get(dispute_id)
+    item = disputes.get(dispute_id, current_user)
     typed = request.form.to_dict()
     with shown_again() as refusal:
         disputes.correct(ctx(), item, typed)

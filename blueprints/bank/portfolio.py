@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from blueprints import paginate
 from portal.security import bank_required
-from portal.services import partners, portfolio, portfolio_views, queue, scoring
+from portal.services import branches, partners, portfolio, portfolio_views, queue, scoring
 from portal.services.errors import ValidationFailed
 
 from .routes import bp
@@ -37,7 +37,8 @@ def portfolio_page():
         rows=portfolio_views.table(result), columns=portfolio_views.COLUMNS,
         headings=portfolio_views.headings(result, portfolio.GROUP_LABELS[query.group_by]),
         chart=portfolio_views.chart(result), groups=portfolio.GROUP_LABELS,
-        products=queue.products(), orgs=partners.partner_orgs(),
+        products=queue.products(), orgs=partners.partner_orgs(current_user),
+        branch_choices=branches.choices(current_user),
         level=float(scoring.setting("SCORING_INTERVAL"))), 422 if errors else 200
 
 

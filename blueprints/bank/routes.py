@@ -60,7 +60,7 @@ def _filter_form(statuses) -> ReferralFilterForm:
     form.product.choices = [("", _("Any product"))] + [
         (p.code, p.display_name(str(_locale()))) for p in queue.products()]
     form.org.choices = [("", _("Any partner"))] + [
-        (str(o.id), f"{o.name} ({o.code})") for o in partners.partner_orgs()]
+        (str(o.id), f"{o.name} ({o.code})") for o in partners.partner_orgs(current_user)]
     form.partner_type.choices = [("", _("Any partner type"))] + [
         (k, v) for k, v in PARTNER_TYPES.items() if k != "bank"]
     form.validate()
@@ -118,7 +118,7 @@ def _render_referral(referral, *, revealed=None, failed=None, status=200):
                                                                      current_user.role)
     can_resolve = (referral.status == State.conflict.value
                    and current_user.role in ("channel_manager", "admin"))
-    holder = (referrals.conflict_holder(referral)
+    holder = (referrals.conflict_holder(referral, current_user)
               if referral.status in (State.conflict.value, State.rejected_duplicate.value)
               else None)
     return render_template(
@@ -295,7 +295,7 @@ def conflicts():
     scope = partner_scope()
     page = paginate(queue.conflict_queue(current_user, all_partners=scope == "all"))
     return render_template("bank/conflicts.html", page=page, scope=scope,
-                           rows=referrals.with_holders(page.items),
+                           rows=referrals.with_holders(page.items, current_user),
                            bank_clock=referrals.bank_clock_seconds)
 
 

@@ -5,6 +5,7 @@ away; and the partner's buyer class mix for any period."""
 from __future__ import annotations
 
 from flask import abort, render_template, request
+from flask_login import current_user
 from sqlalchemy import select
 
 from blueprints import paginate
@@ -28,7 +29,7 @@ def snapshot_for(org_id: int, period: str) -> ScorecardSnapshot | None:
 @bp.route("/scorecards/<int:org_id>/kpis/<name>")
 @manager_required
 def scorecard_kpi(org_id: int, name: str):
-    org = partners.partner_org(org_id)
+    org = partners.partner_org(org_id, current_user)
     kpi = KPI_BY_NAME.get(name)
     period_key = request.args.get("period", "current")[:12]
     snapshot = snapshot_for(org.id, period_key) if org is not None else None

@@ -17,7 +17,7 @@ from portal.bank_time import typed_local
 from portal.extensions import db
 from portal.labels import PARTNER_TYPES
 from portal.security import ctx, roles_required
-from portal.services import followups, partners, referrals, scoring
+from portal.services import branches, followups, partners, referrals, scoring
 from portal.services.errors import ValidationFailed
 from portal.services.portfolio import PortfolioQuery, class_mix
 from portal.services.portfolio import parse as parse_period
@@ -48,8 +48,8 @@ def _template_globals(state) -> None:
 
 def _staff_choices(blank: str):
     users = db.session.execute(select(User.id, User.name, User.role).where(
-        User.role.in_(("channel_manager", "admin", "credit_officer")), User.active)
-        .order_by(User.name))
+        User.role.in_(("channel_manager", "admin", "credit_officer")), User.active,
+        branches.staff_in_scope(current_user)).order_by(User.name))
     return [("", blank)] + [(str(uid), name) for uid, name, _role in users]
 
 
@@ -67,7 +67,7 @@ def _filters_from(form: CockpitFilterForm) -> scorecard_views.CockpitFilters:
         kind=form.kind.data or None, branch=form.branch.data or None, manager_id=manager_id,
         tier=form.tier.data if form.tier.data in TIER_LABELS else None,
         q=(request.args.get("q") or "").strip()[:100] or None, sort=sort,
-        desc=direction != "asc")
+        desc=direction != "asc", viewer=current_user._get_current_object())
 
 
 # --- cockpit ------------------------------------------------------------------------------------
@@ -76,10 +76,10 @@ def _filters_from(form: CockpitFilterForm) -> scorecard_views.CockpitFilters:
 @manager_required
 def cockpit():
     form = CockpitFilterForm(formdata=request.args)
-    choices = scorecard_views.filter_choices()
+    choices = scorecard_views.filter_choices(current_user)
     form.kind.choices = [("", _("Any partner type"))] + [
         (k, v) for k, v in PARTNER_TYPES.items() if k != "bank"]
-    form.branch.choices = [("", _("Any branch"))] + [(b, b) for b in choices["branches"]]
+    form.branch.choices = [("", _("All my branches"))] + choices["branches"]
     form.manager.choices = ([("", _("Any channel manager")), ("me", _("My partners"))]
                             + [(str(i), n) for i, n in choices["managers"]])
     form.tier.choices = [("", _("Any tier"))] + [(t, TIER_LABELS[t]) for t in TIER_LABELS]
@@ -95,6 +95,7 @@ def cockpit():
         "scorecards/cockpit.html", form=form, filters=filters,
         rows=rows, total=total, page=page, per_page=PER_PAGE,
         pages=pages, counts=scorecard_views.tier_counts(filters),
+        rollup=scorecard_views.branch_rollup(filters),
         columns=[scoring.KPI_BY_NAME[n] for n in scorecard_views.COCKPIT_KPIS],
         trend=scorecard_views.cockpit_trend(filters),
         portfolio_trend=scorecard_views.portfolio_trend(),
@@ -130,7 +131,7 @@ def _mix_period() -> PortfolioQuery:
 @bp.route("/scorecards/<int:org_id>")
 @manager_required
 def scorecard(org_id: int):
-    org = partners.partner_org(org_id)
+    org = partners.partner_org(org_id, current_user)
     if org is None:
         abort(404)
     card = scoring.current_card(org.id)
@@ -146,8 +147,10 @@ def scorecard(org_id: int):
         trend=scorecard_views.org_trend(months), mix=scorecard_views.mix_chart(card),
         split=scorecard_views.split_chart(card),
         period_mix=class_mix(org.id, _mix_period()),
-        contacts=db.session.scalars(followups.contacts(org_id=org.id).limit(10)).all(),
-        pool=db.session.scalars(followups.pool(status="active", org_id=org.id).limit(20)).all(),
+        contacts=db.session.scalars(
+            followups.contacts(org_id=org.id, viewer=current_user).limit(10)).all(),
+        pool=db.session.scalars(followups.pool(status="active", org_id=org.id,
+                                                  user=current_user).limit(20)).all(),
         cadence=followups.cadence(), contact_form=contact_form, TIER_LABELS=TIER_LABELS,
         kinds=followups.CONTACT_KINDS, reasons=followups.REASONS,
         TIER_BADGES=TIER_BADGES, k=scoring.setting("SCORING_PRIOR_STRENGTH"),
@@ -167,13 +170,13 @@ def followup_pool():
     page_no = max(1, request.args.get("page", 1, type=int))
     per_page = current_app.config.get("PER_PAGE", 25)
     if view == "candidates":
-        query = followups.candidates()
+        query = followups.candidates(user=current_user)
         if scope == "mine":
             query = query.where(Referral.org.has(channel_manager_id=current_user.id))
     else:
         query = followups.pool(status=status,
                                assigned_to=current_user.id if scope == "mine" else None,
-                               unassigned=scope == "unassigned")
+                               unassigned=scope == "unassigned", user=current_user)
     page = db.paginate(query, page=page_no, per_page=per_page, error_out=False)
     form = AddFollowUpForm(formdata=None)
     form.assigned_to.choices = _staff_choices(_("Nobody yet"))
@@ -202,7 +205,7 @@ def followup_add():
 @bp.route("/followups/<int:follow_up_id>")
 @manager_required
 def followup(follow_up_id: int):
-    entry = followups.get(follow_up_id)
+    entry = followups.get(follow_up_id, current_user)
     assign_form = AssignForm(formdata=None)
     assign_form.assigned_to.choices = _staff_choices(_("Nobody"))
     assign_form.assigned_to.data = str(entry.assigned_to_id or "")
@@ -215,7 +218,7 @@ def followup(follow_up_id: int):
 @bp.route("/followups/<int:follow_up_id>/assign", methods=["POST"])
 @manager_required
 def followup_assign(follow_up_id: int):
-    entry = followups.get(follow_up_id)
+    entry = followups.get(follow_up_id, current_user)
     form = AssignForm()
     form.assigned_to.choices = _staff_choices("")
     if not form.validate_on_submit():
@@ -231,7 +234,7 @@ def followup_assign(follow_up_id: int):
 @bp.route("/followups/<int:follow_up_id>/notes", methods=["POST"])
 @manager_required
 def followup_note(follow_up_id: int):
-    entry = followups.get(follow_up_id)
+    entry = followups.get(follow_up_id, current_user)
     form = NoteForm()
     if not form.validate_on_submit():
         flash(first_problem(form, _("Write what happened.")), "danger")
@@ -246,7 +249,7 @@ def followup_note(follow_up_id: int):
 @bp.route("/followups/<int:follow_up_id>/close", methods=["POST"])
 @manager_required
 def followup_close(follow_up_id: int):
-    entry = followups.get(follow_up_id)
+    entry = followups.get(follow_up_id, current_user)
     form = CloseForm()
     if not form.validate_on_submit():
         flash(_("Choose the outcome."), "danger")
@@ -260,7 +263,8 @@ def followup_close(follow_up_id: int):
 # --- contact log --------------------------------------------------------------------------------
 
 def _partner_choices():
-    return [("", "—")] + [(str(o.id), f"{o.name} ({o.code})") for o in partners.partner_orgs()]
+    return [("", "—")] + [(str(o.id), f"{o.name} ({o.code})")
+                          for o in partners.partner_orgs(current_user)]
 
 
 @bp.route("/contacts")
@@ -269,13 +273,15 @@ def contacts():
     scope = request.args.get("scope", "mine" if current_user.role == "channel_manager" else "all")
     manager_id = current_user.id if scope == "mine" else None
     org_id = request.args.get("org", type=int)
-    page = paginate(followups.contacts(org_id=org_id, manager_id=manager_id))
+    page = paginate(followups.contacts(org_id=org_id, manager_id=manager_id,
+                                      viewer=current_user))
     form = ContactForm(formdata=None)
     form.org_id.choices = _partner_choices()
     if org_id:
         form.org_id.data = str(org_id)
     return render_template("scorecards/contacts.html", page=page, scope=scope, form=form,
-                           overdue=followups.overdue(manager_id), cadence=followups.cadence(),
+                           overdue=followups.overdue(manager_id, viewer=current_user),
+                           cadence=followups.cadence(),
                            kinds=followups.CONTACT_KINDS, TIER_LABELS=TIER_LABELS,
                            TIER_BADGES=TIER_BADGES)
 
@@ -292,7 +298,7 @@ def contact_log():
     if not form.validate_on_submit() or not (form.org_id.data or "").isdigit():
         flash(first_problem(form, _("Choose the partner and write a short summary.")), "danger")
         return redirect(target)
-    org = partners.partner_org(int(form.org_id.data))
+    org = partners.partner_org(int(form.org_id.data), current_user)
     if org is None:
         abort(404)
     with going_back_to(url=target):

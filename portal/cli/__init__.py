@@ -13,6 +13,7 @@ from .agreements import agreements_group
 from .api_keys import api_key_group
 from .audit import audit_group
 from .backup import backup_command, restore_command
+from .branches import branches_group
 from .demo import demo_group
 from .imports import loans_group, referrals_group
 from .orgs import orgs_group
@@ -25,7 +26,7 @@ from .worker import worker_command
 COMMANDS: tuple[click.Command, ...] = (
     orgs_group, users_group, demo_group, referrals_group, loans_group, scores_group,
     agreements_group, api_key_group, worker_command, audit_group, backup_command, restore_command,
-    pii_group, retention_group,
+    pii_group, retention_group, branches_group,
 )
 
 

@@ -19,7 +19,7 @@ orgs_group = AppGroup("orgs", help="Partner organisations.")
 @click.option("--type", "kind", required=True,
               type=click.Choice([t.value for t in PartnerType]))
 @click.option("--manager", "manager_email", default=None, help="Channel manager's e-mail.")
-@click.option("--branch", default=None)
+@click.option("--branch", default=None, help="The code of the bank branch that works it.")
 def orgs_create(code, name, kind, manager_email, branch):
     """Create an active partner organisation."""
     with command_unit_of_work():

@@ -20,13 +20,16 @@ users_group = AppGroup("users", help="Portal users.")
 @click.option("--org", "org_code", default=None, help="Partner organisation code.")
 @click.option("--name", default=None)
 @click.option("--password", default=None, help="At least 12 characters; generated if absent.")
-def users_create(email, role, org_code, name, password):
+@click.option("--branch", "branch_code", default=None,
+              help="Bank roles: the branch's code (without it: the province, seeing everything).")
+def users_create(email, role, org_code, name, password, branch_code):
     """Create a user and print a one-time password (changed at first login)."""
     with command_unit_of_work():
         org = organisation_by_code(org_code) if org_code else None
         user, secret = accounts.create_user(SYSTEM, email=email, role=role, org=org, name=name,
-                                            password=password)
-    click.echo(f"Created {user.role} {user.email} in {user.org.code}.")
+                                            password=password, branch=branch_code)
+    where = f", branch {user.branch.code}" if user.branch else ""
+    click.echo(f"Created {user.role} {user.email} in {user.org.code}{where}.")
     if not password:
         click.echo(f"One-time password: {secret}")
 

@@ -27,7 +27,7 @@ from models import (
 )
 
 from ..extensions import db
-from . import Ctx, audit, mfa, throttle
+from . import Ctx, audit, branches, mfa, throttle
 from .errors import Forbidden, ValidationFailed
 
 MIN_PASSWORD = 12
@@ -97,21 +97,31 @@ def create_org(ctx: Ctx, *, code: str, name: str, kind: str, status: str = "acti
         manager = db.session.scalar(select(User).where(User.email == manager_email.strip().lower()))
         if manager is None or manager.role != Role.channel_manager.value:
             errors["manager"] = _l("No channel manager with that e-mail.")
+    place = branches.by_code(branch) if branch else None
+    if branch and place is None:
+        errors["branch"] = _l("No branch with code %(code)s.", code=branch.strip().upper())
+    elif ctx.user is not None and not branches.covers(ctx.user, place):
+        errors["branch"] = _l("Choose a branch in your own branch's subtree.")
+    if manager is not None and "manager" not in errors and not branches.covers(manager, place):
+        errors["manager"] = _l("%(name)s works in another branch: choose a channel manager of "
+                               "this partner's branch.", name=manager.name)
     if errors:
         raise ValidationFailed(errors)
     org = Organization(code=code, name=name.strip(), kind=kind, status=status,
-                       branch=branch or None,
+                       branch_id=place.id if place else None,
                        channel_manager_id=manager.id if manager else None,
                        contact_name=contact_name or None, contact_phone=contact_phone or None,
                        contact_email=contact_email or None)
     db.session.add(org)
     db.session.flush()
-    audit.record(ctx, "org.create", org, code=code, kind=kind, status=status)
+    audit.record(ctx, "org.create", org, code=code, kind=kind, status=status,
+                 branch=place.code if place else None)
     return org
 
 
-ORG_FIELDS = ("name", "status", "branch", "channel_manager_id", "contact_name", "contact_phone",
-              "contact_email")
+# The partner's branch and channel manager change together through branches.reassign_org
+# (audited as a reassignment).
+ORG_FIELDS = ("name", "status", "contact_name", "contact_phone", "contact_email")
 
 
 def update_org(ctx: Ctx, org: Organization, **changes) -> Organization:
@@ -119,11 +129,22 @@ def update_org(ctx: Ctx, org: Organization, **changes) -> Organization:
         raise Forbidden(_l("The bank's own organisation is not edited here."))
     if "status" in changes and changes["status"] not in {s.value for s in OrgStatus}:
         raise ValidationFailed({"status": _l("Unknown status.")})
-    if changes.get("channel_manager_id"):
-        manager = db.session.get(User, changes["channel_manager_id"])
-        if manager is None or manager.role != Role.channel_manager.value:
-            raise ValidationFailed(
-                {"channel_manager_id": _l("No channel manager with that e-mail.")})
+    if "branch" in changes or "channel_manager_id" in changes:
+        place = org.branch
+        if "branch" in changes:
+            place = branches.by_code(changes["branch"]) if changes["branch"] else None
+            if changes["branch"] and place is None:
+                raise ValidationFailed({"branch": _l("No branch with code %(code)s.",
+                                                     code=changes["branch"])})
+        manager = org.channel_manager
+        if "channel_manager_id" in changes:
+            manager = (db.session.get(User, changes["channel_manager_id"])
+                       if changes["channel_manager_id"] else None)
+            if changes["channel_manager_id"] and (
+                    manager is None or manager.role != Role.channel_manager.value):
+                raise ValidationFailed(
+                    {"channel_manager_id": _l("No channel manager with that e-mail.")})
+        branches.reassign_org(ctx, org, place, manager)
     diff = {}
     for field in ORG_FIELDS:
         if field in changes and getattr(org, field) != (changes[field] or None):
@@ -136,11 +157,19 @@ def update_org(ctx: Ctx, org: Organization, **changes) -> Organization:
 
 def create_user(ctx: Ctx, *, email: str, role: str, org: Organization | None = None,
                 name: str | None = None, password: str | None = None,
-                one_time: bool = True) -> tuple[User, str | None]:
+                one_time: bool = True, branch: str | None = None) -> tuple[User, str | None]:
     """Create a user; returns it with its password. Without `password`: a generated one-time
-    password, or (`one_time=False`) none that works until the user sets one by a reset link."""
+    password, or (`one_time=False`) none that works until the user sets one by a reset link.
+    `branch` (a code) places a bank user in a branch; without it they belong to the province."""
     email = normalise_email(email)
     errors = {}
+    place = branches.by_code(branch) if branch else None
+    if branch and place is None:
+        errors["branch"] = _l("No branch with code %(code)s.", code=branch.strip().upper())
+    elif place is not None and role not in BANK_ROLES:
+        errors["branch"] = _l("Only the bank's staff belong to a branch.")
+    elif ctx.user is not None and role in BANK_ROLES and not branches.covers(ctx.user, place):
+        errors["branch"] = _l("Choose a branch in your own branch's subtree.")
     if db.session.scalar(select(User.id).where(User.email == email)):
         errors["email"] = _l("A user with this e-mail already exists.")
     if role not in {r.value for r in Role}:
@@ -158,11 +187,13 @@ def create_user(ctx: Ctx, *, email: str, role: str, org: Organization | None = N
     if password is not None:
         check_password_strength(password)
     user = User(email=email, name=(name or email.split("@")[0]).strip(), role=role, org_id=org.id,
+                branch_id=place.id if place else None,
                 password_hash="!")  # noqa: S106  # nosec B106  # no hash matches "!"; set_password follows
     db.session.add(user)
     db.session.flush()
     password = set_password(user, password, one_time=password is None and one_time)
-    audit.record(ctx, "user.create", user, email=None, role=role, org=org.code)
+    audit.record(ctx, "user.create", user, email=None, role=role, org=org.code,
+                 **({"branch": place.code} if place else {}))
     return user, password
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import selectinload
 from models import AuditEntry, Organization, Referral, Role, User
 
 from ..extensions import db
-from . import audit
+from . import audit, branches
 from .audit import checks as audit_checks
 
 
@@ -19,24 +19,27 @@ def _counts(column, query: Select) -> dict[str, int]:
     return {key: n for key, n in db.session.execute(query.group_by(column)).all()}
 
 
-def dashboard(recent: int = 10) -> dict:
+def dashboard(recent: int = 10, viewer: User | None = None) -> dict:
+    """Counts for the admin's home page; partners and referrals of the viewer's branch only."""
     return {
         "orgs_by_status": _counts(
             Organization.status,
             select(Organization.status, func.count(Organization.id))
-            .where(Organization.is_partner)),
+            .where(Organization.is_partner, branches.in_scope(viewer, Organization.id))),
         "users_by_role": _counts(User.role, select(User.role, func.count(User.id))),
         "referrals_by_status": _counts(Referral.status,
-                                       select(Referral.status, func.count(Referral.id))),
+                                       select(Referral.status, func.count(Referral.id))
+                                       .where(branches.in_scope(viewer, Referral.org_id))),
         "recent_audit": list(db.session.scalars(
             select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(recent))),
     }
 
 
 def org_search(*, q: str | None = None, kind: str | None = None,
-               status: str | None = None) -> Select:
-    query = select(Organization).where(Organization.is_partner).options(
-        selectinload(Organization.channel_manager))
+               status: str | None = None, viewer: User | None = None) -> Select:
+    query = select(Organization).where(
+        Organization.is_partner, branches.in_scope(viewer, Organization.id)).options(
+        selectinload(Organization.channel_manager), selectinload(Organization.branch))
     q = (q or "").strip()
     if q:
         like = f"%{q}%"

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from models import Referral, User, utcnow
 
 from ..extensions import db
-from . import Ctx, audit
+from . import Ctx, audit, branches
 from .errors import Forbidden, StateConflict, ValidationFailed
 from .queue import QUEUE_STATES
 
@@ -38,11 +38,13 @@ def may_release(user: User, referral: Referral) -> bool:
         referral.assigned_to_id == user.id or may_assign(user))
 
 
-def officers() -> list[User]:
-    """The people a referral may be given to: active officers and admins, by name."""
-    return list(db.session.scalars(
-        select(User).where(User.role.in_(WORKERS), User.active.is_(True))
-        .order_by(User.name, User.id)))
+def officers(referral: Referral | None = None) -> list[User]:
+    """The people a referral may be given to: active officers and admins, by name; for one
+    referral, those whose branch's tree holds its partner."""
+    found = db.session.scalars(select(User).where(User.role.in_(WORKERS), User.active.is_(True))
+                               .order_by(User.name, User.id))
+    return [user for user in found
+            if referral is None or branches.may_see_org(user, referral.org)]
 
 
 def _set(referral: Referral, holder_id: int | None, seen: int | None) -> bool:
@@ -91,7 +93,8 @@ def assign(ctx: Ctx, referral: Referral, officer_id: int | None, *,
     if not may_assign(ctx.user):
         raise Forbidden(_l("Only an administrator hands referrals to other officers."))
     officer = db.session.get(User, officer_id) if officer_id else None
-    if officer is None or officer.role not in WORKERS or not officer.active:
+    if (officer is None or officer.role not in WORKERS or not officer.active
+            or not branches.may_see_org(officer, referral.org)):
         raise ValidationFailed({"officer": _l("Choose an active credit officer.")})
     if referral.assigned_to_id == officer.id:
         return officer

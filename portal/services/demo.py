@@ -11,7 +11,7 @@ from stdnum.cn import ric
 from models import User, utcnow
 
 from ..extensions import db
-from . import Ctx, accounts, agreements, demo_history, referrals
+from . import Ctx, accounts, agreements, branches, demo_history, referrals
 
 PASSWORD = "demo-pass-2026"  # noqa: S105  # nosec B105  # the contract's published demo password
 SYSTEM = Ctx(user=None, ip="demo")
@@ -75,6 +75,33 @@ def intake_data(rng: random.Random, product: str, n: int) -> dict:
     }
 
 
+# The demo's branch tree under the province: (code, name, parent, distribution model).
+DEMO_BRANCHES = [
+    ("EAST", "东区二级分行 East", None, "loan_centre_deep"),
+    ("EAST_PUDONG", "浦东经营行 Pudong", "EAST", "joint_deep"),
+    ("WEST", "西区二级分行 West", None, "key_account"),
+    ("WEST_MINHANG", "闵行经营行 Minhang", "WEST", "joint_deep"),
+]
+# Each partner's branch and channel manager: manager@bank.example works at the province (and
+# sees everything, for the tour); each second-level branch has its own channel manager.
+DEMO_PLACES = {
+    "SUNRISE": ("EAST_PUDONG", "manager@bank.example"),
+    "HARBOR": ("EAST", "manager.east@bank.example"),
+    "NORTHSTAR": ("WEST_MINHANG", "manager.west@bank.example"),
+    "BRIDGE": ("WEST", "manager@bank.example"),
+}
+
+
+def _demo_branches() -> None:
+    root = branches.ensure_root(SYSTEM)
+    for code, name, parent, model in DEMO_BRANCHES:
+        branches.create(SYSTEM, code=code, name=name, parent=parent or root, model=model)
+    for email, name, branch in [("manager.east@bank.example", "渠道经理 陈东", "EAST"),
+                                ("manager.west@bank.example", "渠道经理 赵西", "WEST")]:
+        accounts.create_user(SYSTEM, email=email, role="channel_manager", name=name,
+                             password=PASSWORD, branch=branch)
+
+
 def seed(rng_seed: int = 2026) -> str:
     rng = random.Random(rng_seed)  # nosec B311  # seeded: the same demo data every time
     accounts.bank_org()
@@ -84,12 +111,14 @@ def seed(rng_seed: int = 2026) -> str:
                               ("officer@bank.example", "credit_officer", "信贷员 李强")]:
         staff[role], _ = accounts.create_user(SYSTEM, email=email, role=role, name=name,
                                               password=PASSWORD)
+    _demo_branches()
     officer = Ctx(user=staff["credit_officer"], ip="demo")
     now = utcnow()
     partners = {}
     for code, name, kind, admin_email, agents, product in PARTNERS:
-        org = accounts.create_org(SYSTEM, code=code, name=name, kind=kind, branch="Shanghai Pudong",
-                                  manager_email="manager@bank.example")
+        branch, manager_email = DEMO_PLACES[code]
+        org = accounts.create_org(SYSTEM, code=code, name=name, kind=kind, branch=branch,
+                                  manager_email=manager_email)
         admin, _ = accounts.create_user(SYSTEM, email=admin_email, role="partner_admin", org=org,
                                         password=PASSWORD)
         for agent_email in agents:

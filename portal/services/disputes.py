@@ -13,10 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Select, case, select
 from sqlalchemy.orm import selectinload
 
-from models import Dispute, LoanPerformance, Organization, Referral, utcnow
+from models import Dispute, LoanPerformance, Organization, Referral, User, utcnow
 
 from ..extensions import db
-from . import Ctx, audit
+from . import Ctx, audit, branches
 from .errors import Forbidden, NotFound
 from .import_rows import LOAN_STATUSES
 from .lifecycle import State
@@ -119,18 +119,20 @@ def for_org(org_id: int) -> list[Dispute]:
         .order_by(Dispute.opened_at.desc(), Dispute.id.desc()).limit(100)))
 
 
-def bank_list(status: str | None = "open") -> Select:
-    """Disputes for the channel managers: open ones first, oldest first."""
-    query = select(Dispute).options(selectinload(Dispute.org), selectinload(Dispute.referral))
+def bank_list(status: str | None = "open", user: User | None = None) -> Select:
+    """Disputes for the channel managers (of the user's branch): open ones first, oldest
+    first."""
+    query = (select(Dispute).options(selectinload(Dispute.org), selectinload(Dispute.referral))
+             .where(branches.in_scope(user, Dispute.org_id)))
     if status in STATUSES:
         query = query.where(Dispute.status == status)
     return query.order_by(case((Dispute.status == "open", 0), else_=1), Dispute.opened_at,
                           Dispute.id)
 
 
-def get(dispute_id: int) -> Dispute:
+def get(dispute_id: int, user: User | None = None) -> Dispute:
     dispute = db.session.get(Dispute, dispute_id)
-    if dispute is None:
+    if dispute is None or not branches.may_see_org(user, dispute.org):
         raise NotFound()
     return dispute
 

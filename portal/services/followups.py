@@ -31,7 +31,7 @@ from models import (
 
 from .. import labels
 from ..extensions import db
-from . import Ctx, audit
+from . import Ctx, audit, branches
 from .errors import NotFound, ValidationFailed
 from .scoring import TIERS
 
@@ -66,7 +66,8 @@ def reason_for(referral: Referral, now: datetime | None = None) -> str | None:
     return None
 
 
-def candidates(now: datetime | None = None, org_id: int | None = None) -> Select:
+def candidates(now: datetime | None = None, org_id: int | None = None,
+               user: User | None = None) -> Select:
     """Referrals that could go into the pool and are not in it yet, newest change first
     (those that changed in the last CANDIDATE_DAYS days)."""
     now = now or utcnow()
@@ -84,6 +85,7 @@ def candidates(now: datetime | None = None, org_id: int | None = None) -> Select
             and_(Referral.clock.is_not(None), Referral.status != "conflict",
                  Referral.status_changed_at < stalled_since)),
         ~exists().where(FollowUp.referral_id == Referral.id),
+        branches.in_scope(user, Referral.org_id),
     ).options(selectinload(Referral.org)).order_by(Referral.status_changed_at.desc())
     if org_id:
         query = query.where(Referral.org_id == org_id)
@@ -91,10 +93,12 @@ def candidates(now: datetime | None = None, org_id: int | None = None) -> Select
 
 
 def pool(*, status: str | None = None, assigned_to: int | None = None,
-         unassigned: bool = False, org_id: int | None = None) -> Select:
+         unassigned: bool = False, org_id: int | None = None, user: User | None = None
+         ) -> Select:
     query = select(FollowUp).options(selectinload(FollowUp.referral),
                                      selectinload(FollowUp.org),
-                                     selectinload(FollowUp.assigned_to))
+                                     selectinload(FollowUp.assigned_to)).where(
+        branches.in_scope(user, FollowUp.org_id))
     if status == "active":
         query = query.where(FollowUp.status != "closed")
     elif status:
@@ -110,19 +114,22 @@ def pool(*, status: str | None = None, assigned_to: int | None = None,
                           FollowUp.id)
 
 
-def get(follow_up_id: int) -> FollowUp:
+def get(follow_up_id: int, user: User | None = None) -> FollowUp:
     entry = db.session.get(FollowUp, follow_up_id)
-    if entry is None:
+    if entry is None or not branches.may_see_org(user, entry.org):
         raise NotFound()
     return entry
 
 
-def _assignee(user_id) -> User | None:
+def _assignee(user_id, org: Organization | None = None) -> User | None:
     if user_id in (None, "", 0):
         return None
     user = db.session.get(User, int(user_id))
     if user is None or not user.is_bank or not user.active:
         raise ValidationFailed({"assigned_to": _l("Choose a member of the bank's staff.")})
+    if org is not None and not branches.may_see_org(user, org):
+        raise ValidationFailed({"assigned_to": _l("%(name)s works in another branch and cannot "
+                                                  "see this partner.", name=user.name)})
     return user
 
 
@@ -134,7 +141,7 @@ def add(ctx: Ctx, referral: Referral, *, assigned_to=None, next_action_at=None,
     reason = reason or reason_for(referral) or "other"
     if reason not in REASONS:
         raise ValidationFailed({"reason": _l("Unknown reason.")})
-    assignee = _assignee(assigned_to)
+    assignee = _assignee(assigned_to, referral.org)
     entry = FollowUp(referral_id=referral.id, org_id=referral.org_id, reason=reason,
                      assigned_to_id=assignee.id if assignee else None,
                      next_action_at=next_action_at,
@@ -149,7 +156,7 @@ def add(ctx: Ctx, referral: Referral, *, assigned_to=None, next_action_at=None,
 
 
 def assign(ctx: Ctx, entry: FollowUp, user_id, next_action_at=None) -> FollowUp:
-    assignee = _assignee(user_id)
+    assignee = _assignee(user_id, entry.org)
     entry.assigned_to_id = assignee.id if assignee else None
     if next_action_at is not None:
         entry.next_action_at = next_action_at
@@ -262,8 +269,10 @@ def log_contact(ctx: Ctx, org: Organization, kind: str, at: datetime | None, sum
 
 
 def contacts(org_id: int | None = None, user_id: int | None = None,
-             manager_id: int | None = None) -> Select:
-    query = select(ContactLog).options(selectinload(ContactLog.org), selectinload(ContactLog.user))
+             manager_id: int | None = None, viewer: User | None = None) -> Select:
+    query = (select(ContactLog).options(selectinload(ContactLog.org),
+                                        selectinload(ContactLog.user))
+             .where(branches.in_scope(viewer, ContactLog.org_id)))
     if org_id:
         query = query.where(ContactLog.org_id == org_id)
     if user_id:
@@ -283,7 +292,8 @@ class Overdue:
     days_over: int | None
 
 
-def overdue(manager_id: int | None = None, now: datetime | None = None) -> list[Overdue]:
+def overdue(manager_id: int | None = None, now: datetime | None = None,
+            viewer: User | None = None) -> list[Overdue]:
     """Active partners whose last contact is older than their tier's cadence (or who were never
     contacted), most overdue first."""
     now = now or utcnow()
@@ -293,7 +303,8 @@ def overdue(manager_id: int | None = None, now: datetime | None = None) -> list[
     query = (select(Organization, TierState.tier, last.c.last_at)
              .outerjoin(TierState, TierState.org_id == Organization.id)
              .outerjoin(last, last.c.org_id == Organization.id)
-             .where(Organization.is_partner, Organization.status == "active"))
+             .where(Organization.is_partner, Organization.status == "active",
+                    branches.in_scope(viewer, Organization.id)))
     if manager_id:
         query = query.where(Organization.channel_manager_id == manager_id)
     out = []

@@ -14,7 +14,7 @@ from sqlalchemy.orm import selectinload
 from models import Organization, Referral, User
 
 from ..extensions import db
-from . import Ctx, audit, referrals
+from . import Ctx, audit, branches, referrals
 from .errors import StateConflict
 from .lifecycle import State
 
@@ -62,7 +62,8 @@ def held_queue(user: User, *, all_partners: bool) -> Select:
 def held_count(user: User) -> int:
     """For the menu badge: held submissions of the user's partners, and of partners without a
     channel manager (whom every channel manager is alerted about)."""
-    query = select(func.count(Referral.id)).where(Referral.status == State.held.value)
+    query = select(func.count(Referral.id)).where(Referral.status == State.held.value,
+                                                  branches.in_scope(user, Referral.org_id))
     if user.role != "admin":
         query = query.where(or_(_mine(user), Referral.org.has(
             Organization.channel_manager_id.is_(None))))

@@ -19,7 +19,7 @@ from sqlalchemy import Select, func, or_, select, update
 from models import Organization, Referral, ReferralMessage, Role, User, utcnow
 
 from ..extensions import db
-from . import Ctx, disclosure, notifications, webhooks
+from . import Ctx, branches, disclosure, notifications, webhooks
 from .errors import Forbidden, NotFound, StateConflict
 from .referrals import visible_referrals
 from .validation import checked, refusal
@@ -103,9 +103,11 @@ def channel_manager(referral: Referral) -> User | None:
     return manager if manager is not None and manager.active and manager.is_bank else None
 
 
-def _officers() -> list[User]:
-    return list(db.session.scalars(select(User).where(
-        User.role == Role.credit_officer.value, User.active.is_(True)).order_by(User.id)))
+def _officers(referral: Referral) -> list[User]:
+    """The credit officers who may open the referral (its partner is in their branch's tree)."""
+    return [user for user in db.session.scalars(select(User).where(
+        User.role == Role.credit_officer.value, User.active.is_(True)).order_by(User.id))
+        if branches.may_see_org(user, referral.org)]
 
 
 # --- the thread --------------------------------------------------------------------------------
@@ -166,7 +168,7 @@ def _announce(ctx: Ctx, referral: Referral, message: ReferralMessage) -> None:
                       at=message.created_at)
         return
     contact = bank_contact(referral)
-    staff = [contact] if contact is not None else _officers()
+    staff = [contact] if contact is not None else _officers(referral)
     manager = channel_manager(referral)
     # By id: users compare equal by their session token (flask_login), None for all here.
     if manager is not None and manager.id not in {u.id for u in staff}:

@@ -25,15 +25,17 @@ from models import LoanPerformance, Organization, Product, Referral, User
 from ..bank_time import bank_date, bank_today, day_start
 from ..extensions import db
 from ..labels import INDUSTRIES, PARTNER_TYPES
+from . import branches
 from .lifecycle import State
 from .scoring.beta import beta_ppf
 from .scoring.settings import setting
 from .validation import checked, refusal
 
-GROUPS = ("customer_class", "industry", "partner_type", "org", "product", "month")
+GROUPS = ("customer_class", "industry", "partner_type", "org", "branch", "product", "month")
 GROUP_LABELS = {
     "customer_class": _l("Customer class"), "industry": _l("Employer industry"),
-    "partner_type": _l("Partner type"), "org": _l("Partner"), "product": _l("Product"),
+    "partner_type": _l("Partner type"), "org": _l("Partner"), "branch": _l("Branch"),
+    "product": _l("Product"),
     "month": _l("Month of disbursement"),
 }
 # Which loans of a group a cell opens: all of them, or those behind a rate's numerator.
@@ -54,16 +56,18 @@ class PortfolioQuery(BaseModel):
     to: date | None = Field(None, description="Last disbursement date and the as-of date.")
     product: str | None = Field(None, max_length=40)
     org_code: str | None = Field(None, max_length=32)
+    branch: str | None = Field(None, max_length=32, description="Only the partners of this "
+                               "branch's subtree (a branch code within the caller's own).")
     # The cell a drill-down opens (the loans list; ignored by the table itself).
     key: str | None = Field(None, max_length=40)
     measure: Literal[MEASURES] = "all"  # type: ignore[valid-type]
 
-    @field_validator("product", "org_code", "key", mode="before")
+    @field_validator("product", "org_code", "branch", "key", mode="before")
     @classmethod
     def _blank(cls, value):
         return value or None
 
-    @field_validator("org_code")
+    @field_validator("org_code", "branch")
     @classmethod
     def _upper(cls, value):
         return value.upper() if value else value
@@ -78,7 +82,7 @@ class PortfolioQuery(BaseModel):
         """The filters as query-string arguments (for links and the export)."""
         out = {"group_by": self.group_by, "from": self.from_ and self.from_.isoformat(),
                "to": self.to and self.to.isoformat(), "product": self.product,
-               "org_code": self.org_code}
+               "org_code": self.org_code, "branch": self.branch}
         return {k: v for k, v in out.items() if v}
 
 
@@ -123,11 +127,24 @@ class Portfolio:
 # --- the loans behind the table -------------------------------------------------------------------
 
 def scope(user: User | None):
-    """The loans a bank user may read. Every bank user reads the whole book today; when the bank's
-    branch tree exists, this is where a user is restricted to their branch's subtree."""
+    """The loans a bank user may read: those of their branch's subtree (services/branches.py)."""
     if user is not None and not user.is_bank:
         return literal(False)
-    return literal(True)
+    return branches.in_scope(user, Referral.org_id)
+
+
+def _anchor(q: PortfolioQuery, user: User | None):
+    """The branch the table is about: the one filtered on, else the user's own (None: the
+    province). A branch outside the user's subtree is no branch at all (False)."""
+    if q.branch:
+        return branches.visible_branch(user, q.branch) or False
+    return branches.scope_branch(user)
+
+
+def _branch_key(q: PortfolioQuery, user: User | None):
+    """Rolled up to the branches directly under the anchor: each loan counts for the child
+    branch whose subtree holds its partner; partners of the anchor itself, under the anchor."""
+    return branches.rollup_key(_anchor(q, user) or None)
 
 
 def as_of(q: PortfolioQuery) -> date:
@@ -157,7 +174,7 @@ def _months(q: PortfolioQuery) -> list[tuple[str, object]]:
     return months
 
 
-def _key_expr(q: PortfolioQuery):
+def _key_expr(q: PortfolioQuery, user: User | None = None):
     if q.group_by == "customer_class":
         return Referral.customer_class
     if q.group_by == "industry":
@@ -166,6 +183,8 @@ def _key_expr(q: PortfolioQuery):
         return Organization.kind
     if q.group_by == "org":
         return Organization.code
+    if q.group_by == "branch":
+        return _branch_key(q, user)
     if q.group_by == "product":
         return Referral.product_code
     months = _months(q)
@@ -188,6 +207,10 @@ def _filtered(query: Select, q: PortfolioQuery, user: User | None) -> Select:
         query = query.where(Referral.product_code == q.product)
     if q.org_code:
         query = query.where(Organization.code == q.org_code)
+    if q.branch:
+        anchor = _anchor(q, user)
+        query = query.where(literal(False) if anchor is False
+                            else branches.in_branch(anchor, Referral.org_id))
     return query
 
 
@@ -208,7 +231,7 @@ def portfolio(q: PortfolioQuery, user: User | None = None, *, locale: str = "zh_
     flags = _flags(lp)
     # One row per loan with its group's key, grouped outside: PostgreSQL does not see that the
     # month CASE (bound parameters) in GROUP BY is the one selected.
-    rows = (select(_key_expr(q).label("key"), Referral.id.label("id"),
+    rows = (select(_key_expr(q, user).label("key"), Referral.id.label("id"),
                    func.coalesce(lp.outstanding, Referral.amount).label("balance"),
                    Referral.amount.label("amount"),
                    *[case((flags[name], 1), else_=0).label(name) for name in flags])
@@ -267,6 +290,8 @@ def _labels(group_by: str, locale: str) -> dict:
         return dict(PARTNER_TYPES)
     if group_by == "org":
         return dict(db.session.execute(select(Organization.code, Organization.name)).all())
+    if group_by == "branch":
+        return branches.names()
     if group_by == "product":
         return {p.code: p.display_name(locale) for p in db.session.scalars(select(Product))}
     return {}
@@ -296,7 +321,7 @@ def loans(q: PortfolioQuery, user: User | None = None) -> Select:
             query = query.where(Referral.customer_class == int(q.key) if q.key.isdigit()
                                 else literal(False))
         else:
-            query = query.where(_key_expr(q) == q.key)
+            query = query.where(_key_expr(q, user) == q.key)
     if q.measure != "all":
         query = query.where(_flags(lp)[q.measure])
     return query.order_by(Referral.disbursed_at.desc(), Referral.id.desc())

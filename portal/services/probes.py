@@ -19,7 +19,7 @@ from models import Organization, Referral, ReferralEvent, Role, User
 
 from ..bank_time import bank_date, day_start
 from ..extensions import db
-from . import Ctx, audit, notifications
+from . import Ctx, audit, branches, notifications
 from .lifecycle import State
 
 
@@ -53,12 +53,14 @@ def should_hold(org_id: int, at: datetime) -> bool:
 
 
 def managers_to_alert(org: Organization) -> list[User]:
-    """The partner's channel manager, or every active channel manager when it has none."""
+    """The partner's channel manager, or every active channel manager of its branch (or above
+    it) when it has none."""
     manager = org.channel_manager
     if manager is not None and manager.active:
         return [manager]
-    return list(db.session.scalars(select(User).where(
-        User.role == Role.channel_manager.value, User.active.is_(True)).order_by(User.id)))
+    return [user for user in db.session.scalars(select(User).where(
+        User.role == Role.channel_manager.value, User.active.is_(True)).order_by(User.id))
+        if branches.may_see_org(user, org)]
 
 
 def held(ctx: Ctx, referral: Referral, at: datetime) -> None:

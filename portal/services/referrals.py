@@ -27,7 +27,18 @@ from models import (
 from models.referral import clock_origin
 
 from ..extensions import db
-from . import Ctx, agreements, audit, conditions, events, pii, probes, referral_intake, reveals
+from . import (
+    Ctx,
+    agreements,
+    audit,
+    branches,
+    conditions,
+    events,
+    pii,
+    probes,
+    referral_intake,
+    reveals,
+)
 from .errors import (
     AlreadyRegistered,
     Forbidden,
@@ -317,20 +328,26 @@ def _apply(ctx: Ctx, referral: Referral, target: State, now: datetime, *, note, 
 
 
 def visible_referrals(user: User) -> Select:
-    """Every referral this user may see: their own organisation's, or all for bank staff."""
+    """Every referral this user may see: their own organisation's, or for bank staff those of
+    their branch's partners (services/branches.py)."""
     query = select(Referral)
     if user.is_partner:
         query = query.where(Referral.org_id == user.org_id)
     elif not user.is_bank:
         query = query.where(False)
+    else:
+        query = query.where(branches.in_scope(user, Referral.org_id))
     return query
 
 
 def get_for(user: User, referral_id: int) -> Referral:
-    """Load a referral the user may see; another organisation's is simply not found."""
+    """Load a referral the user may see; another organisation's, or another branch's, is simply
+    not found."""
     referral = db.session.get(Referral, referral_id)
     if referral is None or (user.is_partner and referral.org_id != user.org_id) or not (
             user.is_partner or user.is_bank):
+        raise NotFound()
+    if user.is_bank and not branches.may_see_org(user, referral.org):
         raise NotFound()
     return referral
 
@@ -375,18 +392,35 @@ def partner_clock_seconds(referral: Referral, now: datetime | None = None) -> in
     return referral.partner_seconds + max(0, int(extra))
 
 
-def conflict_holder(referral: Referral) -> Referral | None:
-    """For bank staff: the earlier referral that holds the buyer a conflict is about."""
+@dataclass(frozen=True)
+class OtherBranchHolder:
+    """An earlier holder that belongs to another branch's partner: the viewer learns that the
+    buyer is held and since when, not by whom (that is the other branch's to see)."""
+
+    submitted_at: datetime
+    status: str
+    hidden: bool = True
+
+
+def conflict_holder(referral: Referral, user: User | None = None
+                    ) -> Referral | OtherBranchHolder | None:
+    """For bank staff: the earlier referral that holds the buyer a conflict is about (for a
+    `user` outside its partner's branch, only that it exists)."""
     hashes = (referral.national_id_hash, None)
     if pii.rotating() and referral.anonymised_at is None:  # it may be held under either key
         hashes = pii.id_hashes(pii.decrypt(referral.national_id_enc))
     holders = [h for h in find_holders(hashes[0], referral.product_code,
                                        referral.submitted_at, hashes[1])
                if h.id != referral.id and h.status not in AWAITING_ATTRIBUTION]
-    return holders[0] if holders else None
+    if not holders:
+        return None
+    if user is not None and not branches.may_see_org(user, holders[0].org):
+        return OtherBranchHolder(holders[0].submitted_at, holders[0].status)
+    return holders[0]
 
 
-def with_holders(items) -> list[tuple[Referral, Referral | None]]:
+def with_holders(items, user: User | None = None
+                 ) -> list[tuple[Referral, Referral | OtherBranchHolder | None]]:
     """Each conflict or held submission with the earlier referral that holds the buyer (for
     bank staff only: a partner never learns who holds a buyer)."""
-    return [(r, conflict_holder(r)) for r in items]
+    return [(r, conflict_holder(r, user)) for r in items]

@@ -22,7 +22,7 @@ from models import Referral, Reveal, RevealRequest, Role, User, utcnow
 from .. import labels
 from ..bank_time import bank_today, day_start
 from ..extensions import db
-from . import Ctx, audit, pii
+from . import Ctx, audit, branches, pii
 from .errors import DomainError, Forbidden, NotFound, StateConflict, ValidationFailed
 
 REASONS = tuple(labels.REVEAL_REASONS)
@@ -142,16 +142,23 @@ def decide(ctx: Ctx, request: RevealRequest, *, approve: bool, note: str | None)
                  referral=request.referral_id, requested_by=request.requested_by_id, note=note)
 
 
-def request_for(request_id: int) -> RevealRequest:
+def _of_visible(user: User | None, referral_id):
+    """Reveals and requests about buyers of the user's branch's partners."""
+    return referral_id.in_(select(Referral.id).where(branches.in_scope(user, Referral.org_id)))
+
+
+def request_for(request_id: int, user: User | None = None) -> RevealRequest:
     request = db.session.get(RevealRequest, request_id)
-    if request is None:
+    if request is None or not branches.may_see_org(user, request.referral.org):
         raise NotFound()
     return request
 
 
-def requests(*, status: str | None = None, user_id: int | None = None) -> Select:
-    query = select(RevealRequest).options(selectinload(RevealRequest.requested_by),
-                                          selectinload(RevealRequest.decided_by))
+def requests(*, status: str | None = None, user_id: int | None = None,
+             viewer: User | None = None) -> Select:
+    query = (select(RevealRequest).options(selectinload(RevealRequest.requested_by),
+                                           selectinload(RevealRequest.decided_by))
+             .where(_of_visible(viewer, RevealRequest.referral_id)))
     if status:
         query = query.where(RevealRequest.status == status)
     if user_id:
@@ -160,9 +167,9 @@ def requests(*, status: str | None = None, user_id: int | None = None) -> Select
                           RevealRequest.requested_at.desc(), RevealRequest.id.desc())
 
 
-def pending_count() -> int:
+def pending_count(viewer: User | None = None) -> int:
     return db.session.scalar(select(func.count(RevealRequest.id)).where(
-        RevealRequest.status == "pending")) or 0
+        RevealRequest.status == "pending", _of_visible(viewer, RevealRequest.referral_id))) or 0
 
 
 def open_requests(user_id: int, referral_id: int) -> list[RevealRequest]:
@@ -182,7 +189,7 @@ class LogFilters:
     until: date | None = None
 
 
-def per_person(today: date | None = None) -> list[dict]:
+def per_person(today: date | None = None, viewer: User | None = None) -> list[dict]:
     """Each person who revealed this week: reveals today and this week (the bank's Monday on),
     most first."""
     today = today or bank_today()
@@ -190,14 +197,15 @@ def per_person(today: date | None = None) -> list[dict]:
     rows = db.session.execute(
         select(User, func.sum(case((Reveal.at >= day, 1), else_=0)), func.count(Reveal.id))
         .join(Reveal, Reveal.user_id == User.id)
-        .where(Reveal.at >= week)
+        .where(Reveal.at >= week, _of_visible(viewer, Reveal.referral_id))
         .group_by(User.id).order_by(func.count(Reveal.id).desc(), User.email)).all()
     return [{"user": user, "today": int(today_n or 0), "week": week_n}
             for user, today_n, week_n in rows]
 
 
-def log(f: LogFilters) -> Select:
-    query = select(Reveal).options(selectinload(Reveal.user), selectinload(Reveal.referral))
+def log(f: LogFilters, viewer: User | None = None) -> Select:
+    query = (select(Reveal).options(selectinload(Reveal.user), selectinload(Reveal.referral))
+             .where(_of_visible(viewer, Reveal.referral_id)))
     if f.user_id:
         query = query.where(Reveal.user_id == f.user_id)
     if f.reason_code:

@@ -35,7 +35,8 @@ def build_content(agreement: Agreement, *, draft: bool | None = None,
              "onsite_staff": agreement.onsite_staff, "bank_sla_hours": agreement.bank_sla_hours,
              "partner_doc_days": agreement.partner_doc_days,
              "effective_from": agreement.effective_from, "expires_on": agreement.expires_on}
-    partner = {"name": org.name, "code": org.code, "kind": org.kind, "branch": org.branch}
+    partner = {"name": org.name, "code": org.code, "kind": org.kind,
+               "branch": org.branch.name if org.branch else None}
     bank = bank_party()
     template = agreement.template
     rendered = compiled(template.body).render(**template_context(partner, terms, bank))

@@ -15,7 +15,7 @@ from models import Agreement, AgreementStatus, Organization, Role, User
 
 from ...bank_time import bank_today
 from ...extensions import db
-from .. import notifications
+from .. import branches, notifications
 
 AS = AgreementStatus
 EXPIRY_NOTICE_DAYS = 30
@@ -44,6 +44,8 @@ def expiring_soon(subject, days: int = 30, *, today: date | None = None) -> list
             query = query.where(Organization.channel_manager_id == subject.id)
         elif subject.role != Role.admin.value:
             return []
+        else:
+            query = query.where(branches.in_scope(subject, Agreement.org_id))
     else:
         return []
     return list(db.session.scalars(query))

@@ -10,6 +10,7 @@ from models import Agreement, AgreementStatus, Organization, Product, User
 
 from ...bank_time import bank_today
 from ...extensions import db
+from .. import branches
 from ..errors import NotFound
 from .access import MANAGER_ROLES
 
@@ -23,7 +24,7 @@ def visible_agreements(user: User) -> Select:
     if user.is_partner:
         return query.where(Agreement.org_id == user.org_id, Agreement.status != AS.draft.value)
     if user.role in MANAGER_ROLES:
-        return query
+        return query.where(branches.in_scope(user, Agreement.org_id))
     return query.where(False)
 
 
@@ -35,7 +36,7 @@ def get_for(user: User, agreement_id: int) -> Agreement:
     if user.is_partner:
         if agreement.org_id != user.org_id or agreement.status == AS.draft.value:
             raise NotFound()
-    elif user.role not in MANAGER_ROLES:
+    elif user.role not in MANAGER_ROLES or not branches.may_see_org(user, agreement.org):
         raise NotFound()
     return agreement
 

@@ -7,12 +7,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, func, select
+from sqlalchemy import case, false, func, select
 
-from models import Organization, ScorecardSnapshot, ScoreChange, TierState, User
+from models import Branch, Organization, ScorecardSnapshot, ScoreChange, TierState, User
 
 from ...extensions import db
 from ...labels import TIER_COLOURS, TIER_LABELS
+from .. import branches
 from .disclosure import for_partner, shown_to_partner, withheld
 from .kpis import KPI_BY_NAME, KPIS
 from .settings import setting
@@ -35,14 +36,18 @@ class CockpitFilters:
     q: str | None = None
     sort: str = "composite"
     desc: bool = True
+    # Who is looking: the cockpit shows the partners of their branch's subtree only.
+    viewer: User | None = None
 
 
 def _org_filters(query, f: CockpitFilters):
-    query = query.where(Organization.is_partner)
+    query = query.where(Organization.is_partner, branches.in_scope(f.viewer, Organization.id))
     if f.kind:
         query = query.where(Organization.kind == f.kind)
     if f.branch:
-        query = query.where(Organization.branch == f.branch)
+        chosen = branches.visible_branch(f.viewer, f.branch)
+        query = query.where(branches.in_branch(chosen, Organization.id) if chosen is not None
+                            else false())
     if f.manager_id:
         query = query.where(Organization.channel_manager_id == f.manager_id)
     if f.q:
@@ -54,10 +59,11 @@ def _org_filters(query, f: CockpitFilters):
 def _cockpit_query(f: CockpitFilters, *, with_tier: bool = True):
     query = _org_filters(
         select(Organization.id, Organization.code, Organization.name, Organization.kind,
-               Organization.branch, Organization.status, S.composite, S.tier, S.raw_tier,
+               Branch.name.label("branch"), Organization.status, S.composite, S.tier, S.raw_tier,
                S.pending_down, S.sample_size)
         .join(S, (S.org_id == Organization.id) & (S.period_kind == "rolling90")
-              & (S.period_key == "current")), f)
+              & (S.period_key == "current"))
+        .outerjoin(Branch, Branch.id == Organization.branch_id), f)
     if with_tier and f.tier:
         query = query.where(S.tier == f.tier)
     return query
@@ -108,15 +114,43 @@ def tier_counts(f: CockpitFilters) -> dict:
     return counts
 
 
-def filter_choices() -> dict:
-    branches = [b for b in db.session.scalars(
-        select(Organization.branch).where(Organization.is_partner,
-                                          Organization.branch.is_not(None))
-        .distinct().order_by(Organization.branch))]
+def filter_choices(viewer: User | None = None) -> dict:
+    """The cockpit's branch and manager choices, within the viewer's subtree."""
     managers = list(db.session.execute(
-        select(User.id, User.name).where(User.role == "channel_manager", User.active)
+        select(User.id, User.name).where(User.role == "channel_manager", User.active,
+                                         branches.staff_in_scope(viewer))
         .order_by(User.name)))
-    return {"branches": branches, "managers": managers}
+    return {"branches": branches.choices(viewer), "managers": managers}
+
+
+def branch_rollup(f: CockpitFilters) -> list[dict]:
+    """The partners the filters select, rolled up to the branches directly under the one
+    chosen (else under the viewer's own, or the province): partners per tier and their
+    average composite, best first."""
+    anchor = (branches.visible_branch(f.viewer, f.branch) if f.branch
+              else branches.scope_branch(f.viewer))
+    sub = _cockpit_query(f).add_columns(
+        branches.rollup_key(anchor).label("unit")).subquery()
+    rows = db.session.execute(
+        select(sub.c.unit, sub.c.tier, func.count(), func.avg(sub.c.composite))
+        .group_by(sub.c.unit, sub.c.tier)).all()
+    names = branches.names()
+    out: dict = {}
+    for unit, tier, n, avg in rows:
+        row = out.setdefault(unit, {"code": unit, "name": names.get(unit, unit), "partners": 0,
+                                    "tiers": {t: 0 for t in reversed(TIERS)}, "_sum": 0.0,
+                                    "_n": 0})
+        row["partners"] += n
+        if tier in row["tiers"]:
+            row["tiers"][tier] += n
+        if avg is not None:
+            row["_sum"] += float(avg) * n
+            row["_n"] += n
+    for row in out.values():
+        row["composite"] = round(row.pop("_sum") / row["_n"], 1) if row["_n"] else None
+        row.pop("_n")
+    return sorted(out.values(), key=lambda r: (r["composite"] is None, -(r["composite"] or 0),
+                                               r["code"]))
 
 
 def stale_count() -> int:
