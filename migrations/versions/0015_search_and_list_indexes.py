@@ -27,6 +27,7 @@ _KEY = sa.String(length=100).with_variant(sa.String(length=100, collation='C'), 
 _INDEXES = (
     ('ix_referral_org_submitted', ['org_id', 'submitted_at', 'id']),
     ('ix_referral_submitted', ['submitted_at', 'id']),
+    ('ix_referral_status_submitted', ['status', 'submitted_at', 'id']),
     ('ix_referral_clock_waiting', ['clock', 'status_changed_at', 'id']),
     ('ix_referral_org_changed', ['org_id', 'status_changed_at', 'id']),
     ('ix_referral_name_key', ['buyer_name_key']),
@@ -50,9 +51,14 @@ def upgrade():
     with op.batch_alter_table('referral', schema=None) as batch_op:
         for name, columns in _INDEXES:
             batch_op.create_index(name, columns, unique=False)
+    # The audit log filtered by a kind of target, newest first. Not in batch mode: on SQLite that
+    # would copy the append-only table (its triggers refuse the copy's DELETE).
+    op.create_index('ix_audit_target_type_at', 'audit_entry', ['target_type', 'at', 'id'],
+                    unique=False)
 
 
 def downgrade():
+    op.drop_index('ix_audit_target_type_at', table_name='audit_entry')
     with op.batch_alter_table('referral', schema=None) as batch_op:
         for name, _columns in reversed(_INDEXES):
             batch_op.drop_index(name)

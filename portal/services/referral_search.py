@@ -22,7 +22,7 @@ from stdnum.exceptions import ValidationError as StdnumError
 from models import Organization, Referral
 
 from ..extensions import db
-from . import pii
+from . import partners, pii
 
 # Above every character a key may hold: `key >= q AND key < q + TOP` is "starts with q".
 _TOP = "\U0010ffff"
@@ -75,12 +75,9 @@ def _prefix(column, key: str) -> ColumnElement[bool]:
 
 def partner_ids(text: str, limit: int = PARTNER_MATCHES) -> list[int]:
     """Partners whose name or code contains `text` (the organisation table is small)."""
-    like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     return list(db.session.scalars(
-        select(Organization.id).where(Organization.is_partner, or_(
-            Organization.name.ilike(like, escape="\\"),
-            Organization.code.ilike(like, escape="\\")))
-        .order_by(Organization.code).limit(limit + 1)))
+        select(Organization.id).where(partners.named(text)).order_by(Organization.code)
+        .limit(limit + 1)))
 
 
 def matching(q: str | None, *, partners: bool = False) -> ColumnElement[bool] | None:
