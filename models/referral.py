@@ -26,7 +26,9 @@ class Referral(db.Model):
     __table_args__ = (
         UniqueConstraint("org_id", "external_ref", name="uq_referral_org_external_ref"),
         Index("ix_referral_buyer", "national_id_hash", "product_code"),
-        Index("ix_referral_org_status", "org_id", "status"),
+        # A partner's referrals in a state, longest waiting first (the dashboard's "waiting on
+        # you"), and its counts per state (migration 0015 widened the old (org_id, status)).
+        Index("ix_referral_org_status_changed", "org_id", "status", "status_changed_at", "id"),
         Index("ix_referral_status_changed", "status", "status_changed_at"),
         # The lists' orders, so that a page is read off an index instead of sorting every
         # matching row: a partner's newest first, everyone's newest first, the queue's oldest

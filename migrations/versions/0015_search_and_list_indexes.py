@@ -30,6 +30,7 @@ _INDEXES = (
     ('ix_referral_status_submitted', ['status', 'submitted_at', 'id']),
     ('ix_referral_clock_waiting', ['clock', 'status_changed_at', 'id']),
     ('ix_referral_org_changed', ['org_id', 'status_changed_at', 'id']),
+    ('ix_referral_org_status_changed', ['org_id', 'status', 'status_changed_at', 'id']),
     ('ix_referral_name_key', ['buyer_name_key']),
     ('ix_referral_ref_key', ['external_ref_key']),
     ('ix_referral_mobile_hash', ['mobile_hash']),
@@ -49,6 +50,7 @@ def upgrade():
         after = backfill_batch(connection, after)
 
     with op.batch_alter_table('referral', schema=None) as batch_op:
+        batch_op.drop_index('ix_referral_org_status')  # a prefix of ix_referral_org_status_changed
         for name, columns in _INDEXES:
             batch_op.create_index(name, columns, unique=False)
     # The audit log filtered by a kind of target, newest first. Not in batch mode: on SQLite that
@@ -62,6 +64,7 @@ def downgrade():
     with op.batch_alter_table('referral', schema=None) as batch_op:
         for name, _columns in reversed(_INDEXES):
             batch_op.drop_index(name)
+        batch_op.create_index('ix_referral_org_status', ['org_id', 'status'], unique=False)
         batch_op.drop_column('mobile_hash')
         batch_op.drop_column('external_ref_key')
         batch_op.drop_column('buyer_name_key')
