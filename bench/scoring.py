@@ -52,7 +52,7 @@ REF_COLUMNS = ["id", "org_id", "product_code", "external_ref", "buyer_name", "na
                "term_months", "consent_notice_version", "consent_obtained_at", "status",
                "clock", "status_changed_at", "bank_seconds", "partner_seconds",
                "ever_documents_requested", "decline_reason", "submitted_at", "decided_at",
-               "disbursed_at", "closed_at", "version"]
+               "disbursed_at", "closed_at", "version", "buyer_name_key", "external_ref_key"]
 EVENT_COLUMNS = ["referral_id", "at", "from_state", "to_state", "clock", "reason_code"]
 LOAN_COLUMNS = ["referral_id", "org_id", "as_of", "days_on_book", "outstanding",
                 "days_past_due", "status", "month_latest", "is_latest", "imported_at"]
@@ -171,7 +171,7 @@ def _referral(rng, rid: int, p: Partner, now: datetime):
            "bench", "1101**********1234", "bench", "139****0000", "bench employer", industry,
            klass, 20000, amount, 120, "bench", submitted, prev_state, CLOCK.get(prev_state),
            prev_at, bank_s, partner_s, ever_docs, decline, submitted, decided, disbursed, closed,
-           1)
+           1, "测试客户", f"b{rid}")  # the search keys (services/referral_search.search_key)
     return row, events, klass
 
 

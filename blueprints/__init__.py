@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flask import current_app, request, url_for
+from sqlalchemy import func, literal_column, select
 
 from portal.extensions import db
 from portal.services.errors import DomainError, ValidationFailed
@@ -61,9 +62,79 @@ def shown_again(*kinds: type[DomainError]) -> Iterator[Refusal]:
         refusal.error = error
 
 
-def paginate(query):
-    """One page of `query` as the list's `page` and `per_page` arguments ask (1 to 100 rows)."""
-    page = request.args.get("page", 1, type=int)
+# A list counts its rows only up to this many: past it the page says "more than 1,000" (a count
+# of a million rows reads them all, on every view of every page).
+COUNT_CAP = 1000
+
+
+class Page:
+    """One page of a list and what is known of its length: exact up to `cap` rows, beyond that
+    only "more than" (what the pagination macro shows). Shaped like Flask-SQLAlchemy's pagination
+    for the templates: items, page, per_page, total (None past the cap), pages, has_prev/has_next,
+    prev_num/next_num, iter_pages."""
+
+    def __init__(self, items: list, page: int, per_page: int, total: int | None, has_next: bool,
+                 cap: int):
+        self.items, self.page, self.per_page = items, page, per_page
+        self.total, self.has_next, self.cap = total, has_next, cap
+        self.has_prev = page > 1
+        self.prev_num = page - 1 if self.has_prev else None
+        self.next_num = page + 1 if has_next else None
+
+    @property
+    def exact(self) -> bool:
+        return self.total is not None
+
+    @property
+    def first(self) -> int:
+        return (self.page - 1) * self.per_page + 1 if self.items else 0
+
+    @property
+    def last(self) -> int:
+        return (self.page - 1) * self.per_page + len(self.items)
+
+    @property
+    def at_least(self) -> int:
+        """A true lower bound of the rows when the count stopped at the cap."""
+        return max(self.cap, self.last)
+
+    @property
+    def pages(self) -> int:
+        if self.total is not None:
+            return max(1, -(-self.total // self.per_page)) if self.total else 0
+        return self.page + 1 if self.has_next else self.page
+
+    def iter_pages(self, *, left_edge=2, left_current=2, right_current=4, right_edge=2):
+        pages = self.pages
+        right = right_edge if self.exact else 0
+        shown = set(range(1, min(left_edge, pages) + 1))
+        shown |= set(range(max(1, self.page - left_current), min(self.page + right_current,
+                                                                  pages) + 1))
+        shown |= set(range(max(1, pages - right + 1), pages + 1)) if right else set()
+        previous = 0
+        for n in sorted(shown):
+            if n != previous + 1:
+                yield None
+            yield n
+            previous = n
+
+
+def paginate(query, *, cap: int = COUNT_CAP) -> Page:
+    """One page of `query` as the list's `page` and `per_page` arguments ask (1 to 100 rows),
+    counted up to `cap` rows (a count that stops there, on whatever index the filters use)."""
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
     per_page = request.args.get("per_page", current_app.config["PER_PAGE"], type=int)
-    return db.paginate(query, page=max(page, 1), per_page=max(1, min(per_page, 100)),
-                       error_out=False)
+    per_page = max(1, min(per_page or 1, 100))
+    rows = db.session.execute(query.limit(per_page + 1).offset((page - 1) * per_page))
+    rows = rows.unique().scalars().all()
+    items, has_next = rows[:per_page], len(rows) > per_page
+    if not has_next and (items or page == 1):
+        total: int | None = (page - 1) * per_page + len(items)
+    else:
+        # Only "is there a row", on whatever index the filters use: no columns, no order.
+        counted = db.session.scalar(select(func.count()).select_from(
+            query.order_by(None).with_only_columns(literal_column("1"),
+                                                             maintain_column_froms=True)
+            .limit(cap + 1).subquery()))
+        total = counted if counted <= cap else None
+    return Page(items, page, per_page, total, has_next, cap)

@@ -55,6 +55,8 @@ class AuditEntry(db.Model):
         Index("ix_audit_action", "action", "at"),
         Index("ix_audit_actor", "actor_email", "at"),
         Index("ix_audit_target", "target_type", "target_id", "at"),
+        # The log filtered by a kind of target, newest first (issue 15).
+        Index("ix_audit_target_type_at", "target_type", "at", "id"),
         Index("ix_audit_seq", "seq", unique=True),
         # Entries not yet linked: only ever the committing transaction's own (see chain.seal).
         Index("ix_audit_unsealed", "id", sqlite_where=text("seq IS NULL"),

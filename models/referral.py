@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .document import Document, Stipulation
 
 Money = Numeric(14, 2)
+SEARCH_KEY = String(100).with_variant(String(100, collation="C"), "postgresql")
 
 
 class Referral(db.Model):
@@ -25,13 +26,28 @@ class Referral(db.Model):
     __table_args__ = (
         UniqueConstraint("org_id", "external_ref", name="uq_referral_org_external_ref"),
         Index("ix_referral_buyer", "national_id_hash", "product_code"),
-        Index("ix_referral_org_status", "org_id", "status"),
+        # A partner's referrals in a state, longest waiting first (the dashboard's "waiting on
+        # you"), and its counts per state (migration 0015 widened the old (org_id, status)).
+        Index("ix_referral_org_status_changed", "org_id", "status", "status_changed_at", "id"),
         Index("ix_referral_status_changed", "status", "status_changed_at"),
         # The officers' queue: WHERE clock = 'bank' ORDER BY bank_clock_origin walks this index
         # in order (the queue's statuses are all but two of the bank-clock ones, checked from
         # the index), so "longest wait first" over a million referrals reads one page of rows.
         Index("ix_referral_bank_queue", "clock", "bank_clock_origin", "status"),
         Index("ix_referral_assigned_to", "assigned_to_id", "clock"),
+        # The lists' orders, so that a page is read off an index instead of sorting every
+        # matching row: a partner's newest first, everyone's newest first, the queue's oldest
+        # wait first, a partner's latest moves (recent activity).
+        Index("ix_referral_org_submitted", "org_id", "submitted_at", "id"),
+        Index("ix_referral_submitted", "submitted_at", "id"),
+        Index("ix_referral_status_submitted", "status", "submitted_at", "id"),
+        Index("ix_referral_clock_waiting", "clock", "status_changed_at", "id"),
+        Index("ix_referral_org_changed", "org_id", "status_changed_at", "id"),
+        # Search (services/referral_search.py): prefixes of the normalised name and reference,
+        # and the mobile's keyed hash.
+        Index("ix_referral_name_key", "buyer_name_key"),
+        Index("ix_referral_ref_key", "external_ref_key"),
+        Index("ix_referral_mobile_hash", "mobile_hash"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -39,17 +55,24 @@ class Referral(db.Model):
     submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     product_code: Mapped[str] = mapped_column(ForeignKey("product.code"))
     external_ref: Mapped[str | None] = mapped_column(String(64))
+    external_ref_key: Mapped[str | None] = mapped_column(SEARCH_KEY)
     # Set on history brought in by an import job: the queue marks such referrals as imported.
     import_batch_id: Mapped[int | None] = mapped_column(
         ForeignKey("import_batch.id", name="fk_referral_import_batch"))
 
     buyer_name: Mapped[str] = mapped_column(String(100))
+    # Search keys (referral_search.search_key): compared by prefix through their indexes, so
+    # bytewise ("C") on PostgreSQL, where a prefix range must follow the bytes.
+    buyer_name_key: Mapped[str | None] = mapped_column(SEARCH_KEY)
     # The national ID and mobile are kept encrypted; matching uses the keyed hash and every
     # screen that is not an audited reveal uses the masked form.
     national_id_hash: Mapped[str] = mapped_column(String(64))
     national_id_enc: Mapped[str] = mapped_column(Text)
     national_id_masked: Mapped[str] = mapped_column(String(32))
     mobile_enc: Mapped[str] = mapped_column(Text)
+    # The mobile's keyed hash (pii.mobile_hash), for bank staff and the partner to find a buyer by
+    # their whole number; None once anonymised.
+    mobile_hash: Mapped[str | None] = mapped_column(String(64))
     mobile_masked: Mapped[str] = mapped_column(String(32))
     employer: Mapped[str] = mapped_column(String(200))
     industry: Mapped[str] = mapped_column(String(60))

@@ -72,7 +72,9 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def no_store(response):
-        private = current_user.is_authenticated or request.path.startswith("/api/")
+        # is_anonymous, not is_authenticated: the request has committed, and asking a logged-in
+        # user whether it is active would read the user again from the database.
+        private = not current_user.is_anonymous or request.path.startswith("/api/")
         if private and not request.path.startswith("/static/"):
             # Buyers' data and documents are kept by no cache, the browser's included: this
             # overrides send_file's "no-cache", which still lets a copy be stored. Talisman

@@ -119,6 +119,7 @@ ACCESS = {
     # bank face
     "bank.queue": BANK,
     "bank.referrals": BANK,
+    "bank.partner_lookup": BANK,
     "bank.referral": BANK,
     "bank.reveal": BANK,
     "bank.transition": BANK,

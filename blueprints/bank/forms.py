@@ -50,10 +50,14 @@ class ReferralFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    q = StringField(_l("Search"), validators=[Optional(), Length(max=100)])
+    q = StringField(_l("Search"), validators=[Optional(), Length(max=100)], render_kw={
+        "placeholder": _l("Buyer name (its start), reference, number, partner, or a whole ID "
+                          "or mobile")})
     status = SelectField(_l("Status"), validators=[Optional()], validate_choice=False)
     product = SelectField(_l("Product"), validators=[Optional()], validate_choice=False)
-    org = SelectField(_l("Partner"), validators=[Optional()], validate_choice=False)
+    # A partner's code, typed (a script offers matching partners as one types): the bar never
+    # lists every partner.
+    org = StringField(_l("Partner code"), validators=[Optional(), Length(max=40)])
     partner_type = SelectField(_l("Partner type"), validators=[Optional()], validate_choice=False)
     customer_class = SelectField(_l("Customer class"), validators=[Optional()],
                                  choices=[("", _l("Any class")), ("1", _l("Class 1")),
@@ -66,10 +70,6 @@ class ReferralFilterForm(FlaskForm):
     def customer_class_value(self) -> int | None:
         raw = self.customer_class.data or ""
         return int(raw) if raw in ("1", "2", "3") else None
-
-    def org_id(self) -> int | None:
-        raw = self.org.data or ""
-        return int(raw) if raw.isdigit() else None
 
 
 def _version_field():

@@ -4,6 +4,7 @@ from flask import (
     Blueprint,
     abort,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -59,8 +60,9 @@ def _filter_form(statuses) -> ReferralFilterForm:
     form.status.choices = [("", _("Any status"))] + [(s, STATES[s]) for s in statuses]
     form.product.choices = [("", _("Any product"))] + [
         (p.code, p.display_name(str(_locale()))) for p in queue.products()]
-    form.org.choices = [("", _("Any partner"))] + [
-        (str(o.id), f"{o.name} ({o.code})") for o in partners.partner_orgs(current_user)]
+    form.org.render_kw = {"list": "partner-options", "autocomplete": "off",
+                          "data-partner-lookup": url_for("bank.partner_lookup"),
+                          "placeholder": _("Any partner")}
     form.partner_type.choices = [("", _("Any partner type"))] + [
         (k, v) for k, v in PARTNER_TYPES.items() if k != "bank"]
     form.validate()
@@ -71,9 +73,20 @@ def _locale():
     return get_locale() or "zh_CN"
 
 
+def _org_id(form: ReferralFilterForm) -> int | None:
+    """The partner the filter names; a code no partner has shows an error and matches nothing."""
+    if not (form.org.data or "").strip():
+        return None
+    org = partners.by_reference(form.org.data, current_user)
+    if org is None:
+        form.org.errors = [*form.org.errors, _("No partner has this code.")]
+        return -1
+    return org.id
+
+
 def _filters(form: ReferralFilterForm) -> queue.ReferralFilters:
     return queue.ReferralFilters(q=form.value("q"), status=form.value("status"),
-                                 product=form.value("product"), org_id=form.org_id(),
+                                 product=form.value("product"), org_id=_org_id(form),
                                  partner_type=form.value("partner_type"),
                                  customer_class=form.customer_class_value())
 
@@ -92,6 +105,14 @@ def all_referrals():
     page = paginate(queue.all_referrals(current_user, _filters(form)))
     return render_template("bank/referrals.html", form=form, page=page,
                            bank_clock=referrals.bank_clock_seconds)
+
+
+@bp.route("/partners/lookup", endpoint="partner_lookup")
+@bank_required
+def partner_lookup():
+    """Partners matching what was typed in a filter bar's partner box, as JSON."""
+    found = partners.lookup(request.args.get("q", ""), current_user)
+    return jsonify([{"code": o.code, "name": o.name} for o in found])
 
 
 def _actions(referral) -> list[str]:

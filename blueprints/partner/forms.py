@@ -60,8 +60,10 @@ class FilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    q = StringField(_l("Search"), render_kw={"placeholder": _l("Buyer name, your reference or ID"),
-                                             "maxlength": 100})
+    q = StringField(_l("Search"), render_kw={
+        "placeholder": _l("Buyer name (its start), your reference, number, or a whole ID or "
+                          "mobile"),
+        "maxlength": 100})
     status = SelectField(_l("Status"), validate_choice=False)
     product = SelectField(_l("Product"), validate_choice=False)
 

@@ -1,4 +1,5 @@
-"""`flask --app wsgi pii rotate-key` (docs/operations.md: the operator's procedure)."""
+"""`flask --app wsgi pii rotate-key` (docs/operations.md: the operator's procedure) and
+`pii backfill-search` (the search columns of migration 0015, again)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from ..services import pii_rotation
+from ..extensions import db
+from ..services import pii_rotation, referral_search
 from .common import SYSTEM, command_unit_of_work
 
-pii_group = AppGroup("pii", help="Buyers' personal data: key rotation.")
+pii_group = AppGroup("pii", help="Buyers' personal data: key rotation, search keys.")
 
 
 @pii_group.command("rotate-key")
@@ -45,3 +47,17 @@ def rotate_key(batch):
             "webhook secrets (written by an instance without the new keys?). Run this again.")
     click.echo("Nothing needs the old keys any more: set PII_KEY and ID_HASH_KEY to the new "
                "keys, remove PII_KEY_NEXT and ID_HASH_KEY_NEXT, restart, and destroy the old keys.")
+
+
+@pii_group.command("backfill-search")
+@click.option("--batch", default=2000, show_default=True, help="Referrals per transaction.")
+def backfill_search(batch):
+    """Fill every referral's search keys and mobile hash again (migration 0015 does it once)."""
+    after, done = 0, 0
+    while after is not None:
+        with command_unit_of_work():
+            last = referral_search.backfill_batch(db.session.connection(), after, batch)
+        if last is not None:
+            done = last
+        after = last
+    click.echo(f"Search keys written for referrals up to id {done}.")

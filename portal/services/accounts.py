@@ -12,6 +12,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import joinedload
 
 from models import (
     BANK_KIND,
@@ -410,7 +411,8 @@ def load_session(token: str, idle_timeout: timedelta,
     lifetime, or deactivated."""
     if not token:
         return None
-    session = db.session.get(UserSession, token)
+    # The user with the session, in one statement: every logged-in request starts here.
+    session = db.session.get(UserSession, token, options=[joinedload(UserSession.user)])
     if session is None:
         return None
     now = utcnow()

@@ -115,10 +115,17 @@ def uploads(referral: Referral) -> list[dict]:
 
 
 def recent_activity(org_id: int, limit: int = 10) -> list[dict]:
+    """The organisation's latest moves, newest first.
+
+    Every move sets its referral's `status_changed_at` to the move's time, so the latest `limit`
+    moves are among the moves of the `limit` referrals that changed last: those come off
+    ix_referral_org_changed, their events by referral — never a sort of all the partner's moves
+    (a large partner has a hundred thousand)."""
+    latest = (select(Referral.id).where(Referral.org_id == org_id)
+              .order_by(Referral.status_changed_at.desc(), Referral.id.desc()).limit(limit))
     events = db.session.scalars(
         select(ReferralEvent)
-        .join(Referral, Referral.id == ReferralEvent.referral_id)
-        .where(Referral.org_id == org_id)
+        .where(ReferralEvent.referral_id.in_(list(db.session.scalars(latest))))
         .options(selectinload(ReferralEvent.referral), selectinload(ReferralEvent.actor))
         .order_by(ReferralEvent.at.desc(), ReferralEvent.id.desc())
         .limit(limit)

@@ -3,7 +3,7 @@ given a user, only those of the user's branch subtree (services/branches.py)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from models import Organization, User
 
@@ -27,3 +27,37 @@ def partner_org(org_id: int, user: User | None = None) -> Organization | None:
     if org is None or org.is_bank or not branches.may_see_org(user, org):
         return None
     return org
+
+
+def named(text: str):
+    """The condition "a partner whose code or name contains `text`" (a few hundred rows)."""
+    like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return Organization.is_partner & or_(Organization.code.ilike(like, escape="\\"),
+                                         Organization.name.ilike(like, escape="\\"))
+
+
+def lookup(text: str | None, user: User | None = None, limit: int = 20) -> list[Organization]:
+    """Partners of the user's branch subtree whose code or name contains `text`, codes that
+    start with it first (the filter bars' type-ahead: never the whole list of partners on a
+    page)."""
+    text = (text or "").strip()[:100]
+    if not text:
+        return []
+    rows = db.session.scalars(select(Organization).where(
+        named(text), branches.in_scope(user, Organization.id))
+                              .order_by(Organization.code).limit(200))
+    found = sorted(rows, key=lambda o: (not o.code.upper().startswith(text.upper()), o.code))
+    return found[:limit]
+
+
+def by_reference(value: str | None, user: User | None = None) -> Organization | None:
+    """The partner a filter names: by its code (what a person types), else by its id (what
+    links between pages carry); None when no partner of the user's subtree is so named."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    org = db.session.scalar(select(Organization).where(
+        Organization.is_partner, Organization.code == value.upper()))
+    if org is None and value.isascii() and value.isdigit() and len(value) <= 9:
+        org = partner_org(int(value), user)
+    return org if org is not None and branches.may_see_org(user, org) else None

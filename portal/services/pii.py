@@ -82,6 +82,25 @@ def id_hashes(national_id: str) -> tuple[str, str]:
     return stored, _keyed_hash(config["ID_HASH_KEY"], national_id)
 
 
+def _mobile_hash(key: str, mobile: str) -> str:
+    return hmac.new(key.encode(), b"mobile:" + mobile.encode(), hashlib.sha256).hexdigest()
+
+
+def mobile_hash(mobile: str) -> str:
+    """The keyed hash of a normalised mobile number (under the ID hash key, like the ID's)."""
+    config = current_app.config
+    return _mobile_hash(config["ID_HASH_KEY_NEXT"] or config["ID_HASH_KEY"], mobile)
+
+
+def mobile_hashes(mobile: str) -> tuple[str, str]:
+    """Every hash this mobile may be stored under now (as id_hashes)."""
+    config = current_app.config
+    stored = mobile_hash(mobile)
+    if not config["ID_HASH_KEY_NEXT"]:
+        return stored, stored
+    return stored, _mobile_hash(config["ID_HASH_KEY"], mobile)
+
+
 def rotating() -> bool:
     return bool(current_app.config["ID_HASH_KEY_NEXT"] or current_app.config["PII_KEY_NEXT"])
 

@@ -50,12 +50,13 @@ def referral_batch(after_id: int, limit: int = 500) -> tuple[int | None, Progres
             progress.rehashed += 1
             moved.add((row.national_id_hash, new_hash, row.product_code))
         changes.append({"row_id": row.id, "nid": pii.reencrypt(row.national_id_enc),
-                        "mob": pii.reencrypt(row.mobile_enc), "h": new_hash})
+                        "mob": pii.reencrypt(row.mobile_enc), "h": new_hash,
+                        "mh": pii.mobile_hash(pii.decrypt(row.mobile_enc))})
     # Core statements: the optimistic version of a referral an officer holds open stays as it is
     # (only these columns change, and no one else writes them).
     db.session.execute(update(_REFERRAL).where(_REFERRAL.c.id == bindparam("row_id")).values(
         national_id_enc=bindparam("nid"), mobile_enc=bindparam("mob"),
-        national_id_hash=bindparam("h")), changes)
+        national_id_hash=bindparam("h"), mobile_hash=bindparam("mh")), changes)
     _rekey_locks(moved)
     return rows[-1].id, progress
 

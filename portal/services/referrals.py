@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from pydantic import ValidationError
-from sqlalchemy import Select, bindparam, or_, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -37,6 +37,7 @@ from . import (
     pii,
     probes,
     referral_intake,
+    referral_search,
     reveals,
 )
 from .errors import (
@@ -200,6 +201,8 @@ def register(ctx: Ctx, intake: Intake, *, import_batch_id: int | None = None) ->
         amount=clean["amount"], term_months=clean["term_months"],
         asset_description=clean["asset_description"], asset_price=clean["asset_price"],
         down_payment=clean["down_payment"],
+        **referral_search.stored_keys(buyer_name=clean["buyer_name"],
+                                      external_ref=clean["external_ref"], mobile=clean["mobile"]),
         consent_notice_version=clean["consent_notice_version"],
         consent_obtained_at=clean["consent_obtained_at"],
         status=status.value, clock=CLOCK[status], status_changed_at=now, submitted_at=now,
@@ -354,13 +357,10 @@ def get_for(user: User, referral_id: int) -> Referral:
 
 def search(query: Select, *, q: str | None = None, status: str | None = None,
            product: str | None = None, org_id: int | None = None) -> Select:
-    if q:
-        like = f"%{q.strip()}%"
-        # Only a plain number that fits an id column is an id ("²" or 20 digits would fail).
-        digits = q.strip()
-        as_id = int(digits) if digits.isascii() and digits.isdigit() and len(digits) <= 9 else -1
-        query = query.where(or_(Referral.buyer_name.ilike(like), Referral.external_ref.ilike(like),
-                                Referral.id == as_id))
+    """Narrow a referral list: `q` as the search box reads it (services/referral_search.py)."""
+    condition = referral_search.matching(q)
+    if condition is not None:
+        query = query.where(condition)
     if status:
         query = query.where(Referral.status == status)
     if product:

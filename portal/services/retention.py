@@ -69,9 +69,10 @@ def anonymise_batch(ctx: Ctx, now: datetime | None = None, limit: int = 500) -> 
         select(Document).where(Document.referral_id.in_(ids)))]
     removed = db.session.execute(delete(Document).where(Document.referral_id.in_(ids))).rowcount
     db.session.execute(update(Referral).where(Referral.id.in_(ids)).values(
-        buyer_name=GONE, national_id_hash="", national_id_enc="", national_id_masked=GONE,
-        mobile_enc="", mobile_masked=GONE, employer="", asset_description=None,
-        anonymised_at=now).execution_options(synchronize_session=False))
+        buyer_name=GONE, buyer_name_key=None, national_id_hash="", national_id_enc="",
+        national_id_masked=GONE, mobile_enc="", mobile_masked=GONE, mobile_hash=None,
+        employer="", asset_description=None, anonymised_at=now
+    ).execution_options(synchronize_session=False))
     db.session.execute(update(ReferralEvent).where(ReferralEvent.referral_id.in_(ids))
                        .values(note=None, partner_note=None))
     db.session.execute(update(ReferralMessage).where(ReferralMessage.referral_id.in_(ids))

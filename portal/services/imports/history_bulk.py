@@ -23,7 +23,7 @@ from sqlalchemy import select
 from models import Product, Referral, ReferralEvent, Stipulation, utcnow
 
 from ...extensions import db
-from .. import audit, pii, referral_intake, referrals, sql
+from .. import audit, pii, referral_intake, referral_search, referrals, sql
 from ..events import HISTORY_AFTER
 from ..lifecycle import CLOCK, State
 from ..validation import field_errors
@@ -107,6 +107,8 @@ def write(bulk: list[tuple], job_id: int, ctx, note: str) -> list[int]:
             "national_id_hash": p.id_hash, "national_id_enc": pii.encrypt(c.national_id),
             "national_id_masked": pii.mask_national_id(c.national_id),
             "mobile_enc": pii.encrypt(c.mobile), "mobile_masked": pii.mask_mobile(c.mobile),
+            **referral_search.stored_keys(buyer_name=c.buyer_name, external_ref=c.external_ref,
+                                          mobile=c.mobile),
             "employer": c.employer, "industry": c.industry, "customer_class": c.customer_class,
             "monthly_income": c.monthly_income, "amount": c.amount, "term_months": c.term_months,
             "asset_description": c.asset_description if asset else None,
