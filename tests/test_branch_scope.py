@@ -46,7 +46,7 @@ from tests.test_access_matrix import ACCESS
 
 # URL arguments that name an object of a partner's (what another branch must not reach).
 PARTNER_OBJECTS = {"referral_id", "document_id", "agreement_id", "follow_up_id", "dispute_id",
-                   "org_id", "request_id"}
+                   "org_id", "request_id", "item_id"}
 ROLE_OF = {"east_manager": "manager", "east_officer": "officer", "east_admin": "admin",
            "manager": "manager", "officer": "officer", "admin": "admin"}
 
@@ -96,7 +96,8 @@ def b_objects(tree):
             "agreement_id": agreement.id, "follow_up_id": follow_up.id, "dispute_id": dispute.id,
             "org_id": w.org_b.id, "request_id": ask.id, "name": "approval_rate",
             "user_id": w.partner_b.id, "conflict_id": conflict.id, "held_by_a": held_by_a.id,
-            "template_id": 1, "batch_id": 1, "branch_id": w.west.id}
+            "template_id": 1, "batch_id": 1, "branch_id": w.west.id,
+            "item_id": document.stipulation_id, "filter_id": 1, "code": "consumer_loan"}
 
 
 def _client(app, user):
