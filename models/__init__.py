@@ -13,6 +13,7 @@ from .agreement import (
 )
 from .audit import AuditAnchor, AuditChainHead, AuditCheck, AuditDenialCount, AuditEntry
 from .base import UTCDateTime, utcnow
+from .decision import LoanDecision
 from .dispute import Dispute
 from .document import Document, Stipulation
 from .followup import ContactCadence, ContactLog, FollowUp, FollowUpNote
@@ -112,4 +113,5 @@ __all__ = [
     "RevealRequest",
     # disputes of scorecard figures and loan records (issue 12)
     "Dispute",
+    "LoanDecision",
 ]

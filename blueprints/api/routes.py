@@ -18,7 +18,7 @@ from sqlalchemy.orm import selectinload
 
 from models import Agreement, Organization, Referral, User
 from portal.extensions import db
-from portal.services import agreements, disclosure, documents, referrals
+from portal.services import agreements, decisions, disclosure, documents, referrals
 from portal.services.errors import NotFound, ValidationFailed
 from portal.services.lifecycle import State
 from portal.services.reference import DOCUMENT_KINDS
@@ -74,6 +74,8 @@ def _referral_out(referral: Referral, caller: User) -> dict:
         documents=[schemas.StipulationOut(kind=s.kind, status=s.status)
                    for s in referral.stipulations],
         timeline=timeline,
+        # The same for bank and partner callers: the terms are written for the partner.
+        **disclosure.loan_terms(referral),
     ).model_dump(mode="json", by_alias=True)
 
 
@@ -226,11 +228,39 @@ def transition_referral(referral_id: int):
                                     body.partner_note or "", internal_note=body.note,
                                     expected_version=body.expected_version)
     else:
-        referrals.transition(ctx(), referral, body.to, note=body.note,
-                             partner_note=body.partner_note if caller.is_bank else None,
-                             reason_code=body.reason_code,
-                             expected_version=body.expected_version)
+        terms = _terms(body)
+        try:
+            referrals.transition(ctx(), referral, body.to, note=body.note,
+                                 partner_note=body.partner_note if caller.is_bank else None,
+                                 reason_code=body.reason_code,
+                                 expected_version=body.expected_version, terms=terms)
+        except ValidationFailed as exc:
+            if terms is None:
+                raise
+            # The service names the terms' own fields; the body has them under their section.
+            section = body.terms()[0]
+            fields = {(f"{section}.{k}" if k in terms else k): v for k, v in exc.fields.items()}
+            raise ValidationFailed(fields, exc.message) from None
     return json_response(_referral_out(referral, caller))
+
+
+def _terms(body: schemas.TransitionIn) -> dict | None:
+    """The terms the body gives for its move, or None; a section given for another move is
+    refused (422), and the service's field names come back under the section's."""
+    given = body.terms()
+    if given is None:
+        return None
+    section, terms = given
+    expected = decisions.SECTION.get(State(body.to))
+    if section != expected:
+        raise ValidationFailed({section: _l("Give %(section)s only with to=%(state)s.",
+                                            section=section,
+                                            state=_state_of(section))})
+    return terms
+
+
+def _state_of(section: str) -> str:
+    return next(s.value for s, name in decisions.SECTION.items() if name == section)
 
 
 # --- agreements --------------------------------------------------------------------------------
