@@ -227,7 +227,9 @@ def test_the_partner_sees_terms_contract_and_disbursement_on_detail_and_timeline
     assert "GD-77" in card and "value date " + today in card
     assert "instead of ¥700,000.00 requested" in card  # 600,000 of 700,000: a counter-offer
     timeline = re.search(r'data-testid="timeline".*?</ul>', page, re.S).group(0)
-    assert 'data-testid="decision-terms"' in timeline
+    line = re.search(r'data-testid="decision-terms">.*?</div>', timeline, re.S).group(0)
+    assert "Approved with changes" in line and "¥600,000.00 for 240 months at 3.85% a year" in line
+    assert CONDITION in line.replace("&#39;", "'")
     assert "Contract GD-77" in timeline and "paid out" in timeline
     assert "INTERNAL-pay-run" not in page
 
