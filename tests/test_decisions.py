@@ -10,12 +10,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from flask_babel import force_locale
 from sqlalchemy import func, select
 
-from models import AuditEntry, LoanDecision, OutboxEvent, Referral, utcnow
+from models import AuditEntry, LoanDecision, Notification, OutboxEvent, Referral, utcnow
 from portal.bank_time import bank_today
 from portal.extensions import db
-from portal.services import Ctx, referrals, webhooks
+from portal.services import Ctx, notifications, referrals, webhooks
 from portal.services.portfolio import PortfolioQuery, portfolio
 from portal.services.scoring import aggregation
 from portal.services.scoring.periods import rolling_period
@@ -351,3 +352,15 @@ def test_the_portfolio_and_scorecards_count_the_amount_disbursed(world):
     period = rolling_period(utcnow())
     figures = aggregation.aggregate([period], world.org_a.id)[(world.org_a.id, period.key)]
     assert figures.totals["disbursed_amount"] == 800000.0
+
+
+def test_the_partners_notice_of_an_approval_gives_the_terms(world, as_user, client):
+    _approved(world, client, as_user)
+    db.session.expire_all()
+    note = db.session.scalars(select(Notification).where(
+        Notification.user_id == world.agent_a.id,
+        Notification.kind == "referral_status").order_by(Notification.id.desc())).first()
+    with force_locale("en"):
+        text = notifications.render(note)["text"]
+    assert ("Approved with changes: ¥600,000.00 instead of ¥700,000.00 requested, 240 months at "
+            "3.85% a year.") in text
