@@ -263,7 +263,7 @@ def test_the_api_shows_the_decision_to_the_partner_in_detail_and_list(world, as_
     assert client.get(f"/api/v1/referrals/{undecided.id}", headers=key).json["decision"] is None
 
 
-def test_the_api_moves_with_terms_and_without_them_as_before(world, client):
+def test_the_api_moves_with_terms_and_without_them_as_before(app, world, client):
     key = auth(make_key(world.officer))
     with_terms = _under_review(world)
     url = f"/api/v1/referrals/{with_terms.id}/transitions"
@@ -298,6 +298,8 @@ def test_the_api_moves_with_terms_and_without_them_as_before(world, client):
     assert old.status_code == 200
     assert old.json["decision"]["outcome"] == "approved"
     assert old.json["decision"]["amount"] is None and old.json["decision"]["counter_offer"] is False
+    page = _partner_page(app, world, plain)
+    assert 'data-testid="no-terms"' in page and 'data-testid="counter-offer"' not in page
 
 
 def test_the_webhook_payload_carries_the_decision(world, as_user, client):
