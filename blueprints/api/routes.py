@@ -139,7 +139,7 @@ def list_referrals():
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     rows = db.session.scalars(
         query.options(selectinload(Referral.events), selectinload(Referral.stipulations),
-                      selectinload(Referral.org))
+                      selectinload(Referral.org), selectinload(Referral.decision))
         .order_by(Referral.submitted_at.desc(), Referral.id.desc())
         .limit(args.per_page).offset((args.page - 1) * args.per_page))
     return page_of([_referral_out(r, caller) for r in rows], args, total)
@@ -222,13 +222,13 @@ def transition_referral(referral_id: int):
     referral = _referral(referral_id)
     body = json_body(schemas.TransitionIn)
     caller = user()
+    section, terms = _terms(body)
     if body.to == State.documents_requested.value and body.documents and caller.is_bank:
         # `note` is the bank's own; only `partner_note` may reach the partner.
         documents.request_documents(ctx(), referral, list(body.documents),
                                     body.partner_note or "", internal_note=body.note,
                                     expected_version=body.expected_version)
     else:
-        terms = _terms(body)
         try:
             referrals.transition(ctx(), referral, body.to, note=body.note,
                                  partner_note=body.partner_note if caller.is_bank else None,
@@ -238,25 +238,22 @@ def transition_referral(referral_id: int):
             if terms is None:
                 raise
             # The service names the terms' own fields; the body has them under their section.
-            section = body.terms()[0]
             fields = {(f"{section}.{k}" if k in terms else k): v for k, v in exc.fields.items()}
             raise ValidationFailed(fields, exc.message) from None
     return json_response(_referral_out(referral, caller))
 
 
-def _terms(body: schemas.TransitionIn) -> dict | None:
-    """The terms the body gives for its move, or None; a section given for another move is
-    refused (422), and the service's field names come back under the section's."""
-    given = body.terms()
-    if given is None:
-        return None
-    section, terms = given
+def _terms(body: schemas.TransitionIn) -> tuple[str | None, dict | None]:
+    """(section, terms) the body gives for its move, or (None, None); a section given for
+    another move is refused (422)."""
     expected = decisions.SECTION.get(State(body.to))
-    if section != expected:
-        raise ValidationFailed({section: _l("Give %(section)s only with to=%(state)s.",
-                                            section=section,
-                                            state=_state_of(section))})
-    return terms
+    given = body.terms()
+    for section in given:
+        if section != expected:
+            raise ValidationFailed({section: _l("Give %(section)s only with to=%(state)s.",
+                                                section=section,
+                                                state=_state_of(section))})
+    return (expected, given[expected]) if given else (None, None)
 
 
 def _state_of(section: str) -> str:

@@ -174,15 +174,11 @@ class TransitionIn(_In):
         None, description="With to=disbursed: amount and value date (optional; when given, "
                           "both are required).")
 
-    def terms(self) -> tuple[str, dict] | None:
-        """(section, the terms as the service takes them) of whichever section was given."""
-        given = [(name, getattr(self, name)) for name in ("decision", "contract",
-                                                          "disbursement")
-                 if getattr(self, name) is not None]
-        if not given:
-            return None
-        name, section = given[0]
-        return name, section.model_dump()
+    def terms(self) -> dict[str, dict]:
+        """{section: the terms as the service takes them} of each section given."""
+        return {name: getattr(self, name).model_dump()
+                for name in ("decision", "contract", "disbursement")
+                if getattr(self, name) is not None}
 
 
 class PageQuery(_In):
