@@ -123,6 +123,7 @@ def test_a_lower_amount_is_a_counter_offer_the_partner_sees_as_such(app, world, 
     ({"rate_percent": "36"}, "rate_percent", "above 0 % and below 36 %"),
     ({"conditions": "\n".join(f"condition {i}" for i in range(11))}, "conditions",
      "At most 10 conditions"),
+    ({"conditions": "before\x00signing"}, "conditions", "plain text"),
 ])
 def test_bad_terms_are_refused_on_their_field_and_nothing_is_written(world, as_user, terms,
                                                                       field, message):

@@ -155,6 +155,8 @@ class ApprovalTerms(_Terms):
             raise refusal(_l("List the conditions as text, one per line."))
         lines = [" ".join(line.split()) for line in lines]
         lines = [line for line in lines if line]
+        if any(ord(c) < 32 for line in lines for c in line):
+            raise refusal(_l("Write the conditions as plain text."))
         if len(lines) > MAX_CONDITIONS:
             raise refusal(_l("At most %(n)d conditions.", n=MAX_CONDITIONS))
         if any(len(line) > CONDITION_LENGTH for line in lines):
