@@ -14,6 +14,7 @@ from .agreement import (
 from .audit import AuditAnchor, AuditChainHead, AuditCheck, AuditDenialCount, AuditEntry
 from .base import UTCDateTime, utcnow
 from .branch import Branch, BranchLevel, DistributionModel
+from .decision import LoanDecision
 from .dispute import Dispute
 from .document import Document, Stipulation
 from .followup import ContactCadence, ContactLog, FollowUp, FollowUpNote
@@ -124,4 +125,6 @@ __all__ = [
     "Branch",
     "BranchLevel",
     "DistributionModel",
+    # decisions with terms (issue 13)
+    "LoanDecision",
 ]

@@ -15,6 +15,7 @@ from .product import Product
 from .user import User
 
 if TYPE_CHECKING:
+    from .decision import LoanDecision
     from .document import Document, Stipulation
 
 Money = Numeric(14, 2)
@@ -128,6 +129,8 @@ class Referral(db.Model):
     documents: Mapped[list[Document]] = relationship(
         back_populates="referral", order_by="Document.id", cascade="all, delete-orphan"
     )
+    # The decision's terms, contract and disbursement (models/decision.py), once recorded.
+    decision: Mapped[LoanDecision | None] = relationship(cascade="all, delete-orphan")
 
     __mapper_args__ = {"version_id_col": version}
 

@@ -12,6 +12,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from models import AuditEntry, Referral, ReferralEvent, utcnow
+from portal.bank_time import bank_today
 from portal.extensions import db
 from portal.services import Ctx, documents, referrals
 from tests import factories
@@ -214,8 +215,14 @@ def test_officer_moves_a_referral_through_to_disbursement(world, as_user):
     assert 'data-action="under_review"' in html and 'data-action="documents_requested"' in html
     assert 'data-action="approved"' not in html
 
+    today = bank_today().isoformat()
+    terms = {"approved": {"amount": "700000", "term_months": "240", "rate_percent": "3.85"},
+             "contract_signed": {"number": "C-1", "amount": "700000", "date": today},
+             "disbursed": {"amount": "700000", "date": today}}
     for to in ("under_review", "approved", "contract_signed", "disbursed"):
-        response = _transition(client, referral, to, note=f"note for {to}")
+        db.session.refresh(referral)
+        response = _transition(client, referral, to, note=f"note for {to}",
+                               version=referral.version, **terms.get(to, {}))
         assert response.status_code == 302, response.get_data(as_text=True)[:300]
         db.session.refresh(referral)
         assert referral.status == to

@@ -93,9 +93,15 @@ def test_core_loop_through_the_browser(page, people, tmp_path):
     # 4. The officer approves.
     log_in(page, people.officer)
     page.goto(f"/bank/referrals/{referral_id}")
+    # With terms (issue 13): the amount asked is filled in; a lower one is a counter-offer.
+    page.fill("form[data-action=approved] input[name=amount]", "60000")
+    page.fill("form[data-action=approved] input[name=rate_percent]", "3.85")
+    page.fill("form[data-action=approved] textarea[name=conditions]",
+              "Co-borrower's income proof before signing")
     page.click("form[data-action=approved] button[type=submit]")
     page.wait_for_load_state()
     assert page.locator("[data-status=approved]").count() >= 1
+    assert page.locator("[data-testid=approved-amount]").inner_text() == "¥60,000.00"
 
 
 def test_language_switch_turns_the_page_chinese(page, people):

@@ -75,6 +75,17 @@ def test_demo_seed_builds_the_contract_accounts_once(cli, app, client):
     from models import Agreement, LoanPerformance
 
     assert db.session.scalar(select(func.count(LoanPerformance.id))) > 1000
+    # Decided demo referrals carry their terms; some are counter-offers (issue 13).
+    from models import LoanDecision
+
+    approved = db.session.scalars(select(Referral).where(
+        Referral.status.in_(("approved", "contract_signed", "disbursed")))).all()
+    assert approved and all(r.decision and r.decision.approved_amount for r in approved)
+    assert any(r.decision.approved_amount < r.amount for r in approved)
+    assert all(r.decision.disbursed_amount == r.amount for r in approved
+               if r.status == "disbursed")
+    assert db.session.scalar(select(func.count()).select_from(LoanDecision).where(
+        LoanDecision.contract_number.is_not(None))) > 100
     covered = {}
     for agreement in db.session.scalars(select(Agreement).where(Agreement.status == "active")):
         covered.setdefault(agreement.org.code, set()).update(agreement.products)

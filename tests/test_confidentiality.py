@@ -180,6 +180,15 @@ def write_everything(app, world, monkeypatch) -> None:
     post_form(officer, f"/bank/referrals/{r2.id}", f"/bank/referrals/{r2.id}/transition",
               to="declined", reason_code="income_insufficient", note=internal("web-decline"),
               partner_note=partner("web-decline"))
+    # An approval with terms (issue 13): its condition is written for the partner, the note not.
+    approved = factories.submit(world.partner_a, external_ref="CRAWL-TERMS")
+    referrals.transition(Ctx(user=world.officer), approved, "under_review")
+    db.session.commit()
+    post_form(officer, f"/bank/referrals/{approved.id}",
+              f"/bank/referrals/{approved.id}/transition", to="approved", amount="600000",
+              term_months="240", rate_percent="3.85", conditions=partner("web-condition"),
+              note=internal("web-approve"))
+    assert db.session.get(Referral, approved.id).status == "approved"
     manager.post("/bank/followups", data={"referral_id": r2.id,
                                           "note": internal("web-followup-add")})
     entry = db.session.scalar(select(FollowUp).where(FollowUp.referral_id == r2.id))
@@ -425,6 +434,7 @@ def test_nothing_internal_reaches_the_partner_on_any_face(app, world, mail, monk
         f"  {m} in {where}" for where, m in leaks)
 
     expected = {"web-start-review", "web-request", "web-reject", "web-decline", "web-message",
+                "web-condition",
                 "web-stage-guarantee", "web-onsite-staff", "web-terminate-notice",
                 "api-start-review", "api-request", "api-disbursed", "api-conflict"}
     seen = {m.removeprefix(PARTNER_PREFIX + "-") for text in reached.values()

@@ -19,7 +19,7 @@ from sqlalchemy.orm import selectinload
 
 from models import Agreement, Organization, Referral, Stipulation, User
 from portal.extensions import db
-from portal.services import agreements, conditions, disclosure, documents, referrals
+from portal.services import agreements, conditions, decisions, disclosure, documents, referrals
 from portal.services.errors import NotFound, ValidationFailed
 from portal.services.lifecycle import State
 from portal.services.reference import DOCUMENT_KINDS
@@ -91,6 +91,8 @@ def _referral_out(referral: Referral, caller: User) -> dict:
                    for s in referral.stipulations],
         stipulations=_items(referral, caller),
         timeline=timeline,
+        # The same for bank and partner callers: the terms are written for the partner.
+        **disclosure.loan_terms(referral),
         assigned_to=(schemas.AssignedOfficerOut(id=referral.assigned_to.id,
                                                 name=referral.assigned_to.name)
                      if referral.assigned_to and not caller.is_partner else None),
@@ -160,7 +162,8 @@ def list_referrals():
     rows = db.session.scalars(
         query.options(selectinload(Referral.events),
                       selectinload(Referral.stipulations).selectinload(Stipulation.documents),
-                      selectinload(Referral.org), selectinload(Referral.assigned_to))
+                      selectinload(Referral.org), selectinload(Referral.assigned_to),
+                      selectinload(Referral.decision))
         .order_by(Referral.submitted_at.desc(), Referral.id.desc())
         .limit(args.per_page).offset((args.page - 1) * args.per_page))
     return page_of([_referral_out(r, caller) for r in rows], args, total)
@@ -305,6 +308,7 @@ def transition_referral(referral_id: int):
     referral = _referral(referral_id)
     body = json_body(schemas.TransitionIn)
     caller = user()
+    section, terms = _terms(body)
     if (body.to == State.documents_requested.value and (body.documents or body.items)
             and caller.is_bank):
         # `note` is the bank's own; only `partner_note` may reach the partner.
@@ -313,11 +317,35 @@ def transition_referral(referral_id: int):
                                     expected_version=body.expected_version,
                                     items=list(body.items or []))
     else:
-        referrals.transition(ctx(), referral, body.to, note=body.note,
-                             partner_note=body.partner_note if caller.is_bank else None,
-                             reason_code=body.reason_code,
-                             expected_version=body.expected_version)
+        try:
+            referrals.transition(ctx(), referral, body.to, note=body.note,
+                                 partner_note=body.partner_note if caller.is_bank else None,
+                                 reason_code=body.reason_code,
+                                 expected_version=body.expected_version, terms=terms)
+        except ValidationFailed as exc:
+            if terms is None:
+                raise
+            # The service names the terms' own fields; the body has them under their section.
+            fields = {(f"{section}.{k}" if k in terms else k): v for k, v in exc.fields.items()}
+            raise ValidationFailed(fields, exc.message) from None
     return json_response(_referral_out(referral, caller))
+
+
+def _terms(body: schemas.TransitionIn) -> tuple[str | None, dict | None]:
+    """(section, terms) the body gives for its move, or (None, None); a section given for
+    another move is refused (422)."""
+    expected = decisions.SECTION.get(State(body.to))
+    given = body.terms()
+    for section in given:
+        if section != expected:
+            raise ValidationFailed({section: _l("Give %(section)s only with to=%(state)s.",
+                                                section=section,
+                                                state=_state_of(section))})
+    return (expected, given[expected]) if given else (None, None)
+
+
+def _state_of(section: str) -> str:
+    return next(s.value for s, name in decisions.SECTION.items() if name == section)
 
 
 # --- agreements --------------------------------------------------------------------------------

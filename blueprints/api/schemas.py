@@ -18,6 +18,7 @@ from portal.services import referral_intake
 from portal.services.lifecycle import DECLINE_REASONS, State
 from portal.services.reference import DOCUMENT_KINDS, INDUSTRY_CLASS
 
+Day = date  # a field named `date` would shadow the type in its own annotation
 MAX_ID = 2_147_483_647  # ids are 32-bit integers in the database
 
 
@@ -117,6 +118,40 @@ BuyerIn, AssetIn, ConsentIn = (ReferralIn.model_fields[s].annotation for s in SE
 INTAKE_FIELDS = referral_intake.api_names()
 
 
+# The terms a move records (services/decisions.py checks them): optional, as before they existed;
+# when given, every required member must be there. Only their shape is checked here.
+Number = Annotated[Decimal, Field(allow_inf_nan=False)] | Text
+
+
+class DecisionIn(_In):
+    amount: Number | None = Field(None, description="The amount approved, CNY: at most the "
+                                  "amount requested, within the product's limits.",
+                                  examples=[800000])
+    term_months: int | None = Field(None, description="The term approved, in months.",
+                                    examples=[240])
+    rate_percent: Number | None = Field(None, description="The annual interest rate in "
+                                        "percent, above 0 and below 36.", examples=[3.85])
+    conditions: list[Text] = Field(default_factory=list, max_length=50, description=(
+        "Conditions of the approval, written for the partner (it reads them), e.g. "
+        "\"co-borrower's income proof before signing\"; at most 10 of 300 characters."))
+
+
+class ContractIn(_In):
+    number: Text | None = Field(None, description="The contract's number.")
+    amount: Number | None = Field(None, description="The contract amount, CNY: at most the "
+                                  "approved amount.")
+    date: Text | None = Field(None, description="Signing date, YYYY-MM-DD (not in the "
+                              "future, not before the approval).", examples=["2026-03-18"])
+
+
+class DisbursementIn(_In):
+    amount: Number | None = Field(None, description="The amount paid out, CNY: at most the "
+                                  "contract (or approved) amount.")
+    date: Text | None = Field(None, description="Value date, YYYY-MM-DD (not in the future, "
+                              "not before the contract).", examples=["2026-03-20"])
+    number: Text | None = Field(None, description="The loan note number, if any.")
+
+
 class TransitionIn(_In):
     to: StateCode = Field(description="The state to move to.")
     note: Text | None = Field(None, description="Why (bank-internal for bank callers).")
@@ -133,6 +168,21 @@ class TransitionIn(_In):
     expected_version: int | None = Field(
         None, ge=1, le=MAX_ID,
         description="The referral's version you last saw; a newer one gives 409.")
+    decision: DecisionIn | None = Field(
+        None, description="With to=approved: the terms approved (optional; when given, "
+                          "amount, term_months and rate_percent are required).")
+    contract: ContractIn | None = Field(
+        None, description="With to=contract_signed: number, amount and date (optional; "
+                          "when given, all three are required).")
+    disbursement: DisbursementIn | None = Field(
+        None, description="With to=disbursed: amount and value date (optional; when given, "
+                          "both are required).")
+
+    def terms(self) -> dict[str, dict]:
+        """{section: the terms as the service takes them} of each section given."""
+        return {name: getattr(self, name).model_dump()
+                for name in ("decision", "contract", "disbursement")
+                if getattr(self, name) is not None}
 
 
 class PageQuery(_In):
@@ -208,6 +258,33 @@ class RefusedFileOut(BaseModel):
     message: str
 
 
+class DecisionOut(BaseModel):
+    outcome: Literal["approved", "declined"]
+    decided_at: datetime
+    amount: float | None = Field(description="The amount approved (null: declined, or "
+                                             "approved without recorded terms).")
+    term_months: int | None
+    rate_percent: float | None = Field(description="Annual interest rate, percent.")
+    conditions: list[str] = Field(description="Conditions of the approval, for the partner.")
+    counter_offer: bool = Field(description="Approved with changes: less than the amount "
+                                            "requested, or another term.")
+    requested_amount: float
+    requested_term_months: int
+    reason_code: str | None = Field(description="With a decline: the partner-safe category.")
+
+
+class ContractOut(BaseModel):
+    number: str
+    amount: float
+    date: Day
+
+
+class DisbursementOut(BaseModel):
+    number: str | None = Field(description="The loan note number, when recorded.")
+    amount: float
+    date: Day = Field(description="The value date.")
+
+
 class ReferralOut(BaseModel):
     id: int
     external_ref: str | None
@@ -231,6 +308,10 @@ class ReferralOut(BaseModel):
     assigned_to: AssignedOfficerOut | None = Field(
         None, description="Bank callers only (absent for partners): the officer working on the "
                           "referral, null when nobody has taken it.")
+    decision: DecisionOut | None = Field(None, description="Once the bank decides.")
+    contract: ContractOut | None = Field(None, description="Once the contract is recorded.")
+    disbursement: DisbursementOut | None = Field(None, description="Once the disbursement "
+                                                                   "is recorded.")
 
 
 class ReferralList(BaseModel):

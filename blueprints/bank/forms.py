@@ -86,6 +86,24 @@ class TransitionForm(FlaskForm):
     reason_code = SelectField(_l("Reason category"),
                               choices=[("", "—")] + list(DECLINE_REASONS.items()),
                               validate_choice=False)  # the service checks the code
+    # The terms an approval, a contract or a disbursement records: carried as typed, checked
+    # by the service (services/decisions.py), which names the field of each refusal.
+    amount = StringField(_l("Amount (CNY)"))
+    term_months = StringField(_l("Term (months)"))
+    rate_percent = StringField(_l("Annual rate (%)"))
+    conditions = TextAreaField(_l("Conditions"))
+    number = StringField(_l("Number"))
+    date = StringField(_l("Date"))
+
+    # Which fields each move records (the service's names for them).
+    TERMS = {"approved": ("amount", "term_months", "rate_percent", "conditions"),
+             "contract_signed": ("number", "amount", "date"),
+             "disbursed": ("amount", "date", "number")}
+
+    def terms(self) -> dict | None:
+        """The terms this move records, as typed; None for a move that records none."""
+        names = self.TERMS.get(self.to.data or "")
+        return {name: self[name].data for name in names} if names else None
 
     def validate_note(self, field):
         if self.to.data == "declined" and not (field.data or "").strip():

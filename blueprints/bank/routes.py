@@ -22,6 +22,7 @@ from portal.labels import ACTIONS, PARTNER_TYPES, STATES
 from portal.security import bank_required, ctx, fresh_login_required, roles_required, safe_next
 from portal.services import (
     audit,
+    disclosure,
     documents,
     lifecycle,
     partners,
@@ -153,6 +154,7 @@ def _render_referral(referral, *, revealed=None, failed=None, status=200):
         reveal_requests=reveals.open_requests(current_user.id, referral.id),
         statements=portfolio.history(referral),
         assignment_box=queue_page.assignment_box(referral),
+        terms=disclosure.loan_terms(referral),
     ), status
 
 
@@ -204,7 +206,7 @@ def transition(referral_id: int):
             referrals.transition(ctx(), referral, to, note=form.note.data,
                                  partner_note=form.partner_note.data,
                                  reason_code=form.reason_code.data or None,
-                                 expected_version=int(form.version.data))
+                                 expected_version=int(form.version.data), terms=form.terms())
         except ValidationFailed as err:
             if "to" in err.fields:  # not a state at all: nothing to show again
                 raise refused(err.fields["to"], "bank.referral",

@@ -41,6 +41,14 @@ PRODUCT = {
     "NORTHSTAR": ("auto_loan", (8, 25), 36, "Northstar SUV, order {n}"),
     "BRIDGE": ("study_abroad_loan", (15, 50), 60, None),
 }
+# Per product: the annual rate the demo approves at, and the condition it sets (the partner
+# reads it). No random draw: the rest of the history stays as it was planned.
+RATES = {"housing_mortgage": "3.55", "auto_loan": "4.20", "study_abroad_loan": "4.35"}
+CONDITIONS = {
+    "housing_mortgage": "签约前提供共同借款人收入证明 / Co-borrower's income proof before signing",
+    "auto_loan": "放款前办理车辆抵押登记 / Vehicle pledge registered before disbursement",
+    "study_abroad_loan": "放款前提供签证 / Student visa before disbursement",
+}
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛",
          "明", "超", "秀英", "华", "慧"]
@@ -209,6 +217,29 @@ def _intake(rng: random.Random, p: Planned, national_id: str, mobile: str) -> di
     }
 
 
+def _terms(p: Planned, referral, state: str, at: datetime, now: datetime) -> dict | None:
+    """What the demo's officer records with an approval, a contract and a disbursement. Every
+    fourth referral still on its way to the loan is approved for less (a counter-offer); loans
+    paid out before now lend what was asked, as their statements were planned on it."""
+    if state == State.approved:
+        counter = p.n % 4 == 0 and not (p.disbursed and p.disbursed < now)
+        amount = referral.amount
+        if counter:
+            amount = max(referral.product.min_amount, round(referral.amount * 8 / 10, -4))
+        return {"amount": amount, "term_months": referral.term_months,
+                "rate_percent": RATES.get(referral.product_code, "4.35"),
+                "conditions": [CONDITIONS[referral.product_code]]
+                if referral.product_code in CONDITIONS and p.n % 3 == 0 else []}
+    approved = referral.decision.approved_amount if referral.decision else referral.amount
+    if state == State.contract_signed:
+        return {"number": f"GR{bank_date(at):%Y}{referral.id:06d}", "amount": approved,
+                "date": bank_date(at)}
+    if state == State.disbursed:
+        return {"amount": referral.decision.contract_amount if referral.decision else approved,
+                "date": bank_date(at), "number": f"JJ{referral.id:08d}"}
+    return None
+
+
 def write(rng: random.Random, planned: list[Planned], partners: dict, officer: Ctx,
           now: datetime, national_id, mobile) -> int:
     """Submit each planned referral (its buyer consented minutes before) and replay its moves;
@@ -238,7 +269,8 @@ def write(rng: random.Random, planned: list[Planned], partners: dict, officer: C
                     if stip.requested:  # what was asked is answered; the checklist stays a guide
                         stip.status = "uploaded"
             referrals.transition(actor, referral, state, at=at, note="demo history",
-                                 reason_code="credit_policy" if state == State.declined else None)
+                                 reason_code="credit_policy" if state == State.declined else None,
+                                 terms=_terms(p, referral, state, at, now))
         if referral.status == State.disbursed.value:
             statements = _statements(p, now, float(referral.amount))
             disbursed_on = bank_date(referral.disbursed_at)

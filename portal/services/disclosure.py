@@ -13,14 +13,15 @@ the API, then crawls everything a partner can reach.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from types import SimpleNamespace
 
 from models import Agreement, Document, Referral, ReferralEvent, ReferralMessage, Stipulation, User
 from models.base import audience
 
 from . import conditions
-from .lifecycle import PARTNER_REASON_STATES
+from .lifecycle import PARTNER_REASON_STATES, State
 
 
 class InternalField(LookupError):
@@ -107,8 +108,83 @@ def uploads(referral: Referral) -> list[dict]:
     return [document(d) for d in referral.documents]
 
 
+# --- decisions and their terms ------------------------------------------------------------------
+
+def decision(referral: Referral) -> dict | None:
+    """The bank's decision as the partner may tell the buyer (None until there is one): the
+    outcome, and for an approval its terms — the amount, term and annual rate approved, the
+    conditions (written for the partner) and whether it is a counter-offer (less than asked,
+    or another term), beside what was asked. Terms are None where the decision recorded none
+    (made over the API without them, or history from before terms were recorded)."""
+    if referral.decided_at is None:
+        return None
+    row = referral.decision
+    declined = referral.status == State.declined.value
+    has_terms = not declined and row is not None and row.approved_amount is not None
+    amount = row.approved_amount if has_terms else None
+    term = row.approved_term_months if has_terms else None
+    return {
+        "outcome": "declined" if declined else "approved",
+        "decided_at": referral.decided_at,
+        "reason_code": referral.decline_reason if declined else None,
+        "amount": amount,
+        "term_months": term,
+        "rate_percent": row.rate_percent if has_terms else None,
+        "conditions": _lines(partner_text(row, "conditions")) if has_terms else [],
+        "counter_offer": bool(has_terms and (amount < referral.amount
+                                             or term != referral.term_months)),
+        "requested_amount": referral.amount,
+        "requested_term_months": referral.term_months,
+    }
+
+
+def _lines(text: str | None) -> list[str]:
+    return [line for line in (text or "").splitlines() if line.strip()]
+
+
+def contract(referral: Referral) -> dict | None:
+    row = referral.decision
+    if row is None or row.contract_number is None:
+        return None
+    return {"number": row.contract_number, "amount": row.contract_amount,
+            "date": row.contract_signed_on}
+
+
+def disbursement(referral: Referral) -> dict | None:
+    row = referral.decision
+    if row is None or row.disbursed_amount is None:
+        return None
+    return {"number": row.loan_number, "amount": row.disbursed_amount, "date": row.disbursed_on}
+
+
+def loan_terms(referral: Referral) -> dict:
+    """The decision, contract and disbursement, for a page (each None until recorded)."""
+    return {"decision": decision(referral), "contract": contract(referral),
+            "disbursement": disbursement(referral)}
+
+
+def _plain(value):
+    """A value as JSON carries it: amounts and rates as numbers, days and times in ISO."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime):
+        return _iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def loan_terms_json(referral: Referral) -> dict:
+    return _plain(loan_terms(referral))
+
+
 def webhook_referral(referral: Referral) -> dict:
-    """The referral as a webhook's receiver may see it (masked data only, no notes)."""
+    """The referral as a webhook's receiver may see it (masked data only, no notes), with the
+    decision's terms, the contract and the disbursement once recorded."""
     return {
         "id": referral.id,
         "external_ref": referral.external_ref,
@@ -116,6 +192,7 @@ def webhook_referral(referral: Referral) -> dict:
         "status": referral.status,
         "clock": referral.clock,
         "status_changed_at": _iso(referral.status_changed_at),
+        **loan_terms_json(referral),
     }
 
 

@@ -45,9 +45,15 @@ def referral_transitioned(ctx: Ctx, referral: Referral, event: ReferralEvent) ->
                                   "note": data["note"]},
                                  exclude_user_id=me)
     else:
-        notifications.notify_org(referral.org_id, "referral_status",
-                                 {**common, "from": data["from"], "to": data["to"],
-                                  "note": data["note"], "reason_code": data["reason_code"]},
+        params = {**common, "from": data["from"], "to": data["to"], "note": data["note"],
+                  "reason_code": data["reason_code"]}
+        decision = data["referral"].get("decision")
+        if (event.to_state == State.approved.value and decision
+                and decision.get("amount") is not None):
+            # What the partner tells the buyer: the terms approved, a counter-offer as such.
+            params["terms"] = {k: decision[k] for k in (
+                "amount", "term_months", "rate_percent", "counter_offer", "requested_amount")}
+        notifications.notify_org(referral.org_id, "referral_status", params,
                                  exclude_user_id=me)
 
 

@@ -138,6 +138,10 @@ def _date(value: str | None) -> str:
         return value
 
 
+def _yuan(value) -> str:
+    return f"¥{float(value):,.2f}"
+
+
 def render(note: Notification) -> dict:
     """Title and text in the current locale, and its subject: what it is about, as
     `(kind, id)`, for the face to link to (see portal/links.py)."""
@@ -153,6 +157,17 @@ def render(note: Notification) -> dict:
         if p.get("to") == "declined" and p.get("reason_code"):
             lines.append(_("Reason: %(reason)s", reason=labels.DECLINE_REASONS.get(
                 p["reason_code"], p["reason_code"])))
+        terms = p.get("terms") if p.get("to") == "approved" else None
+        if terms:
+            figures = {"amount": _yuan(terms["amount"]), "n": terms["term_months"],
+                       "rate": f"{terms['rate_percent']:g}"}
+            if terms.get("counter_offer"):
+                lines.append(_("Approved with changes: %(amount)s instead of %(requested)s "
+                               "requested, %(n)s months at %(rate)s%% a year.",
+                               requested=_yuan(terms["requested_amount"]), **figures))
+            else:
+                lines.append(_("Approved: %(amount)s for %(n)s months at %(rate)s%% a year.",
+                               **figures))
         if p.get("note"):
             lines.append(_("Note from the bank: %(note)s", note=p["note"]))
         text = "\n".join(lines) or _("The referral is now: %(state)s.", state=_state(p.get("to")))

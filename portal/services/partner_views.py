@@ -106,6 +106,10 @@ def timeline(referral: Referral) -> list[dict]:
     return disclosure.timeline(referral)
 
 
+def loan_terms(referral: Referral) -> dict:
+    return disclosure.loan_terms(referral)
+
+
 def checklist(referral: Referral) -> list[dict]:
     return disclosure.checklist(referral)
 

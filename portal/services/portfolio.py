@@ -26,6 +26,7 @@ from ..bank_time import bank_date, bank_today, day_start
 from ..extensions import db
 from ..labels import INDUSTRIES, PARTNER_TYPES
 from . import branches
+from .decisions import lent_amount
 from .lifecycle import State
 from .scoring.beta import beta_ppf
 from .scoring.settings import setting
@@ -231,9 +232,11 @@ def portfolio(q: PortfolioQuery, user: User | None = None, *, locale: str = "zh_
     flags = _flags(lp)
     # One row per loan with its group's key, grouped outside: PostgreSQL does not see that the
     # month CASE (bound parameters) in GROUP BY is the one selected.
+    # The amount lent: disbursed where the disbursement recorded it, else the amount asked.
+    lent = lent_amount(Referral.__table__.c)
     rows = (select(_key_expr(q, user).label("key"), Referral.id.label("id"),
-                   func.coalesce(lp.outstanding, Referral.amount).label("balance"),
-                   Referral.amount.label("amount"),
+                   func.coalesce(lp.outstanding, lent).label("balance"),
+                   lent.label("amount"),
                    *[case((flags[name], 1), else_=0).label(name) for name in flags])
             .select_from(Referral)
             .join(Organization, Organization.id == Referral.org_id)
@@ -314,7 +317,8 @@ def loans(q: PortfolioQuery, user: User | None = None) -> Select:
              .join(Organization, Organization.id == Referral.org_id)
              .outerjoin(latest, latest.c.rid == Referral.id)
              .outerjoin(lp, and_(lp.referral_id == latest.c.rid, lp.as_of == latest.c.as_of))
-             .options(selectinload(Referral.org), selectinload(Referral.product)))
+             .options(selectinload(Referral.org), selectinload(Referral.product),
+                      selectinload(Referral.decision)))
     query = _filtered(query, q, user)
     if q.key is not None:
         if q.group_by == "customer_class":

@@ -33,6 +33,7 @@ from . import (
     audit,
     branches,
     conditions,
+    decisions,
     events,
     pii,
     probes,
@@ -238,11 +239,13 @@ def submit(ctx: Ctx, org: Organization, data: dict, *, import_batch_id: int | No
 def transition(ctx: Ctx, referral: Referral, to: str, *, note: str | None = None,
                partner_note: str | None = None, reason_code: str | None = None,
                expected_version: int | None = None, at: datetime | None = None,
-               hold_review: bool = False) -> ReferralEvent:
+               hold_review: bool = False, terms: dict | None = None) -> ReferralEvent:
     """Move a referral along the lifecycle, or refuse with StateConflict.
 
     A move out of `held` is made only by the held-submission review (`hold_review`,
-    services/holds.py), which decides between submitted and conflict."""
+    services/holds.py), which decides between submitted and conflict. `terms` are what an
+    approval, a contract or a disbursement records (services/decisions.py): checked, then
+    written with the move; None records none."""
     try:
         target = State(to)
     except ValueError:
@@ -271,11 +274,15 @@ def transition(ctx: Ctx, referral: Referral, to: str, *, note: str | None = None
             and target == State.under_review):
         if conditions.outstanding(referral):
             raise StateConflict(_l("Upload every requested document before sending it back."))
+    now = at or utcnow()
+    checked_terms = decisions.check(referral, target, terms, at=now)
     # No autoflush while the referral changes: the version check must happen in the one flush
     # below, where a lost race becomes a StateConflict.
     with db.session.no_autoflush:
-        event = _apply(ctx, referral, target, at or utcnow(), note=note,
+        event = _apply(ctx, referral, target, now, note=note,
                        partner_note=partner_note, reason_code=reason_code)
+        if checked_terms is not None:
+            decisions.record(referral, checked_terms, now)
         if target in TERMINAL:
             conditions.settle_on_close(referral)
     try:
@@ -283,7 +290,8 @@ def transition(ctx: Ctx, referral: Referral, to: str, *, note: str | None = None
     except StaleDataError:
         raise StateConflict(_l("Someone else changed this referral at the same moment. "
                                "Reload it and try again.")) from None
-    audit.record(ctx, "referral.transition", referral, **{"from": current, "to": target.value})
+    audit.record(ctx, "referral.transition", referral, **{"from": current, "to": target.value},
+                 **decisions.audit_detail(checked_terms))
     events.referral_transitioned(ctx, referral, event)  # webhooks and notifications, same txn
     staleness.mark_stale(referral.org_id)  # the partner's scorecards need a recompute
     return event

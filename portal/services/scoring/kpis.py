@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import literal, not_
 from sqlalchemy.sql.expression import ColumnElement
 
+from ..decisions import lent_amount
 from .expressions import (
     BANK_SECONDS_TO_DECISION,
     DECISION_TO_DISBURSEMENT,
@@ -126,8 +127,9 @@ KPIS: list[KPI] = [
     KPI("disbursed_count", _l("Loans disbursed"), "count", "disbursed", "higher",
         _l("Loans disbursed in the period."), measure=literal(1), shrink=False),
     KPI("disbursed_amount", _l("Amount disbursed"), "amount", "disbursed", "higher",
-        _l("Sum of the loan amounts disbursed in the period; scored against the partner at the "
-           "portfolio's 90th percentile."), measure=R.amount, shrink=False, weight=10),
+        _l("Sum of the amounts disbursed in the period (the amount requested where no "
+           "disbursement amount was recorded); scored against the partner at the portfolio's "
+           "90th percentile."), measure=lent_amount(R), shrink=False, weight=10),
 ]
 KPI_BY_NAME = {k.name: k for k in KPIS}
 DEFAULT_WEIGHTS = {k.name: k.weight for k in KPIS}
