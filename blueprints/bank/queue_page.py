@@ -35,7 +35,9 @@ def params_of(form: ReferralFilterForm) -> dict[str, str]:
         value = field.data
         if not value or field.errors:
             continue
-        if name != "q" and value not in {str(choice[0]) for choice in field.choices}:
+        # Typed fields (the search, the partner's code) were checked by the form; a select's
+        # value must be one of its choices.
+        if hasattr(field, "choices") and value not in {str(c[0]) for c in field.choices}:
             continue
         params[name] = value
     if view_asked() != "all":
