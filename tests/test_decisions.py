@@ -185,7 +185,8 @@ def test_a_contract_or_disbursement_out_of_bounds_is_refused(world, as_user, cli
     for data, field, message in cases:
         response = _post(officer, referral, "contract_signed", **data)
         assert response.status_code == 422, data
-        error = re.search(rf'data-error-for="{field}"[^>]*>([^<]*)<', response.get_data(as_text=True))
+        error = re.search(rf'data-error-for="{field}"[^>]*>([^<]*)<',
+                          response.get_data(as_text=True))
         assert error and message in error.group(1), (data, error and error.group(1))
     db.session.expire_all()
     assert db.session.get(LoanDecision, referral.id).contract_number is None
