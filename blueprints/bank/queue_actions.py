@@ -35,33 +35,30 @@ def _expired(back: str) -> DomainError:
     return _refused(_("The form has expired. Reload the page and try again."), back)
 
 
-@bp.route("/referrals/<int:referral_id>/take", methods=["POST"])
-@officers_only
-def take_referral(referral_id: int):
+def _own_move(referral_id: int, move, done: str):
+    """Take or give back: the same form (its CSRF token and where to go back to), one move."""
     referral = referrals.get_for(current_user, referral_id)
     form = TakeForm()
     back = _back(form, referral_id)
     if not form.validate_on_submit():
         raise _expired(back)
     with going_back_to(url=back):
-        assignment.take(ctx(), referral)
-    flash(_("You are working on referral #%(id)d.", id=referral.id), "success")
+        move(ctx(), referral)
+    flash(done % {"id": referral.id}, "success")
     return redirect(back)
+
+
+@bp.route("/referrals/<int:referral_id>/take", methods=["POST"])
+@officers_only
+def take_referral(referral_id: int):
+    return _own_move(referral_id, assignment.take, _("You are working on referral #%(id)d."))
 
 
 @bp.route("/referrals/<int:referral_id>/release", methods=["POST"])
 @officers_only
 def release_referral(referral_id: int):
-    referral = referrals.get_for(current_user, referral_id)
-    form = TakeForm()
-    back = _back(form, referral_id)
-    if not form.validate_on_submit():
-        raise _expired(back)
-    with going_back_to(url=back):
-        assignment.release(ctx(), referral)
-    flash(_("Referral #%(id)d is back in the queue for anyone to take.", id=referral.id),
-          "success")
-    return redirect(back)
+    return _own_move(referral_id, assignment.release,
+                     _("Referral #%(id)d is back in the queue for anyone to take."))
 
 
 @bp.route("/referrals/<int:referral_id>/assign", methods=["POST"])
