@@ -1,6 +1,8 @@
 """Messages on a referral in a real browser: the partner's agent asks, the officer sees the
 menu badge, answers from the referral page, and the agent reads the answer."""
 
+from playwright.sync_api import expect
+
 from portal.extensions import db
 from portal.services import Ctx, referrals
 from tests import factories
@@ -18,11 +20,11 @@ def test_a_question_and_its_answer_through_the_pages(page, world, tmp_path):
     assert world.officer.name in contact.inner_text()
     page.fill("#message-body", "")
     page.click("[data-testid=message-form] button[type=submit]")
-    assert page.get_by_test_id("message-refused").is_visible()
+    # expect() waits for the answer to the submit (an assertion on the spot raced the POST).
+    expect(page.get_by_test_id("message-refused")).to_be_visible()
     page.fill("#message-body", "Can the signing be on Friday afternoon?")
     page.click("[data-testid=message-form] button[type=submit]")
-    page.wait_for_load_state()
-    assert "Can the signing be on Friday afternoon?" in page.get_by_test_id("thread").inner_text()
+    expect(page.get_by_test_id("thread")).to_contain_text("Can the signing be on Friday afternoon?")
     page.screenshot(path=str(tmp_path / "partner.png"), full_page=True)
     log_out(page)
 
@@ -30,12 +32,11 @@ def test_a_question_and_its_answer_through_the_pages(page, world, tmp_path):
     assert page.get_by_test_id("unread-messages").inner_text() == "1"
     page.click("[data-testid=nav-messages]")
     page.click(f"[data-referral-id='{referral.id}'] a")
-    page.wait_for_load_state()
-    assert page.get_by_test_id("thread-unread").is_visible()
+    expect(page.get_by_test_id("thread-unread")).to_be_visible()
     page.fill("#message-body", "Yes, 14:00 at the Pudong branch.")
     page.click("[data-testid=message-form] button[type=submit]")
-    page.wait_for_load_state()
-    assert page.get_by_test_id("unread-messages").count() == 0
+    expect(page.get_by_test_id("thread")).to_contain_text("14:00 at the Pudong branch")
+    expect(page.get_by_test_id("unread-messages")).to_have_count(0)
     page.screenshot(path=str(tmp_path / "bank.png"), full_page=True)
     log_out(page)
 
