@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 PORT ?= 5000
 
-.PHONY: setup system run test lint bench soak translations migrate clean
+.PHONY: setup system run test test-walk lint bench soak translations migrate clean
 
 setup: system $(VENV)/.installed $(VENV)/.development translations
 
@@ -39,7 +39,12 @@ run: migrate
 	@PORTAL_ENV=$${PORTAL_ENV:-development} PORT=$(PORT) bash scripts/serve.sh
 
 test: setup
-	@PORTAL_ENV=testing $(BIN)/pytest -q
+	@PORTAL_ENV=testing $(BIN)/pytest -q -m "not walk"
+
+# About six minutes: every main page of every role in Chromium, in English and Chinese, checked
+# with axe-core and at phone and laptop widths (tests/test_browser_a11y.py); .ci/run runs it.
+test-walk: setup
+	@PORTAL_ENV=testing $(BIN)/pytest -q -m walk
 
 # bandit: findings are fixed, or marked `# nosec BXXX  # reason` on the line (none skipped wholesale).
 lint: setup

@@ -51,13 +51,8 @@ PAGES = {
 }
 LANGUAGES = {"en": "en-US", "zh": "zh-CN"}
 
-
-@pytest.fixture(autouse=True)
-def _once(app):
-    # What is drawn is the same on either database: the pages are walked in the SQLite run only
-    # (the PostgreSQL run keeps its minutes for what the database changes).
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("layout and accessibility are checked in the SQLite run")
+# Six minutes of Chromium: `make test-walk` and CI run it, `make test` stays quick.
+pytestmark = pytest.mark.walk
 
 # Run axe on the whole page for WCAG 2.1 A/AA and best practice; return what it found.
 RUN_AXE = """
