@@ -223,11 +223,7 @@ def upload_document(referral_id: int):
         raise TooLarge({"file": _l("The file is larger than %(mb)d MB.",
                                    mb=limit // (1024 * 1024))})
     document = documents.upload(ctx(), referral, kind, file.filename or "", data)
-    out = schemas.DocumentOut(
-        id=document.id, referral_id=referral.id, kind=document.kind, filename=document.filename,
-        content_type=document.content_type, size=document.size, sha256=document.sha256,
-        status=document.status, uploaded_at=document.uploaded_at)
-    return json_response(out.model_dump(mode="json"), 201)
+    return json_response(_document_out(document).model_dump(mode="json"), 201)
 
 
 def _several_files(view):
