@@ -182,6 +182,7 @@ def register_blueprints(app: Flask) -> None:
     import blueprints.admin.imports  # noqa: F401  (scorecards: history uploads)
     import blueprints.admin.products  # noqa: F401  (products' rate tables)
     import blueprints.admin.scoring  # noqa: F401  (scorecards: weights)
+    import blueprints.api.batch  # noqa: F401  (group referrals: API v1)
     import blueprints.api.messages  # noqa: F401  (messages on a referral: API v1)
     import blueprints.api.portfolio  # noqa: F401  (portfolio: API v1)
     import blueprints.api.scorecards  # noqa: F401  (scorecards: API v1)
@@ -196,6 +197,7 @@ def register_blueprints(app: Flask) -> None:
     import blueprints.bank.scorecard_drill  # noqa: F401  (what stands behind each figure)
     import blueprints.bank.scorecards  # noqa: F401  (scorecards, follow-up, contacts)
     import blueprints.partner.agreements  # noqa: F401
+    import blueprints.partner.group  # noqa: F401  (group referrals: a CSV of buyers)
     import blueprints.partner.integration  # noqa: F401  (API keys, webhooks, notifications)
     import blueprints.partner.messages  # noqa: F401  (messages on a referral, the partner's side)
     import blueprints.partner.scorecard  # noqa: F401  (the partner's own card)

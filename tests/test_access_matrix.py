@@ -83,6 +83,10 @@ ACCESS = {
     "partner.referrals": PARTNERS,
     "partner.export_csv": PARTNERS,
     "partner.new_referral": PARTNERS,
+    # group referrals (issue 14): a CSV of buyers, its template, its refused rows back
+    "partner.group_upload": PARTNERS,
+    "partner.group_template": PARTNERS,
+    "partner.group_refused": PARTNERS,
     # quoting tools: the partner's own covered products (the bank has its own product pages)
     "partner.products": PARTNERS,
     "partner.calculator": PARTNERS,

@@ -46,6 +46,7 @@ def count(model=Referral) -> int:
 ENDPOINTS = [
     ("get", "/api/v1/referrals"),
     ("post", "/api/v1/referrals"),
+    ("post", "/api/v1/referrals/batch"),
     ("get", "/api/v1/referrals/1"),
     ("post", "/api/v1/referrals/1/documents"),
     ("post", "/api/v1/referrals/1/stipulations/1/documents"),

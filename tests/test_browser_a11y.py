@@ -35,7 +35,7 @@ PAGES = {
                   "/partner/calculator?product=housing_mortgage&amount=1200000&months=240",
                   "/account"],
     "agent_a": ["/partner/", "/partner/referrals", "/partner/referrals/new",
-                "/partner/referrals/{rid}", "/partner/products"],
+                "/partner/referrals/{rid}", "/partner/products", "/partner/referrals/group"],
     "partner_b": ["/partner/referrals/{conflict}"],
     "officer": ["/bank/queue", "/bank/queue?view=mine", "/bank/referrals",
                 "/bank/referrals/{rid}", "/bank/messages", "/bank/portfolio"],

@@ -383,3 +383,36 @@ class WebhookEvent(BaseModel):
 
 # Component names in the OpenAPI document (openapi.py).
 REF = "#/components/schemas/{model}"
+
+
+# --- group referrals (services/group_referrals.py) -----------------------------------------------
+
+BATCH_MAX_ITEMS = 500
+
+
+class ReferralBatchIn(_In):
+    """What the OpenAPI document shows; the view reads each item on its own (a malformed item
+    is refused alone, with its index)."""
+
+    items: list[ReferralIn] = Field(  # type: ignore[valid-type]
+        min_length=1, max_length=BATCH_MAX_ITEMS,
+        description="The buyers, each a `submitReferral` body (1 to 500).")
+
+
+class BatchShape(_In):
+    items: list[Any] = Field(min_length=1, description="The buyers.")
+
+
+class BatchItemOut(BaseModel):
+    index: int = Field(description="The item's place in `items`, from 0.")
+    status: Literal[201, 403, 409, 422] = Field(
+        description="What `submitReferral` would have answered for this item alone.")
+    referral: ReferralOut | None = Field(None, description="With 201: the referral.")
+    error: ErrorDetail | None = Field(None, description="Otherwise: why it was refused "
+                                                        "(nothing was written for it).")
+
+
+class ReferralBatchOut(BaseModel):
+    results: list[BatchItemOut]
+    submitted: int = Field(description="Items registered (status 201).")
+    refused: int = Field(description="Items refused.")

@@ -5,7 +5,7 @@ the user typed (so nothing is lost when the service refuses it)."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, EmailField, SelectField, StringField, SubmitField
+from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField, SubmitField
 from wtforms.validators import Length
 
 from portal.services.referral_intake import form_fields
@@ -87,3 +87,19 @@ class UserForm(FlaskForm):
     name = StringField(_l("Name"), validators=[Length(max=100)])
     role = SelectField(_l("Role"), validate_choice=False)
     submit = SubmitField(_l("Create user"))
+
+
+class GroupUploadForm(FlaskForm):
+    """A file of buyers (services/group_referrals.py), checked first; the checked file comes
+    back in `payload` when the partner confirms, so nothing is uploaded twice."""
+
+    file = FileField(_l("CSV file of buyers"), render_kw={"accept": ".csv,text/csv"})
+    payload = HiddenField()
+    check = SubmitField(_l("Check the file"))
+    confirm = SubmitField(_l("Submit the accepted buyers"))
+
+
+class RefusedRowsForm(FlaskForm):
+    """The refused rows of a checked file, sent back to be downloaded as CSV."""
+
+    rows = HiddenField()

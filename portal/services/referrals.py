@@ -178,9 +178,12 @@ def _reference_taken() -> ValidationFailed:
                                                 "your referrals.")})
 
 
-def register(ctx: Ctx, intake: Intake, *, import_batch_id: int | None = None) -> IntakeResult:
+def register(ctx: Ctx, intake: Intake, *, import_batch_id: int | None = None,
+             hold: bool | None = None) -> IntakeResult:
     """Register a prepared intake, or put it in conflict when another partner holds the buyer.
-    `import_batch_id`: the import job bringing it in as history."""
+    `import_batch_id`: the import job bringing it in as history. `hold`: the probe-hold verdict
+    (probes.should_hold) when the caller has it already: a batch of one partner's buyers asks
+    once, as nothing inside the batch withdraws."""
     org, product, clean = intake.org, intake.product, intake.clean
     now = intake.at or utcnow()
     _lock_buyer(intake.id_hash, product.code)
@@ -188,7 +191,7 @@ def register(ctx: Ctx, intake: Intake, *, import_batch_id: int | None = None) ->
     if any(h.org_id == org.id for h in holders):
         raise AlreadyRegistered()
     conflict = any(h.status not in AWAITING_ATTRIBUTION for h in holders)
-    held = probes.should_hold(org.id, now)
+    held = probes.should_hold(org.id, now) if hold is None else hold
     status = State.held if held else State.conflict if conflict else State.submitted
     referral = Referral(
         org_id=org.id, submitted_by_id=ctx.user.id if ctx.user else None,
