@@ -334,3 +334,36 @@ def test_500_items_in_one_batch(client, world, capsys):
     assert response.json["submitted"] == 500 and count() == 500
     with capsys.disabled():
         print(f"\n[batch API] 500 items: {took:.2f}s")
+
+
+def test_the_openapi_document_describes_the_batch(client):
+    doc = client.get("/api/v1/openapi.json").json
+    batch = doc["paths"]["/referrals/batch"]["post"]
+    assert "Idempotency-Key" in {p["name"] for p in batch["parameters"]}
+    assert set(batch["responses"]) >= {"200", "401", "403", "413", "422", "429"}
+    assert batch["responses"]["200"]["headers"]["Idempotent-Replayed"]
+    schemas = doc["components"]["schemas"]
+    body = schemas["ReferralBatchIn"]["properties"]["items"]
+    assert body["maxItems"] == 500 and body["minItems"] == 1
+    assert body["items"]["$ref"].endswith("/ReferralIn")
+    out = schemas["ReferralBatchOut"]["properties"]
+    assert set(out) == {"results", "submitted", "refused"}
+    result = schemas["BatchItemOut"]["properties"]
+    assert set(result) == {"index", "status", "referral", "error"}
+
+
+def test_what_the_page_chooses_once_is_applied_to_every_row(app, world):
+    """The hook for the site of the group purchase: `defaults` go into each row's intake, over
+    what the row says, before the intake schema checks it."""
+    from portal.services import Ctx
+
+    items = group_referrals.items_of_file([(2, row(30, product="")), (3, row(31, product="x"))])
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        batch = group_referrals.run(Ctx(user=world.agent_a), world.org_a, items,
+                                    defaults={"product": "housing_mortgage"})
+        assert [i.error for i in batch.items] == [None, None]
+        assert {i.referral.product_code for i in batch.items} == {"housing_mortgage"}
+        bare = group_referrals.run(Ctx(user=world.agent_a), world.org_a,
+                                   group_referrals.items_of_file([(2, row(32, product=""))]))
+        assert set(bare.refused[0].errors) == {"product"}
+    db.session.rollback()
