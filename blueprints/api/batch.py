@@ -23,8 +23,6 @@ from .idempotency import claim_key, idempotent
 from .openapi import operation
 from .routes import _referral_out
 
-assert schemas.BATCH_MAX_ITEMS == group_referrals.MAX_ITEMS  # noqa: S101  (one limit, two places)
-
 
 def _items(raw: list) -> tuple[list[group_referrals.Item], set[int]]:
     """Each item read by the single endpoint's body schema; one that fails is refused alone

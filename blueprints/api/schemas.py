@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from models import WEBHOOK_EVENT_TYPES
-from portal.services import referral_intake
+from portal.services import group_referrals, referral_intake
 from portal.services.lifecycle import DECLINE_REASONS, State
 from portal.services.reference import DOCUMENT_KINDS, INDUSTRY_CLASS
 
@@ -387,7 +387,7 @@ REF = "#/components/schemas/{model}"
 
 # --- group referrals (services/group_referrals.py) -----------------------------------------------
 
-BATCH_MAX_ITEMS = 500
+BATCH_MAX_ITEMS = group_referrals.MAX_ITEMS
 
 
 class ReferralBatchIn(_In):
