@@ -346,6 +346,20 @@ def test_without_mail_approval_still_admits_and_points_to_the_cli(app, tree):
     assert application.status == "approved" and application.org.status == "pending"
 
 
+def test_approval_is_refused_whole_when_the_contact_already_has_an_account(app, tree, mail):
+    application = factories.application("EAST", contact_email=tree.agent_a.email)
+    db.session.commit()
+    manager = _client(app, tree.east_manager)
+    response = manager.post(f"/bank/applications/{application.id}/approve",
+                            follow_redirects=True)
+    assert "cannot be used for the new administrator" in page(response)
+    db.session.expire_all()
+    assert application.status == "submitted"
+    assert db.session.scalar(select(Organization).where(
+        Organization.code == application.uscc)) is None
+    assert mail.parsed() == []
+
+
 # --- branch scope -------------------------------------------------------------------------------
 
 def _fingerprint():

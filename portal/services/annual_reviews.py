@@ -13,6 +13,7 @@ from datetime import date
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from models import AnnualReview, Branch, Organization, OrgStatus, ReviewOutcome, User
 
@@ -54,7 +55,8 @@ def schedule(user: User | None, *, branch: Branch | None = None, q: str | None =
              states: tuple[str, ...] = ("overdue", "due"), today: date | None = None) -> list[Due]:
     """The active partners the user may see whose review is in `states`, most urgent first."""
     today = today or bank_today()
-    query = select(Organization).where(
+    # The branch comes with each partner (the lists name it): one statement, not one a row.
+    query = select(Organization).options(selectinload(Organization.branch)).where(
         Organization.is_partner, Organization.status == OrgStatus.active.value,
         branches.in_scope(user, Organization.id), branches.in_branch(branch, Organization.id))
     text = (q or "").strip()[:100]
