@@ -1,5 +1,12 @@
 """Typed SQLAlchemy models, one module per aggregate."""
 
+from .admission import (
+    OPEN_APPLICATION,
+    AnnualReview,
+    ApplicationStatus,
+    PartnerApplication,
+    ReviewOutcome,
+)
 from .agreement import (
     AGREEMENT_TRANSITIONS,
     BRAND_KINDS,
@@ -55,6 +62,11 @@ from .user import (
 )
 
 __all__ = [
+    "OPEN_APPLICATION",
+    "AnnualReview",
+    "ApplicationStatus",
+    "PartnerApplication",
+    "ReviewOutcome",
     "AGREEMENT_TRANSITIONS",
     "Agreement",
     "AgreementAcceptance",

@@ -187,7 +187,9 @@ def register_blueprints(app: Flask) -> None:
     import blueprints.api.portfolio  # noqa: F401  (portfolio: API v1)
     import blueprints.api.scorecards  # noqa: F401  (scorecards: API v1)
     import blueprints.auth.account  # noqa: F401  (the user's own account, forced steps)
+    import blueprints.auth.apply  # noqa: F401  (the public application to become a partner)
     import blueprints.auth.verify  # noqa: F401
+    import blueprints.bank.admission  # noqa: F401  (applications and annual reviews)
     import blueprints.bank.agreements  # noqa: F401
     import blueprints.bank.confidential  # noqa: F401  (held submissions, reveals)
     import blueprints.bank.disputes  # noqa: F401  (disputes of figures and loans)

@@ -251,3 +251,22 @@ DISTRIBUTION_MODELS = {
     "key_account": _l("Key-account maintenance"),
 }
 ALL.update({"BRANCH_LEVELS": BRANCH_LEVELS, "DISTRIBUTION_MODELS": DISTRIBUTION_MODELS})
+
+# Partner admission (portal/services/admission.py): applications and annual reviews.
+APPLICATION_STATUSES = {
+    "submitted": _l("Waiting for the bank"),
+    "info_requested": _l("Waiting for the applicant"),
+    "approved": _l("Approved"),
+    "declined": _l("Declined"),
+}
+APPLICATION_BADGES = {"submitted": "primary", "info_requested": "warning",
+                      "approved": "success", "declined": "secondary"}
+REVIEW_OUTCOMES = {
+    "passed": _l("Passed"),
+    "conditional": _l("Passed with conditions"),
+    "failed": _l("Failed"),
+}
+REVIEW_DUE_STATES = {"due": _l("Due soon"), "overdue": _l("Overdue"), "ok": _l("Up to date")}
+ALL.update({"APPLICATION_STATUSES": APPLICATION_STATUSES,
+            "APPLICATION_BADGES": APPLICATION_BADGES, "REVIEW_OUTCOMES": REVIEW_OUTCOMES,
+            "REVIEW_DUE_STATES": REVIEW_DUE_STATES})

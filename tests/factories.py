@@ -134,3 +134,30 @@ def branch(code: str, parent=None, *, name: str | None = None, model: str | None
     root = branches.ensure_root(Ctx(user=None))
     return branches.create(Ctx(user=None), code=code, name=name or code.title(),
                            parent=parent or root, model=model)
+
+
+_uscc_seq = itertools.count(1)
+
+
+def uscc(seq: int | None = None) -> str:
+    """A valid unified social credit code: 17 characters and the check digit python-stdnum
+    computes for them."""
+    from stdnum.cn import uscc as stdnum_uscc
+
+    body = f"91440300{seq if seq is not None else next(_uscc_seq):09d}"
+    return body + stdnum_uscc.calc_check_digit(body)
+
+
+def application(branch_code: str, **overrides):
+    """A partner application through the real public intake (a real PDF as its licence)."""
+    from portal.services import admission
+    from tests.integration_helpers import pdf_bytes
+
+    data = {"company_name": "Applicant Homes Ltd", "uscc": uscc(), "kind": "property_broker",
+            "branch": branch_code, "contact_name": "Li Lei", "contact_mobile": mobile(),
+            "contact_email": f"owner{next(_uscc_seq)}@applicant.test",
+            "products": ["housing_mortgage"], **overrides}
+    result = admission.submit(Ctx(user=None, ip="127.0.0.1"), data, filename="licence.pdf",
+                              licence=pdf_bytes(), locale="en")
+    db.session.flush()
+    return result

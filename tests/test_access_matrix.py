@@ -29,6 +29,7 @@ from models import (
 from portal.extensions import db
 from portal.services import (
     Ctx,
+    admission,
     api_keys,
     disputes,
     documents,
@@ -62,6 +63,10 @@ ACCESS = {
     "auth.language": EVERYONE,
     "auth.keep_alive": EVERYONE,
     "auth.verify_agreement": EVERYONE,
+    # the public application to become a partner and the applicant's answer (issue 14)
+    "auth.apply": EVERYONE,
+    "auth.apply_sent": EVERYONE,
+    "auth.apply_more": EVERYONE,
     "health.healthz": EVERYONE,
     "health.favicon": EVERYONE,
     # the second login step, re-authentication, a password link, every user's own account
@@ -183,6 +188,15 @@ ACCESS = {
     "bank.messages_page": BANK,
     "bank.post_message": BANK,
     "bank.read_messages": BANK,
+    # partner admission and annual reviews (issue 14)
+    "bank.applications": MANAGERS,
+    "bank.application": MANAGERS,
+    "bank.application_licence": MANAGERS,
+    "bank.application_request_info": MANAGERS,
+    "bank.application_approve": MANAGERS,
+    "bank.application_decline": MANAGERS,
+    "bank.annual_reviews": MANAGERS,
+    "bank.annual_review": MANAGERS,
     # admin face
     "admin.dashboard": ADMINS,
     "admin.orgs": ADMINS,
@@ -208,7 +222,8 @@ ACCESS = {
 }
 # Pages anyone logged in or not may open: what an anonymous visitor gets is the page itself.
 PUBLIC = {"auth.index", "auth.login", "auth.logout", "auth.language", "auth.verify_agreement",
-          "health.healthz", "health.favicon", "auth.reset_with_link"}
+          "health.healthz", "health.favicon", "auth.reset_with_link", "auth.apply",
+          "auth.apply_sent", "auth.apply_more"}
 # Objects that belong to one user rather than to the organisation.
 PER_USER = {"notification_id"}
 
@@ -256,6 +271,11 @@ def objects(world):
                                     params={"view": "mine"})
     db.session.add(saved_filter)
     branch = factories.branch("MATRIX")
+    application = factories.application("MATRIX")
+    # Waiting for the applicant's answer through a link (what request_info makes, without mail).
+    application.status, application.link_token_hash = "info_requested", admission.token_hash(
+        "matrix-answer")
+    application.link_expires_at = utcnow() + timedelta(days=1)
     db.session.commit()
     return {
         "filter_id": saved_filter.id,
@@ -269,6 +289,7 @@ def objects(world):
         "item_id": document.stipulation_id,
         "code": "consumer_loan",
         "branch_id": branch.id,
+        "application_id": application.id, "answer_token": "matrix-answer",
     }
 
 
@@ -305,7 +326,7 @@ def _expected(rule, role) -> str:
         return "not_found"  # the matrix's session id is none of the visitor's own sessions
     # A reveal request is the bank's own: not an object of partner A's.
     names_a = set(rule.arguments) - {"lang", "template_id", "token", "request_id", "code",
-                                     "branch_id"}
+                                     "branch_id", "application_id", "answer_token"}
     if role == "partner_b" and names_a:
         return "not_found"
     if role == "agent_a" and names_a & PER_USER:

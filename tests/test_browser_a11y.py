@@ -26,7 +26,7 @@ AXE = Path(__file__).parent / "vendor" / "axe" / "axe.min.js"
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 PAGES = {
-    "anonymous": ["/login", "/agreements/verify"],
+    "anonymous": ["/login", "/agreements/verify", "/apply"],
     "partner_a": ["/partner/", "/partner/referrals", "/partner/referrals/new",
                   "/partner/referrals/{rid}", "/partner/agreements", "/partner/agreements/{aid}",
                   "/partner/users", "/partner/api-keys", "/partner/webhooks",
@@ -43,7 +43,8 @@ PAGES = {
                 "/bank/reveals",
                 "/bank/referrals/{conflict}", "/bank/scorecards", "/bank/scorecards/{org}",
                 "/bank/followups", "/bank/contacts", "/bank/disputes", "/bank/agreements",
-                "/bank/agreements/{aid}", "/bank/portfolio"],
+                "/bank/agreements/{aid}", "/bank/portfolio", "/bank/applications",
+                "/bank/annual-reviews?view=all", "/bank/partners/{org}/annual-review"],
     "admin": ["/admin/", "/admin/orgs", "/admin/orgs/new", "/admin/users", "/admin/audit",
               "/admin/scoring", "/admin/imports", "/admin/products", "/admin/branches",
               "/bank/agreement-templates",

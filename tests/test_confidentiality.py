@@ -229,6 +229,10 @@ def write_everything(app, world, monkeypatch) -> None:
     dispute = db.session.scalar(select(Dispute))
     post_form(manager, f"/bank/disputes/{dispute.id}", f"/bank/disputes/{dispute.id}/answer",
               answer=partner("web-dispute-answer"), internal_note=internal("web-dispute-answer"))
+    # An annual review (年审) with the bank's own note.
+    post_form(manager, f"/bank/partners/{world.org_a.id}/annual-review",
+              f"/bank/partners/{world.org_a.id}/annual-review", outcome="passed",
+              note=internal("web-annual-review"))
     # A history import whose rejected row names an internal marker (its reason repeats it).
     imports.import_referrals(Ctx(user=world.admin), test_imports.csv_bytes(test_imports.row(
         ref="CRAWL-IMPORT", history=f"{internal('import')}@2026-03-02T10:00:00+08:00")))

@@ -17,7 +17,7 @@ from portal.bank_time import typed_local
 from portal.extensions import db
 from portal.labels import PARTNER_TYPES
 from portal.security import ctx, roles_required
-from portal.services import branches, followups, partners, referrals, scoring
+from portal.services import annual_reviews, branches, followups, partners, referrals, scoring
 from portal.services.errors import ValidationFailed
 from portal.services.portfolio import PortfolioQuery, class_mix
 from portal.services.portfolio import parse as parse_period
@@ -92,6 +92,8 @@ def cockpit():
         page = pages
         rows, total = scorecard_views.cockpit_page(filters, page, PER_PAGE)
     columns = [scoring.KPI_BY_NAME[n] for n in scorecard_views.COCKPIT_KPIS]
+    reviews = annual_reviews.schedule(
+        current_user, branch=branches.visible_branch(current_user, form.branch.data))
     return render_template(
         "scorecards/cockpit.html", form=form, filters=filters,
         rows=_with_cells(rows, columns), total=total, page=page, per_page=PER_PAGE,
@@ -100,7 +102,8 @@ def cockpit():
         trend=scorecard_views.cockpit_trend(filters),
         portfolio_trend=scorecard_views.portfolio_trend(),
         stale=scorecard_views.stale_count(), computed=scorecard_views.last_computed(),
-        TIER_LABELS=TIER_LABELS, TIER_BADGES=TIER_BADGES, action_form=ActionForm())
+        TIER_LABELS=TIER_LABELS, TIER_BADGES=TIER_BADGES, action_form=ActionForm(),
+        reviews=reviews[:10], review_counts=annual_reviews.counts(reviews))
 
 
 def _kpi_text(kind: str, value, hours_unit: str) -> str | None:

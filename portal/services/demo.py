@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import io
 import random
 from datetime import timedelta
 
+import pikepdf
 from sqlalchemy import func, select
-from stdnum.cn import ric
+from stdnum.cn import ric, uscc
 
 from models import User, utcnow
 
+from ..bank_time import bank_today
 from ..extensions import db
-from . import Ctx, accounts, agreements, branches, demo_history, referrals
+from . import (
+    Ctx,
+    accounts,
+    admission,
+    agreements,
+    annual_reviews,
+    branches,
+    demo_history,
+    referrals,
+)
 
 PASSWORD = "demo-pass-2026"  # noqa: S105  # nosec B105  # the contract's published demo password
 SYSTEM = Ctx(user=None, ip="demo")
@@ -131,6 +143,7 @@ def seed(rng_seed: int = 2026) -> str:
     count = demo_history.write(rng, planned, partners, officer, now, national_id, mobile)
     _demo_conflict(rng, now)
     _demo_messages()
+    _demo_admission(partners)
     from . import scoring
 
     scoring.recompute_all()  # so the scorecard pages have something to show
@@ -216,3 +229,23 @@ def _demo_agreements(manager: Ctx, partner: Ctx, org, product: str, now) -> None
         current = agreements.draft(manager, org, terms, at=now - timedelta(days=since + 15))
     agreements.issue(manager, current, at=now - timedelta(days=since + 10))
     agreements.accept(partner, current, user_agent="demo", at=now - timedelta(days=since + 5))
+
+
+def _demo_admission(partners: dict) -> None:
+    """One application waiting for East's channel managers, and Bridge's annual review of 13
+    months ago, so the cockpit shows one overdue (the tour of partner admission)."""
+    licence = io.BytesIO()
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(595, 842))
+    pdf.save(licence, deterministic_id=True)
+    body = "91310115MA1H7Y2K0"  # 17 characters; the 18th is the check digit
+    admission.submit(SYSTEM, {
+        "company_name": "晨光置业有限公司 Morning Light Realty",
+        "uscc": body + uscc.calc_check_digit(body),
+        "kind": "property_broker", "branch": "EAST", "contact_name": "周晨",
+        "contact_mobile": "13916881234", "contact_email": "zhou@morning-light.example",
+        "products": ["housing_mortgage"]}, filename="营业执照.pdf", licence=licence.getvalue(),
+        locale="zh_CN")
+    _partner, bridge = partners["BRIDGE"]
+    annual_reviews.record(SYSTEM, bridge, outcome="passed", note="首次年审：资质齐全，合作正常。",
+                          reviewed_on=bank_today() - timedelta(days=400))

@@ -20,6 +20,7 @@ from models import (
     AgreementAcceptance,
     AgreementStatus,
     Organization,
+    OrgStatus,
     Role,
     utcnow,
 )
@@ -95,11 +96,21 @@ def accept(ctx: Ctx, agreement: Agreement, *, pdf_sha256: str | None = None,
                                      pdf_sha256=agreement.pdf_sha256)
     db.session.add(acceptance)
     _move(ctx, agreement, AS.accepted, pdf_sha256=agreement.pdf_sha256)
+    _admit(ctx, agreement.org)
     if agreement.effective_from <= bank_today():
         # Backdated (demo data): in force from the later of acceptance and the effective day.
         start = day_start(agreement.effective_from)
         activate(ctx, agreement, at=max(at, start) if at else None)
     return acceptance
+
+
+def _admit(ctx: Ctx, org: Organization) -> None:
+    """A partner admitted through an application (services/admission.py) is pending until it
+    accepts its first agreement: from then on it is active and may refer."""
+    if org.status == OrgStatus.pending.value:
+        org.status = OrgStatus.active.value
+        db.session.flush()
+        audit.record(ctx, "org.activate", org, code=org.code, reason="first_agreement_accepted")
 
 
 def activate(ctx: Ctx, agreement: Agreement, *, at: datetime | None = None,

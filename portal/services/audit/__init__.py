@@ -25,6 +25,9 @@ ACTIONS = (
     "access.denied", "access.denied_dropped", "agreement.accepted", "agreement.active",
     "agreement.draft", "agreement.expired", "agreement.issued", "agreement.renew",
     "agreement.superseded", "agreement.terminated", "agreement.update_draft",
+    "annual_review.record", "application.add_info", "application.approve",
+    "application.decline", "application.licence_download", "application.request_info",
+    "application.submit",
     "agreement_template.create", "agreement_template.edit", "api_key.create", "api_key.revoke",
     "audit.anchor", "branch.create", "branch.update", "contact.log", "dispute.answer",
     "dispute.open", "document.accept",
@@ -33,9 +36,9 @@ ACTIONS = (
     "import.referrals", "import.referrals.queued", "loan.correct", "login", "login.failed",
     "login.refused_locked", "logout", "mfa.disabled", "mfa.enabled", "mfa.enrolment_started",
     "mfa.recovery_code_used", "mfa.recovery_codes_renewed", "org.create", "org.reassign",
-    "org.update", "pii.rotate_key", "product.rates", "reauthenticate", "referral.assign",
-    "referral.batch", "referral.hold", "referral.hold_refuse", "referral.hold_release",
-    "referral.import",
+    "org.activate", "org.update", "pii.rotate_key", "product.rates", "reauthenticate",
+    "referral.assign", "referral.batch", "referral.hold", "referral.hold_refuse",
+    "referral.hold_release", "referral.import",
     "referral.release", "referral.reveal", "referral.reveal_refused", "referral.submit",
     "referral.take", "referral.transition", "retention.anonymise", "reveal.approve",
     "reveal.request", "scoring.cadence", "scoring.weights", "session.end", "session.end_others",
@@ -44,8 +47,9 @@ ACTIONS = (
     "user.password_reset", "webhook.create", "webhook.deactivate", "webhook.resend",
 )
 TARGET_TYPES = (
-    "agreement", "agreementtemplate", "apikey", "branch", "contactlog", "dispute", "document",
-    "followup", "importbatch", "loanperformance", "organization", "product", "referral", "reveal",
+    "agreement", "agreementtemplate", "annualreview", "apikey", "branch", "contactlog", "dispute",
+    "document", "followup", "importbatch", "loanperformance", "organization",
+    "partnerapplication", "product", "referral", "reveal",
     "revealrequest", "scoringweights", "user", "webhookdelivery", "webhookendpoint",
 )
 
