@@ -30,7 +30,8 @@ ACTIONS = (
     "dispute.open", "document.accept",
     "document.download", "document.reject", "document.upload", "followup.add", "followup.assign",
     "followup.close", "followup.note", "import.cancel", "import.loans", "import.loans.queued",
-    "import.referrals", "import.referrals.queued", "loan.correct", "login", "login.failed",
+    "import.referrals", "import.referrals.queued", "lead.accept", "lead.create",
+    "lead.decline", "lead.outcome", "loan.correct", "login", "login.failed",
     "login.refused_locked", "logout", "mfa.disabled", "mfa.enabled", "mfa.enrolment_started",
     "mfa.recovery_code_used", "mfa.recovery_codes_renewed", "org.create", "org.reassign",
     "org.update", "pii.rotate_key", "product.rates", "reauthenticate", "referral.assign",
@@ -43,7 +44,8 @@ ACTIONS = (
     "user.password_reset", "webhook.create", "webhook.deactivate", "webhook.resend",
 )
 TARGET_TYPES = (
-    "agreement", "agreementtemplate", "apikey", "branch", "contactlog", "dispute", "document",
+    "agreement", "agreementtemplate", "apikey", "branch", "contactlog", "customerlead",
+    "dispute", "document",
     "followup", "importbatch", "loanperformance", "organization", "product", "referral", "reveal",
     "revealrequest", "scoringweights", "user", "webhookdelivery", "webhookendpoint",
 )
