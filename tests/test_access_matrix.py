@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from models import (
     AgreementTemplate,
+    CustomerLead,
     Document,
     Notification,
     PasswordResetToken,
@@ -30,6 +31,7 @@ from portal.extensions import db
 from portal.services import (
     Ctx,
     api_keys,
+    customer_leads,
     disputes,
     documents,
     followups,
@@ -116,6 +118,12 @@ ACCESS = {
     "partner.messages_page": PARTNERS,
     "partner.post_message": PARTNERS,
     "partner.read_messages": PARTNERS,
+    # customers the bank refers to partners (issue 14)
+    "partner.leads": PARTNERS,
+    "partner.lead": PARTNERS,
+    "partner.accept_lead": PARTNERS,
+    "partner.decline_lead": PARTNERS,
+    "partner.lead_outcome": PARTNERS,
     # bank face
     "bank.queue": BANK,
     "bank.referrals": BANK,
@@ -179,6 +187,10 @@ ACCESS = {
     "bank.messages_page": BANK,
     "bank.post_message": BANK,
     "bank.read_messages": BANK,
+    # customers the bank refers to partners (issue 14)
+    "bank.leads": BANK,
+    "bank.new_lead": BANK,
+    "bank.lead": BANK,
     # admin face
     "admin.dashboard": ADMINS,
     "admin.orgs": ADMINS,
@@ -252,6 +264,9 @@ def objects(world):
                                     params={"view": "mine"})
     db.session.add(saved_filter)
     branch = factories.branch("MATRIX")
+    lead = customer_leads.create(Ctx(user=world.manager), world.org_a, {
+        "customer_name": "Matrix", "mobile": "13812345678", "need": "other", "consent": True,
+        "consent_method": "signed_form", "consent_at": utcnow() - timedelta(hours=1)})
     db.session.commit()
     return {
         "filter_id": saved_filter.id,
@@ -265,6 +280,7 @@ def objects(world):
         "item_id": document.stipulation_id,
         "code": "consumer_loan",
         "branch_id": branch.id,
+        "lead_id": lead.id,
     }
 
 
@@ -326,7 +342,7 @@ def _check(response, expectation, what):
 def _fingerprint():
     db.session.expire_all()
     tables = (Referral, ReferralEvent, Document, Stipulation, User, Notification, WebhookDelivery,
-              Reveal, RevealRequest, ReferralMessage, SavedQueueFilter)
+              Reveal, RevealRequest, ReferralMessage, SavedQueueFilter, CustomerLead)
     rows = [db.session.scalar(select(func.count()).select_from(t)) for t in tables]
     states = db.session.execute(select(Referral.id, Referral.status, Referral.version,
                                        Referral.assigned_to_id)).all()
@@ -334,7 +350,8 @@ def _fingerprint():
     requests = db.session.execute(select(RevealRequest.id, RevealRequest.status)).all()
     # A thread read by someone who may not is as much a change as a message written.
     read = db.session.execute(select(ReferralMessage.id, ReferralMessage.read_at)).all()
-    return rows, states, users, requests, read
+    leads = db.session.execute(select(CustomerLead.id, CustomerLead.status)).all()
+    return rows, states, users, requests, read, leads
 
 
 @pytest.mark.parametrize("role", ROLES)
