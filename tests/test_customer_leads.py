@@ -227,3 +227,24 @@ def test_the_internal_note_never_reaches_the_partner(app, world):
     assert SECRET not in json.dumps(view, default=str)
     payloads = db.session.scalars(select(OutboxEvent.payload))
     assert all(SECRET not in json.dumps(p) for p in payloads)
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_the_pages_in_both_languages(app, world, language):
+    lead = customer_leads.create(Ctx(user=world.manager), world.org_a, _data())
+    db.session.commit()
+    words = {"en": ("Refer a customer to a partner", "Customers from the bank"),
+             "zh": ("向合作机构转介客户", "银行转介客户")}[language]
+    bank, partner = _web(app, world.manager), _web(app, world.partner_a)
+    for client in (bank, partner):
+        client.environ_base["HTTP_ACCEPT_LANGUAGE"] = language
+    new = bank.get(f"/bank/leads/new?org={world.org_a.id}").get_data(as_text=True)
+    assert words[0] in new
+    assert f'<option value="{world.org_a.id}" selected>' in new
+    for url in ("/bank/leads", f"/bank/leads/{lead.id}", f"/bank/scorecards/{world.org_a.id}"):
+        assert bank.get(url).status_code == 200, url
+    empty = bank.get("/bank/leads?q=nobody").get_data(as_text=True)
+    assert 'data-testid="empty-state"' in empty
+    listed = partner.get("/partner/leads").get_data(as_text=True)
+    assert words[1] in listed
+    assert partner.get(f"/partner/leads/{lead.id}").status_code == 200
