@@ -14,6 +14,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from cryptography.fernet import InvalidToken
 from sqlalchemy import func, select
 
 from models import AuditEntry, CustomerLead, Notification, OutboxEvent, utcnow
@@ -248,3 +249,59 @@ def test_the_pages_in_both_languages(app, world, language):
     listed = partner.get("/partner/leads").get_data(as_text=True)
     assert words[1] in listed
     assert partner.get(f"/partner/leads/{lead.id}").status_code == 200
+
+
+def test_retention_removes_an_old_leads_personal_data(app, world):
+    old = customer_leads.create(Ctx(user=world.manager), world.org_a, _data())
+    recent = customer_leads.create(Ctx(user=world.manager), world.org_a,
+                                   _data(mobile="13912345678"))
+    customer_leads.decline(Ctx(user=world.partner_a), old, {"reason": "Not ours."})
+    old.status_changed_at = utcnow() - timedelta(days=366 * app.config["RETENTION_YEARS"] + 2)
+    db.session.commit()
+    from portal.services import retention
+
+    assert retention.anonymise_leads(Ctx(user=None)) == 1
+    db.session.commit()
+    db.session.expire_all()
+    gone, kept = db.session.get(CustomerLead, old.id), db.session.get(CustomerLead, recent.id)
+    assert (gone.customer_name, gone.mobile_enc, gone.mobile_hash) == ("—", "", None)
+    assert gone.internal_note is None and gone.decline_reason is None
+    assert (gone.status, gone.need, gone.consent_method) == ("declined", "home_decoration",
+                                                             "signed_form")
+    assert kept.customer_name == "周建国" and pii.decrypt(kept.mobile_enc) == "13912345678"
+    # The balance still counts it.
+    assert customer_leads.balance(world.manager, [world.org_a.id])[world.org_a.id]["by_us"] == 2
+    assert retention.anonymise_leads(Ctx(user=None)) == 0
+    # An accepted lead that aged out still opens for the partner, with nothing personal left.
+    customer_leads.accept(Ctx(user=world.partner_a), recent)
+    recent.status_changed_at = old.status_changed_at
+    db.session.commit()
+    retention.anonymise_leads(Ctx(user=None))
+    db.session.commit()
+    page = _web(app, world.partner_a).get(f"/partner/leads/{recent.id}")
+    assert page.status_code == 200 and "13912345678" not in page.get_data(as_text=True)
+
+
+def test_a_key_rotation_moves_the_leads_mobiles(app, world, monkeypatch):
+    from tests.test_pii_rotation import NEXT_HASH, NEXT_PII
+
+    lead = customer_leads.create(Ctx(user=world.manager), world.org_a, _data())
+    db.session.commit()
+    old_pii = app.config["PII_KEY"]
+    monkeypatch.setitem(app.config, "PII_KEY_NEXT", NEXT_PII)
+    monkeypatch.setitem(app.config, "ID_HASH_KEY_NEXT", NEXT_HASH)
+    result = app.test_cli_runner().invoke(args=["pii", "rotate-key"])
+    assert result.exit_code == 0, result.output
+    assert "Moved 1 mobiles of customers" in result.output
+    # The old keys dropped: the lead reads and is found under the new ones only.
+    for name, value in (("PII_KEY", NEXT_PII), ("ID_HASH_KEY", NEXT_HASH),
+                        ("PII_KEY_NEXT", None), ("ID_HASH_KEY_NEXT", None)):
+        monkeypatch.setitem(app.config, name, value)
+    db.session.expire_all()
+    moved = db.session.get(CustomerLead, lead.id)
+    assert pii.decrypt(moved.mobile_enc) == MOBILE and moved.mobile_hash == pii.mobile_hash(MOBILE)
+    found = db.session.scalars(customer_leads.search(world.manager, q=MOBILE)).all()
+    assert [f.id for f in found] == [lead.id]
+    monkeypatch.setitem(app.config, "PII_KEY", old_pii)
+    with pytest.raises(InvalidToken):
+        pii.decrypt(moved.mobile_enc)

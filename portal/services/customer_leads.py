@@ -181,7 +181,9 @@ def get_for(user: User | None, lead_id: int) -> CustomerLead:
 
 def partner_view(lead: CustomerLead) -> dict:
     """The lead as its partner reads it: nothing of the bank's own."""
-    contactable = lead.status not in (LeadStatus.sent.value, LeadStatus.declined.value)
+    # Gone under retention: nothing left to show but the mask's dash.
+    contactable = (lead.status not in (LeadStatus.sent.value, LeadStatus.declined.value)
+                   and bool(lead.mobile_enc))
     return {
         "id": lead.id, "status": lead.status, "created_at": lead.created_at,
         "customer_name": lead.customer_name,
