@@ -35,6 +35,7 @@ from .integration import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from .lead import LEAD_OUTCOMES, LEAD_TRANSITIONS, CustomerLead, LeadStatus
 from .message import ReferralMessage
 from .org import BANK_KIND, Organization, OrgStatus, PartnerType
 from .product import Product, ProductDocument, ProductRate
@@ -139,4 +140,9 @@ __all__ = [
     "DistributionModel",
     # decisions with terms (issue 13)
     "LoanDecision",
+    # customers the bank refers to partners (issue 14)
+    "CustomerLead",
+    "LEAD_OUTCOMES",
+    "LEAD_TRANSITIONS",
+    "LeadStatus",
 ]

@@ -75,7 +75,7 @@ class IdempotencyRecord(db.Model):
 
 
 WEBHOOK_EVENT_TYPES = ("referral.status_changed", "referral.documents_requested",
-                       "agreement.issued", "referral.message")
+                       "agreement.issued", "referral.message", "lead.received")
 
 
 class WebhookEndpoint(db.Model):

@@ -193,6 +193,7 @@ def register_blueprints(app: Flask) -> None:
     import blueprints.bank.agreements  # noqa: F401
     import blueprints.bank.confidential  # noqa: F401  (held submissions, reveals)
     import blueprints.bank.disputes  # noqa: F401  (disputes of figures and loans)
+    import blueprints.bank.leads  # noqa: F401  (customers the bank refers to partners)
     import blueprints.bank.messages  # noqa: F401  (messages on a referral, the bank's side)
     import blueprints.bank.portfolio  # noqa: F401  (the portfolio by class and more)
     import blueprints.bank.queue_actions  # noqa: F401  (taking referrals, saved queue filters)
@@ -201,6 +202,7 @@ def register_blueprints(app: Flask) -> None:
     import blueprints.partner.agreements  # noqa: F401
     import blueprints.partner.group  # noqa: F401  (group referrals: a CSV of buyers)
     import blueprints.partner.integration  # noqa: F401  (API keys, webhooks, notifications)
+    import blueprints.partner.leads  # noqa: F401  (customers the bank referred to the partner)
     import blueprints.partner.messages  # noqa: F401  (messages on a referral, the partner's side)
     import blueprints.partner.scorecard  # noqa: F401  (the partner's own card)
     import blueprints.partner.tools  # noqa: F401  (product sheets, payment calculator)

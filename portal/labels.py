@@ -219,6 +219,8 @@ NOTIFICATION_KINDS = {
     "agreement_expiring": _l("Agreement expiring"),
     "probe_hold": _l("Submissions held for review"),
     "referral_message": _l("Message on a referral"),
+    "lead_received": _l("A customer referred by the bank"),
+    "lead_answered": _l("A partner answered a customer referral"),
 }
 
 # Partner tiers (scorecards); the KPIs' own labels sit with their definitions in scoring/kpis.py.
@@ -270,3 +272,28 @@ REVIEW_DUE_STATES = {"due": _l("Due soon"), "overdue": _l("Overdue"), "ok": _l("
 ALL.update({"APPLICATION_STATUSES": APPLICATION_STATUSES,
             "APPLICATION_BADGES": APPLICATION_BADGES, "REVIEW_OUTCOMES": REVIEW_OUTCOMES,
             "REVIEW_DUE_STATES": REVIEW_DUE_STATES})
+# Customers the bank refers to partners (portal/services/customer_leads.py).
+LEAD_STATUSES = {
+    "sent": _l("Waiting for the partner"),
+    "accepted": _l("Accepted"),
+    "declined": _l("Declined"),
+    "contacted": _l("Contacted"),
+    "won": _l("Deal made"),
+    "lost": _l("No deal"),
+}
+LEAD_BADGES = {"sent": "warning", "accepted": "primary", "declined": "secondary",
+               "contacted": "info", "won": "success", "lost": "dark"}
+LEAD_NEEDS = {
+    "home_decoration": _l("Home decoration"),
+    "home_purchase": _l("Buying a home"),
+    "car_purchase": _l("Buying a car"),
+    "study_abroad": _l("Studying abroad"),
+    "other": _l("Something else"),
+}
+CONSENT_METHODS = {
+    "signed_form": _l("Signed consent form at the branch"),
+    "recorded_call": _l("Recorded telephone call"),
+    "mobile_app": _l("In the bank's mobile app"),
+}
+ALL.update({"LEAD_STATUSES": LEAD_STATUSES, "LEAD_BADGES": LEAD_BADGES, "LEAD_NEEDS": LEAD_NEEDS,
+            "CONSENT_METHODS": CONSENT_METHODS})

@@ -14,11 +14,13 @@ from werkzeug.routing import BuildError
 PARTNER_PAGES = {
     "referral": ("partner.referral", "referral_id"),
     "agreement": ("partner.agreement", "agreement_id"),
+    "lead": ("partner.lead", "lead_id"),
 }
 # The few notices bank staff get by e-mail point at their own pages.
 BANK_PAGES = {
     "held": ("bank.held", "org"),
     "bank_referral": ("bank.referral", "referral_id"),
+    "bank_lead": ("bank.lead", "lead_id"),
 }
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from models import (
     AgreementTemplate,
+    CustomerLead,
     Document,
     Notification,
     PasswordResetToken,
@@ -31,6 +32,7 @@ from portal.services import (
     Ctx,
     admission,
     api_keys,
+    customer_leads,
     disputes,
     documents,
     followups,
@@ -125,6 +127,12 @@ ACCESS = {
     "partner.messages_page": PARTNERS,
     "partner.post_message": PARTNERS,
     "partner.read_messages": PARTNERS,
+    # customers the bank refers to partners (issue 14)
+    "partner.leads": PARTNERS,
+    "partner.lead": PARTNERS,
+    "partner.accept_lead": PARTNERS,
+    "partner.decline_lead": PARTNERS,
+    "partner.lead_outcome": PARTNERS,
     # bank face
     "bank.queue": BANK,
     "bank.referrals": BANK,
@@ -197,6 +205,10 @@ ACCESS = {
     "bank.application_decline": MANAGERS,
     "bank.annual_reviews": MANAGERS,
     "bank.annual_review": MANAGERS,
+    # customers the bank refers to partners (issue 14)
+    "bank.leads": BANK,
+    "bank.new_lead": BANK,
+    "bank.lead": BANK,
     # admin face
     "admin.dashboard": ADMINS,
     "admin.orgs": ADMINS,
@@ -276,6 +288,9 @@ def objects(world):
     application.status, application.link_token_hash = "info_requested", admission.token_hash(
         "matrix-answer")
     application.link_expires_at = utcnow() + timedelta(days=1)
+    lead = customer_leads.create(Ctx(user=world.manager), world.org_a, {
+        "customer_name": "Matrix", "mobile": "13812345678", "need": "other", "consent": True,
+        "consent_method": "signed_form", "consent_at": utcnow() - timedelta(hours=1)})
     db.session.commit()
     return {
         "filter_id": saved_filter.id,
@@ -290,6 +305,7 @@ def objects(world):
         "code": "consumer_loan",
         "branch_id": branch.id,
         "application_id": application.id, "answer_token": "matrix-answer",
+        "lead_id": lead.id,
     }
 
 
@@ -351,7 +367,7 @@ def _check(response, expectation, what):
 def _fingerprint():
     db.session.expire_all()
     tables = (Referral, ReferralEvent, Document, Stipulation, User, Notification, WebhookDelivery,
-              Reveal, RevealRequest, ReferralMessage, SavedQueueFilter)
+              Reveal, RevealRequest, ReferralMessage, SavedQueueFilter, CustomerLead)
     rows = [db.session.scalar(select(func.count()).select_from(t)) for t in tables]
     states = db.session.execute(select(Referral.id, Referral.status, Referral.version,
                                        Referral.assigned_to_id)).all()
@@ -359,7 +375,8 @@ def _fingerprint():
     requests = db.session.execute(select(RevealRequest.id, RevealRequest.status)).all()
     # A thread read by someone who may not is as much a change as a message written.
     read = db.session.execute(select(ReferralMessage.id, ReferralMessage.read_at)).all()
-    return rows, states, users, requests, read
+    leads = db.session.execute(select(CustomerLead.id, CustomerLead.status)).all()
+    return rows, states, users, requests, read, leads
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -31,6 +31,7 @@ from portal.extensions import db
 from portal.services import (
     Ctx,
     branches,
+    customer_leads,
     disputes,
     documents,
     followups,
@@ -46,7 +47,7 @@ from tests.test_access_matrix import ACCESS
 
 # URL arguments that name an object of a partner's (what another branch must not reach).
 PARTNER_OBJECTS = {"referral_id", "document_id", "agreement_id", "follow_up_id", "dispute_id",
-                   "org_id", "request_id", "item_id"}
+                   "org_id", "request_id", "item_id", "lead_id"}
 ROLE_OF = {"east_manager": "manager", "east_officer": "officer", "east_admin": "admin",
            "manager": "manager", "officer": "officer", "admin": "admin"}
 
@@ -91,13 +92,17 @@ def b_objects(tree):
     scoring.recompute_all()
     dispute = disputes.open_dispute(Ctx(user=w.partner_b), w.org_b,
                                     {"subject": "kpi:approval_rate", "note": "Looks low"})
+    lead = customer_leads.create(manager, w.org_b, {
+        "customer_name": "Scope", "mobile": "13812345678", "need": "other", "consent": True,
+        "consent_method": "signed_form", "consent_at": utcnow() - timedelta(hours=1)})
     db.session.commit()
     return {"referral_id": referral.id, "document_id": document.id,
             "agreement_id": agreement.id, "follow_up_id": follow_up.id, "dispute_id": dispute.id,
             "org_id": w.org_b.id, "request_id": ask.id, "name": "approval_rate",
             "user_id": w.partner_b.id, "conflict_id": conflict.id, "held_by_a": held_by_a.id,
             "template_id": 1, "batch_id": 1, "branch_id": w.west.id,
-            "item_id": document.stipulation_id, "filter_id": 1, "code": "consumer_loan"}
+            "item_id": document.stipulation_id, "filter_id": 1, "code": "consumer_loan",
+            "lead_id": lead.id}
 
 
 def _client(app, user):
@@ -178,7 +183,7 @@ LISTS = ["/bank/queue", "/bank/referrals", "/bank/conflicts?scope=all", "/bank/h
          "/bank/agreements?scope=all", "/bank/scorecards", "/bank/followups?scope=all",
          "/bank/followups?view=candidates&scope=all", "/bank/contacts?scope=all",
          "/bank/disputes?status=", "/bank/portfolio?group_by=org", "/admin/orgs",
-         "/bank/agreements/new"]
+         "/bank/agreements/new", "/bank/leads", "/bank/leads/new"]
 
 
 def _mentions_b(html: str) -> bool:
@@ -201,7 +206,7 @@ def test_lists_show_another_branchs_partner_to_nobody_but_the_province(app, tree
             assert not _mentions_b(response.get_data(as_text=True)), url
     assert {"/bank/referrals", "/bank/conflicts?scope=all", "/bank/agreements?scope=all",
             "/bank/scorecards", "/bank/followups?scope=all", "/bank/contacts?scope=all",
-            "/bank/disputes?status=", "/admin/orgs"} <= set(seen_by_province)
+            "/bank/disputes?status=", "/admin/orgs", "/bank/leads"} <= set(seen_by_province)
     # The reveal requests and the reveal log are about B's buyer: not EAST's to read.
     page = east.get("/bank/reveal-requests").get_data(as_text=True)
     assert f'/bank/referrals/{b_objects["referral_id"]}"' not in page

@@ -11,13 +11,15 @@ page's axe findings in tests/artifacts/axe-<role>-<language>.json."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from models import Referral
+from models import Referral, utcnow
 from portal.extensions import db
+from portal.services import Ctx, customer_leads
 from tests import factories
 from tests.test_browser import log_in
 from tests.test_scorecard_pages import scored  # noqa: F401  (a fixture: cards with charts)
@@ -31,7 +33,8 @@ PAGES = {
                   "/partner/referrals/{rid}", "/partner/agreements", "/partner/agreements/{aid}",
                   "/partner/users", "/partner/api-keys", "/partner/webhooks",
                   "/partner/webhooks/deliveries", "/partner/notifications", "/partner/scorecard",
-                  "/partner/messages", "/partner/products",
+                  "/partner/messages", "/partner/products", "/partner/leads",
+                  "/partner/leads/{lead}",
                   "/partner/calculator?product=housing_mortgage&amount=1200000&months=240",
                   "/account"],
     "agent_a": ["/partner/", "/partner/referrals", "/partner/referrals/new",
@@ -44,7 +47,8 @@ PAGES = {
                 "/bank/referrals/{conflict}", "/bank/scorecards", "/bank/scorecards/{org}",
                 "/bank/followups", "/bank/contacts", "/bank/disputes", "/bank/agreements",
                 "/bank/agreements/{aid}", "/bank/portfolio", "/bank/applications",
-                "/bank/annual-reviews?view=all", "/bank/partners/{org}/annual-review"],
+                "/bank/annual-reviews?view=all", "/bank/partners/{org}/annual-review",
+                "/bank/leads", "/bank/leads/new", "/bank/leads/{lead}"],
     "admin": ["/admin/", "/admin/orgs", "/admin/orgs/new", "/admin/users", "/admin/audit",
               "/admin/scoring", "/admin/imports", "/admin/products", "/admin/branches",
               "/bank/agreement-templates",
@@ -102,6 +106,10 @@ def people(scored):  # noqa: F811
     factories.submit(scored.partner_a, **taken)
     scored.conflict = factories.submit(scored.partner_b, **taken).id
     scored.aid = factories.active_agreement(scored.org_a).id
+    scored.lead = customer_leads.create(Ctx(user=scored.manager), scored.org_a, {
+        "customer_name": "周建国", "mobile": "13812345678", "need": "home_decoration",
+        "consent": True, "consent_method": "signed_form",
+        "consent_at": utcnow() - timedelta(hours=1)}).id
     assert first is not None
     db.session.commit()
     return scored
@@ -119,7 +127,7 @@ def open_as(chromium, live_server, people, role, language, width):
 
 def paths(people, role):
     ids = {"rid": people.rid, "aid": people.aid, "org": people.org_a.id,
-           "conflict": people.conflict}
+           "conflict": people.conflict, "lead": people.lead}
     return [template.format(**ids) for template in PAGES[role]]
 
 

@@ -233,6 +233,16 @@ def write_everything(app, world, monkeypatch) -> None:
     post_form(manager, f"/bank/partners/{world.org_a.id}/annual-review",
               f"/bank/partners/{world.org_a.id}/annual-review", outcome="passed",
               note=internal("web-annual-review"))
+    # A bank customer referred to partner A, with a note for it and one for the bank; A
+    # accepts and reports how it went.
+    made = post_form(manager, "/bank/leads/new", "/bank/leads/new", org_id=str(world.org_a.id),
+                     customer_name="Crawl Customer", mobile="13812345678", need="other",
+                     need_detail=partner("web-lead"), internal_note=internal("web-lead"),
+                     consent="y", consent_method="signed_form", consent_at="2026-01-05T10:00")
+    lead_id = int(re.search(r"/leads/(\d+)", made.headers["Location"]).group(1))
+    partner_web.post(f"/partner/leads/{lead_id}/accept")
+    partner_web.post(f"/partner/leads/{lead_id}/outcome",
+                     data={"outcome": "contacted", "note": partner("web-lead-outcome")})
     # A history import whose rejected row names an internal marker (its reason repeats it).
     imports.import_referrals(Ctx(user=world.admin), test_imports.csv_bytes(test_imports.row(
         ref="CRAWL-IMPORT", history=f"{internal('import')}@2026-03-02T10:00:00+08:00")))
@@ -469,7 +479,7 @@ def test_every_free_text_column_says_who_may_read_it():
     partner typed itself, ciphertext, or machine records."""
     partner_input_or_machine = {
         "referral.national_id_enc", "referral.mobile_enc", "referral.asset_description",
-        "webhook_endpoint.description", "webhook_endpoint.secret_enc",
+        "customer_lead.mobile_enc", "webhook_endpoint.description", "webhook_endpoint.secret_enc",
         "idempotency_record.response_body",
     }
     wordy = re.compile(r"note|reason|summary|body|comment|message|notice|text|description")

@@ -82,7 +82,8 @@ def test_rotation_round_trip(app, world, cli, monkeypatch):
     entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "pii.rotate_key"))
     # x and y rehashed; z and B's referral were written under the new key already.
     assert entry.detail["referrals"] == 4 and entry.detail["rehashed"] == 2
-    assert entry.detail["left_on_old_keys"] == {"referrals": 0, "webhook_secrets": 0}
+    assert entry.detail["left_on_old_keys"] == {"referrals": 0, "webhook_secrets": 0,
+                                                "customer_leads": 0}
     assert chain.walk().ok
 
 

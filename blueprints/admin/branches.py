@@ -9,10 +9,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from blueprints import going_back_to, shown_again
-from models import User
-from portal.extensions import db
 from portal.security import ctx
-from portal.services import branches
+from portal.services import admin_views, branches
 
 from .forms import BranchEditForm, BranchForm, UserBranchForm
 from .routes import admin_required, bp
@@ -72,7 +70,7 @@ def edit_branch(branch_id: int):
 @bp.route("/users/<int:user_id>/branch", methods=["GET", "POST"])
 @admin_required
 def user_branch(user_id: int):
-    user = db.session.get(User, user_id)
+    user = admin_views.visible_user(user_id, current_user)
     if user is None:
         abort(404)
     if not user.is_bank:

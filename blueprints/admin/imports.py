@@ -21,16 +21,16 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from sqlalchemy import select
 from wtforms import BooleanField, SelectField
 
 from blueprints import going_back_to, paginate
 from models import ImportBatch
-from portal.extensions import csrf, db
+from portal.extensions import csrf
 from portal.security import ctx, roles_required
-from portal.services import imports
+from portal.services import admin_views, imports
 
 from .forms import ActionForm
 from .reasons import translated_reason
@@ -47,7 +47,7 @@ class ImportForm(FlaskForm):
 
 
 def _render(form, status=200):
-    batches = paginate(select(ImportBatch).order_by(ImportBatch.id.desc()))
+    batches = paginate(admin_views.import_jobs(current_user))
     return render_template("scorecards/imports.html", form=form, batches=batches,
                            referral_columns=imports.REFERRAL_COLUMNS,
                            referral_optional=imports.REFERRAL_OPTIONAL,
@@ -85,7 +85,7 @@ def imports_page():
 
 
 def _job(batch_id: int) -> ImportBatch:
-    job = db.session.get(ImportBatch, batch_id)
+    job = admin_views.visible_import(batch_id, current_user)
     if job is None:
         abort(404)
     return job

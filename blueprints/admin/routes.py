@@ -18,7 +18,6 @@ from blueprints import going_back_to, paginate, shown_again
 from blueprints.auth.account import send_password_link
 from models import PARTNER_ROLES, User, utcnow
 from portal.bank_time import day_start
-from portal.extensions import db
 from portal.security import ctx, fresh_login_required, roles_required
 from portal.services import accounts, admin_views, branches, partners, passwords
 
@@ -149,7 +148,7 @@ def _render_users(create_form, errors=None, status=200):
     filters.validate()
     org_id = int(filters.org.data) if (filters.org.data or "").isdigit() else None
     page = paginate(admin_views.user_search(q=filters.q.data, role=filters.role.data or None,
-                                             org_id=org_id))
+                                             org_id=org_id, viewer=current_user))
     return render_template("admin/users.html", filters=filters, page=page, form=create_form,
                            errors=errors or {}, action_form=ActionForm(), now=utcnow(),
                            mail=passwords.mail_configured()), status
@@ -189,7 +188,7 @@ def users():
 
 
 def _user(user_id: int) -> User:
-    user = db.session.get(User, user_id)
+    user = admin_views.visible_user(user_id, current_user)
     if user is None:
         abort(404)
     return user

@@ -196,8 +196,9 @@ def document(app: Flask) -> dict:
                 "replayed response carries `Idempotent-Replayed: true`.\n\n"
                 "Webhooks: the portal POSTs a `WebhookEvent` to each endpoint you register, "
                 "for `referral.status_changed`, `referral.documents_requested`, "
-                "`agreement.issued` and `referral.message` (the bank wrote on a referral's "
-                "thread), with `X-Portal-Signature: t=<unix seconds>,v1=<hex "
+                "`agreement.issued`, `lead.received` (the bank referred a customer to you) "
+                "and `referral.message` (the bank wrote on a referral's thread), with "
+                "`X-Portal-Signature: t=<unix seconds>,v1=<hex "
                 "HMAC-SHA256 of \"<t>.<raw body>\" with the endpoint secret>` and "
                 "`X-Portal-Event-Id`; retried with exponential backoff until a 2xx."),
         },

@@ -17,7 +17,15 @@ from portal.bank_time import typed_local
 from portal.extensions import db
 from portal.labels import PARTNER_TYPES
 from portal.security import ctx, roles_required
-from portal.services import annual_reviews, branches, followups, partners, referrals, scoring
+from portal.services import (
+    annual_reviews,
+    branches,
+    customer_leads,
+    followups,
+    partners,
+    referrals,
+    scoring,
+)
 from portal.services.errors import ValidationFailed
 from portal.services.portfolio import PortfolioQuery, class_mix
 from portal.services.portfolio import parse as parse_period
@@ -97,6 +105,7 @@ def cockpit():
     return render_template(
         "scorecards/cockpit.html", form=form, filters=filters,
         rows=_with_cells(rows, columns), total=total, page=page, per_page=PER_PAGE,
+        exchange=customer_leads.balance(current_user, [r["id"] for r in rows]),
         pages=pages, counts=scorecard_views.tier_counts(filters),
         rollup=scorecard_views.branch_rollup(filters), columns=columns,
         trend=scorecard_views.cockpit_trend(filters),
@@ -190,6 +199,9 @@ def scorecard(org_id: int):
             followups.contacts(org_id=org.id, viewer=current_user).limit(10)).all(),
         pool=db.session.scalars(followups.pool(status="active", org_id=org.id,
                                                   user=current_user).limit(20)).all(),
+        exchange=customer_leads.balance(current_user, [org.id])[org.id],
+        leads=db.session.scalars(customer_leads.search(current_user, org_id=org.id)
+                                 .limit(5)).all(),
         cadence=followups.cadence(), contact_form=contact_form, TIER_LABELS=TIER_LABELS,
         kinds=followups.CONTACT_KINDS, reasons=followups.REASONS,
         TIER_BADGES=TIER_BADGES, k=scoring.setting("SCORING_PRIOR_STRENGTH"),

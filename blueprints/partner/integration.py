@@ -33,6 +33,7 @@ EVENT_LABELS = {
     "referral.documents_requested": _l("The bank asked for documents"),
     "agreement.issued": _l("An agreement was issued"),
     "referral.message": _l("The bank wrote a message on a referral"),
+    "lead.received": _l("The bank referred a customer to you"),
 }
 DELIVERY_STATUSES = {
     "pending": _l("Pending"),

@@ -37,14 +37,19 @@ def rotate_key(batch):
     with command_unit_of_work():
         total.webhook_secrets = pii_rotation.webhook_secrets()
     with command_unit_of_work():
+        total.customer_leads = pii_rotation.customer_leads()
+    with command_unit_of_work():
         left = pii_rotation.leftovers()
         pii_rotation.record(SYSTEM, total, left)
     click.echo(f"Moved {total.referrals} referrals ({total.rehashed} national-ID hashes "
                f"recomputed) and {total.webhook_secrets} webhook secrets to the new keys.")
+    click.echo(f"Moved {total.customer_leads} mobiles of customers the bank referred to "
+               "partners to the new keys.")
     if any(left.values()):
         raise click.ClickException(
             f"Still on the old keys: {left['referrals']} referrals, {left['webhook_secrets']} "
-            "webhook secrets (written by an instance without the new keys?). Run this again.")
+            f"webhook secrets, {left['customer_leads']} customers referred to partners (written "
+            "by an instance without the new keys?). Run this again.")
     click.echo("Nothing needs the old keys any more: set PII_KEY and ID_HASH_KEY to the new "
                "keys, remove PII_KEY_NEXT and ID_HASH_KEY_NEXT, restart, and destroy the old keys.")
 

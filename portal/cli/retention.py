@@ -27,6 +27,8 @@ def run(dry_run, batch):
             due = len(retention.due(limit=1_000_000))
         click.echo(f"{due} referrals closed before {before:%Y-%m-%d} would be anonymised.")
         return
+    with command_unit_of_work():
+        leads = retention.anonymise_leads(SYSTEM)
     total = 0
     while True:
         with command_unit_of_work():  # one audit entry and one commit per batch
@@ -36,3 +38,6 @@ def run(dry_run, batch):
             break
     click.echo(f"Anonymised {total} referrals closed before {before:%Y-%m-%d} "
                f"(RETENTION_YEARS={current_app.config['RETENTION_YEARS']}).")
+    if leads:
+        click.echo(f"Anonymised {leads} customers the bank referred to partners, last moved "
+                   f"before {before:%Y-%m-%d}.")

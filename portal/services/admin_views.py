@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, or_, select, true
 from sqlalchemy.orm import selectinload
 
-from models import AuditEntry, Organization, Referral, Role, User
+from models import BANK_ROLES, AuditEntry, ImportBatch, Organization, Referral, Role, User
 
 from ..extensions import db
 from . import audit, branches
@@ -62,9 +62,15 @@ def org_users(org: Organization) -> list[User]:
         select(User).where(User.org_id == org.id).order_by(User.role, User.email)))
 
 
+def _user_in_scope(viewer: User | None):
+    # A partner's users belong to the partner: another branch's are not this admin's to list
+    # or act on. The bank's own staff are not a partner's objects.
+    return or_(User.role.in_(BANK_ROLES), branches.in_scope(viewer, User.org_id))
+
+
 def user_search(*, q: str | None = None, role: str | None = None,
-                org_id: int | None = None) -> Select:
-    query = select(User).options(selectinload(User.org))
+                org_id: int | None = None, viewer: User | None = None) -> Select:
+    query = select(User).where(_user_in_scope(viewer)).options(selectinload(User.org))
     q = (q or "").strip()
     if q:
         like = f"%{q}%"
@@ -74,6 +80,30 @@ def user_search(*, q: str | None = None, role: str | None = None,
     if org_id:
         query = query.where(User.org_id == org_id)
     return query.order_by(User.email)
+
+
+def visible_user(user_id: int, viewer: User | None) -> User | None:
+    """The user with this id if `viewer` may see them (else None: not found)."""
+    return db.session.scalar(select(User).where(User.id == user_id, _user_in_scope(viewer)))
+
+
+def _import_in_scope(viewer: User | None):
+    # An import names partners of any branch; a branch's administrator runs it for their own
+    # subtree's partners only (the rest are refused as unknown), so they see the jobs their
+    # subtree's staff started. The province's administrators (and the CLI's jobs) see all.
+    if branches.scope_branch(viewer) is None:
+        return true()
+    return ImportBatch.user_id.in_(select(User.id).where(branches.staff_in_scope(viewer)))
+
+
+def import_jobs(viewer: User | None) -> Select:
+    return (select(ImportBatch).where(_import_in_scope(viewer))
+            .order_by(ImportBatch.id.desc()))
+
+
+def visible_import(batch_id: int, viewer: User | None) -> ImportBatch | None:
+    return db.session.scalar(select(ImportBatch).where(ImportBatch.id == batch_id,
+                                                       _import_in_scope(viewer)))
 
 
 def audit_search(*, action: str | None = None, actor_email: str | None = None,

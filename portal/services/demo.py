@@ -144,6 +144,7 @@ def seed(rng_seed: int = 2026) -> str:
     _demo_conflict(rng, now)
     _demo_messages()
     _demo_admission(partners)
+    _demo_leads(now)
     from . import scoring
 
     scoring.recompute_all()  # so the scorecard pages have something to show
@@ -193,6 +194,46 @@ def _demo_messages() -> None:
     messages.post(Ctx(user=officer, ip="demo"), reviewed,
                   "可以，周五14:00在浦东支行。请提醒买方带身份证原件和近六个月银行流水。")
     messages.post(Ctx(user=agent, ip="demo"), reviewed, "好的，已通知买方。谢谢！")
+
+
+# Bank customers referred to partners (the other direction of the exchange): (partner, staff
+# who referred them, name, mobile, need, note for the partner, internal note, days ago, answers).
+DEMO_LEADS = [
+    ("NORTHSTAR", "manager.west@bank.example", "周建国", "13812340001", "car_purchase",
+     "想换一辆七座SUV，周末方便到店。", "房贷客户，还款记录良好。", 20,
+     [("accept", {}), ("report", {"outcome": "won", "note": "已签约购车，车贷由贵行办理。"})]),
+    ("SUNRISE", "manager@bank.example", "吴晓梅", "13912340002", "home_purchase",
+     "首套房，预算三百万以内，倾向浦东。", "代发工资客户。", 2, []),
+    ("BRIDGE", "officer@bank.example", "郑凯", "18612340003", "study_abroad",
+     "孩子明年申请英国硕士。", "理财客户，资产较高。", 9,
+     [("decline", {"reason": "该客户所需院校不在我司服务范围。"})]),
+    ("HARBOR", "manager.east@bank.example", "孙丽", "15012340004", "home_purchase",
+     "想看学区二手房。", "按揭到期客户。", 6,
+     [("accept", {}), ("report", {"outcome": "contacted"})]),
+]
+
+
+def _demo_leads(now) -> None:
+    from models import Organization
+
+    from . import customer_leads
+
+    for code, staff_email, name, mobile_no, need, detail, note, days, answers in DEMO_LEADS:
+        org = db.session.scalar(select(Organization).where(Organization.code == code))
+        staff = db.session.scalar(select(User).where(User.email == staff_email))
+        partner = db.session.scalar(select(User).where(User.org_id == org.id)
+                                    .order_by(User.id).limit(1))
+        lead = customer_leads.create(Ctx(user=staff, ip="demo"), org, {
+            "customer_name": name, "mobile": mobile_no, "need": need, "need_detail": detail,
+            "internal_note": note, "consent": True, "consent_method": "signed_form",
+            "consent_at": now - timedelta(days=days, hours=1)})
+        lead.created_at = lead.status_changed_at = now - timedelta(days=days)
+        answering = Ctx(user=partner, ip="demo")
+        for step, data in answers:
+            if step == "accept":
+                customer_leads.accept(answering, lead)
+            else:
+                getattr(customer_leads, step)(answering, lead, data)
 
 
 # Each partner's agreement: (days since it took effect, days left, particulars). Harbor's ends

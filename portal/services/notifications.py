@@ -221,6 +221,18 @@ def render(note: Notification) -> dict:
             title = _("%(referral)s: a message from the bank", referral=_ref(p))
         text = _("%(author)s wrote: %(excerpt)s", author=p.get("author") or "—",
                  excerpt=p.get("excerpt") or "")
+    elif kind == "lead_received":
+        subject = ("lead", p.get("lead_id"))
+        title = _("The bank has referred a customer to you (%(need)s)",
+                  need=labels.LEAD_NEEDS.get(p.get("need"), p.get("need")))
+        text = _("The customer agreed to be contacted. Accept or decline on the customer's page; "
+                 "their mobile number shows once you accept.")
+    elif kind == "lead_answered":
+        subject = ("bank_lead", p.get("lead_id"))
+        title = _("%(org)s (%(code)s): customer referral %(id)s is now %(status)s",
+                  org=p.get("org_name"), code=p.get("org_code"), id=p.get("lead_id"),
+                  status=labels.LEAD_STATUSES.get(p.get("status"), p.get("status")))
+        text = _("Answered by %(author)s.", author=p.get("author") or "—")
     else:  # an unknown kind from a newer version: show something rather than fail
         title, text = str(KINDS.get(kind, kind)), ""
     return {"kind": kind, "label": str(KINDS.get(kind, kind)), "title": title, "text": text,

@@ -4,7 +4,8 @@ With ID_HASH_KEY_NEXT / PII_KEY_NEXT set everywhere, the portal already writes n
 next keys and reads and matches under both (services/pii.py). This moves what was written before,
 a batch at a time, each batch its own unit of work (the command owns them): national IDs and
 mobiles re-encrypted, national-ID hashes recomputed, the buyer lock rows re-keyed, webhook secrets
-re-encrypted. Running it again redoes nothing harmful. `leftovers` says whether the old keys are
+re-encrypted, the mobiles of customers the bank referred to partners re-encrypted and
+hashed again. Running it again redoes nothing harmful. `leftovers` says whether the old keys are
 still needed by any row. The procedure: docs/operations.md.
 """
 
@@ -16,7 +17,7 @@ from flask import current_app
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from models import BuyerRegistration, Referral, WebhookEndpoint, utcnow
+from models import BuyerRegistration, CustomerLead, Referral, WebhookEndpoint, utcnow
 
 from ..extensions import db
 from . import Ctx, audit, pii
@@ -24,6 +25,7 @@ from . import Ctx, audit, pii
 _REFERRAL = Referral.__table__
 _REGISTRATION = BuyerRegistration.__table__
 _ENDPOINT = WebhookEndpoint.__table__
+_LEAD = CustomerLead.__table__
 
 
 @dataclass
@@ -31,6 +33,7 @@ class Progress:
     referrals: int = 0
     rehashed: int = 0
     webhook_secrets: int = 0
+    customer_leads: int = 0
 
 
 def referral_batch(after_id: int, limit: int = 500) -> tuple[int | None, Progress]:
@@ -85,9 +88,23 @@ def webhook_secrets() -> int:
     return len(rows)
 
 
+def customer_leads() -> int:
+    """The mobiles of the bank's customers referred to partners: re-encrypted and hashed again
+    (those emptied under retention have nothing to move)."""
+    rows = db.session.execute(select(_LEAD.c.id, _LEAD.c.mobile_enc)
+                              .where(_LEAD.c.mobile_enc != "")).all()
+    if rows:
+        db.session.execute(
+            update(_LEAD).where(_LEAD.c.id == bindparam("row_id"))
+            .values(mobile_enc=bindparam("enc"), mobile_hash=bindparam("mh")),
+            [{"row_id": r.id, "enc": pii.reencrypt(r.mobile_enc),
+              "mh": pii.mobile_hash(pii.decrypt(r.mobile_enc))} for r in rows])
+    return len(rows)
+
+
 def leftovers(limit: int = 2000) -> dict[str, int]:
     """Rows that still need the old keys: must all be 0 before the old keys are dropped."""
-    left = {"referrals": 0, "webhook_secrets": 0}
+    left = {"referrals": 0, "webhook_secrets": 0, "customer_leads": 0}
     after = 0
     while True:
         rows = db.session.execute(
@@ -106,6 +123,10 @@ def leftovers(limit: int = 2000) -> dict[str, int]:
     for (secret,) in db.session.execute(select(_ENDPOINT.c.secret_enc)):
         if not pii.under_newest_key(secret):
             left["webhook_secrets"] += 1
+    for token, hashed in db.session.execute(select(_LEAD.c.mobile_enc, _LEAD.c.mobile_hash)
+                                            .where(_LEAD.c.mobile_enc != "")):
+        if not (pii.under_newest_key(token) and pii.mobile_hash(pii.decrypt(token)) == hashed):
+            left["customer_leads"] += 1
     return left
 
 
@@ -113,5 +134,6 @@ def record(ctx: Ctx, progress: Progress, left: dict) -> None:
     config = current_app.config
     audit.record(ctx, "pii.rotate_key", None, referrals=progress.referrals,
                  rehashed=progress.rehashed, webhook_secrets=progress.webhook_secrets,
+                 customer_leads=progress.customer_leads,
                  new_encryption_key=bool(config["PII_KEY_NEXT"]),
                  new_hash_key=bool(config["ID_HASH_KEY_NEXT"]), left_on_old_keys=left)

@@ -8,6 +8,10 @@ description, free-text notes on the timeline and in the follow-up pool, the text
 between the partner and the bank (who wrote when stays), and the documents with
 their files. The audit trail is not rewritten: each batch appends one entry naming the referrals
 and the counts (the entries never held the buyer's data).
+
+Customers the bank referred to partners (customer_lead) lose their name, mobile and every note
+RETENTION_YEARS after their last move, closed or not: the status, need, consent's method and
+time, and dates stay for the balance of the exchange.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from sqlalchemy import delete, exists, select, update
 
 from models import (
     BuyerRegistration,
+    CustomerLead,
     Document,
     FollowUp,
     FollowUpNote,
@@ -55,6 +60,28 @@ def due(now: datetime | None = None, limit: int = 500) -> list[int]:
         select(Referral.id).where(Referral.status.in_([s.value for s in TERMINAL]),
                                   Referral.closed_at < before, Referral.anonymised_at.is_(None))
         .order_by(Referral.closed_at, Referral.id).limit(limit)))
+
+
+def anonymise_leads(ctx: Ctx, now: datetime | None = None) -> int:
+    """The bank's customers referred to partners whose last move is older than the retention
+    period lose their personal data; the number done (one audit entry when any)."""
+    now = now or utcnow()
+    before = cutoff(now)
+    if before is None:
+        return 0
+    due_ids = list(db.session.scalars(select(CustomerLead.id).where(
+        CustomerLead.status_changed_at < before, CustomerLead.mobile_enc != "")))
+    if not due_ids:
+        return 0
+    db.session.execute(update(CustomerLead).where(CustomerLead.id.in_(due_ids)).values(
+        customer_name=GONE, mobile_enc="", mobile_hash=None, mobile_masked=GONE,
+        need_detail=None, internal_note=None, decline_reason=None, outcome_note=None
+    ).execution_options(synchronize_session=False))
+    audit.record(ctx, "retention.anonymise", None, leads=len(due_ids), lead_ids=due_ids,
+                 moved_before=before.isoformat(),
+                 retention_years=current_app.config["RETENTION_YEARS"])
+    db.session.flush()
+    return len(due_ids)
 
 
 def anonymise_batch(ctx: Ctx, now: datetime | None = None, limit: int = 500) -> int:
@@ -100,6 +127,7 @@ def anonymise_batch(ctx: Ctx, now: datetime | None = None, limit: int = 500) -> 
 def housekeeping(ctx: Ctx, now: datetime | None = None, *, batches: int = 4,
                  limit: int = 500) -> int:
     """The worker's share, bounded per round (the CLI does any backlog at once)."""
+    anonymise_leads(ctx, now)
     done = 0
     for _ in range(batches):
         count = anonymise_batch(ctx, now, limit)

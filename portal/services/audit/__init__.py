@@ -33,7 +33,8 @@ ACTIONS = (
     "dispute.open", "document.accept",
     "document.download", "document.reject", "document.upload", "followup.add", "followup.assign",
     "followup.close", "followup.note", "import.cancel", "import.loans", "import.loans.queued",
-    "import.referrals", "import.referrals.queued", "loan.correct", "login", "login.failed",
+    "import.referrals", "import.referrals.queued", "lead.accept", "lead.create",
+    "lead.decline", "lead.outcome", "loan.correct", "login", "login.failed",
     "login.refused_locked", "logout", "mfa.disabled", "mfa.enabled", "mfa.enrolment_started",
     "mfa.recovery_code_used", "mfa.recovery_codes_renewed", "org.create", "org.reassign",
     "org.activate", "org.update", "pii.rotate_key", "product.rates", "reauthenticate",
@@ -47,9 +48,9 @@ ACTIONS = (
     "user.password_reset", "webhook.create", "webhook.deactivate", "webhook.resend",
 )
 TARGET_TYPES = (
-    "agreement", "agreementtemplate", "annualreview", "apikey", "branch", "contactlog", "dispute",
-    "document", "followup", "importbatch", "loanperformance", "organization",
-    "partnerapplication", "product", "referral", "reveal",
+    "agreement", "agreementtemplate", "annualreview", "apikey", "branch", "contactlog",
+    "customerlead", "dispute", "document", "followup", "importbatch", "loanperformance",
+    "organization", "partnerapplication", "product", "referral", "reveal",
     "revealrequest", "scoringweights", "user", "webhookdelivery", "webhookendpoint",
 )
 

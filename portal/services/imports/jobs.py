@@ -23,7 +23,7 @@ from models import ImportBatch, ImportReject, Organization, User, utcnow
 
 from ...bank_time import bank_date
 from ...extensions import db
-from .. import Ctx, audit, jobqueue
+from .. import Ctx, audit, branches, jobqueue
 from ..errors import StateConflict
 from ..scoring import staleness
 from . import history, loans, reading
@@ -136,9 +136,14 @@ def next_batch_size(size: int, seconds: float) -> int:
     return max(min(MIN_BATCH_ROWS, BATCH_ROWS), min(wanted, 2 * size, BATCH_ROWS))
 
 
-def _orgs() -> dict[str, Organization]:
+def _orgs(job: ImportBatch) -> dict[str, Organization]:
+    """The partners a job may write for: those of its starter's branch subtree (all for the
+    province and the CLI). A code outside it reads as unknown, exactly like a code that does
+    not exist, so a branch's import learns nothing of another branch's partners."""
+    starter = db.session.get(User, job.user_id) if job.user_id else None
     return {o.code: o for o in db.session.scalars(
-        select(Organization).where(Organization.is_partner))}
+        select(Organization).where(Organization.is_partner,
+                                   branches.in_scope(starter, Organization.id)))}
 
 
 def apply_batch(job: ImportBatch, batch: list[tuple[int, int, dict]],
@@ -148,9 +153,9 @@ def apply_batch(job: ImportBatch, batch: list[tuple[int, int, dict]],
     rows_ = [(line, raw) for line, _offset, raw in batch]
     out = BatchOutcome()
     if job.kind == "referrals":
-        history.write_batch(job.id, rows_, _orgs(), now, out)
+        history.write_batch(job.id, rows_, _orgs(job), now, out)
     else:
-        loans.write_batch(rows_, _orgs(), bank_date(now), out)
+        loans.write_batch(rows_, _orgs(job), bank_date(now), out)
         for org_id in out.org_ids:
             staleness.mark_stale(org_id)
     if out.rejects:
