@@ -43,6 +43,7 @@ from .scorecard import (
     ScoringWeights,
     TierState,
 )
+from .site import WEEKDAYS, PartnerSite, SiteKind, SiteStaff
 from .user import (
     BANK_ROLES,
     PARTNER_ROLES,
@@ -127,4 +128,9 @@ __all__ = [
     "DistributionModel",
     # decisions with terms (issue 13)
     "LoanDecision",
+    # partners' projects, showrooms and offices, with on-site staff (issue 14)
+    "PartnerSite",
+    "SiteKind",
+    "SiteStaff",
+    "WEEKDAYS",
 ]

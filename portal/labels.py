@@ -219,6 +219,7 @@ NOTIFICATION_KINDS = {
     "agreement_expiring": _l("Agreement expiring"),
     "probe_hold": _l("Submissions held for review"),
     "referral_message": _l("Message on a referral"),
+    "site_quota": _l("Site quota nearly used"),
 }
 
 # Partner tiers (scorecards); the KPIs' own labels sit with their definitions in scoring/kpis.py.
@@ -251,3 +252,15 @@ DISTRIBUTION_MODELS = {
     "key_account": _l("Key-account maintenance"),
 }
 ALL.update({"BRANCH_LEVELS": BRANCH_LEVELS, "DISTRIBUTION_MODELS": DISTRIBUTION_MODELS})
+
+# Partners' sites (models/site.py) and the days of the week on-site staff sit there.
+SITE_KINDS = {
+    "project": _l("Real-estate project"),
+    "showroom": _l("Dealer showroom"),
+    "office": _l("Agency office"),
+}
+WEEKDAY_LABELS = {
+    "mon": _l("Mon"), "tue": _l("Tue"), "wed": _l("Wed"), "thu": _l("Thu"), "fri": _l("Fri"),
+    "sat": _l("Sat"), "sun": _l("Sun"),
+}
+ALL.update({"SITE_KINDS": SITE_KINDS, "WEEKDAY_LABELS": WEEKDAY_LABELS})

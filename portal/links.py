@@ -19,6 +19,7 @@ PARTNER_PAGES = {
 BANK_PAGES = {
     "held": ("bank.held", "org"),
     "bank_referral": ("bank.referral", "referral_id"),
+    "site": ("bank.site", "site_id"),
 }
 
 

@@ -48,7 +48,8 @@ RequestModel = _In  # the base of every request body and query, for the other AP
 # intake field sits at its nested API name, with this type for its kind. Only the shape is
 # checked here; the intake's rules are the service's.
 API_TYPES = {"product": Text, "text": Text, "version": Text, "industry": Industry,
-             "money": Money, "months": int, "consent": bool, "time": datetime}
+             "money": Money, "months": int, "consent": bool, "time": datetime,
+             "site": Annotated[int, Field(ge=1, le=MAX_ID)] | Text}
 SECTIONS = {"buyer": "BuyerIn", "asset": "AssetIn", "consent": "ConsentIn"}
 SECTION_DOCS = {"asset": "Required for housing and auto loans."}
 
@@ -94,6 +95,7 @@ EXAMPLE_REFERRAL = {
     "consent": {"obtained": True, "notice_version": "2026-01",
                 "obtained_at": "2026-03-01T10:00:00+08:00"},
     "external_ref": "CRM-000123",
+    "site": "SUNRISE-GARDEN",
 }
 
 
@@ -285,6 +287,27 @@ class DisbursementOut(BaseModel):
     date: Day = Field(description="The value date.")
 
 
+class SiteRefOut(BaseModel):
+    id: int
+    code: str
+    name: str
+
+
+class SiteOut(BaseModel):
+    id: int
+    code: str = Field(description="Name the site by this code (or its id) in a submission's "
+                                  "`site`.")
+    kind: Literal["project", "showroom", "office"]
+    name: str
+    address: str | None
+    presale_permit: str | None = Field(description="Projects: the pre-sale permit number.")
+    active: bool = Field(description="Only active sites may be named on new referrals.")
+
+
+class SiteList(BaseModel):
+    items: list[SiteOut]
+
+
 class ReferralOut(BaseModel):
     id: int
     external_ref: str | None
@@ -312,6 +335,8 @@ class ReferralOut(BaseModel):
     contract: ContractOut | None = Field(None, description="Once the contract is recorded.")
     disbursement: DisbursementOut | None = Field(None, description="Once the disbursement "
                                                                    "is recorded.")
+    site: SiteRefOut | None = Field(None, description="The project, showroom or office the "
+                                                      "referral came through, if named.")
 
 
 class ReferralList(BaseModel):
