@@ -14,6 +14,7 @@ from models import (
     AgreementTemplate,
     Document,
     Notification,
+    PartnerSite,
     PasswordResetToken,
     Referral,
     ReferralEvent,
@@ -21,6 +22,7 @@ from models import (
     Reveal,
     RevealRequest,
     SavedQueueFilter,
+    SiteStaff,
     Stipulation,
     User,
     WebhookDelivery,
@@ -39,6 +41,7 @@ from portal.services import (
     passwords,
     reveals,
     scoring,
+    sites,
     webhooks,
 )
 from tests import factories
@@ -116,6 +119,9 @@ ACCESS = {
     "partner.messages_page": PARTNERS,
     "partner.post_message": PARTNERS,
     "partner.read_messages": PARTNERS,
+    # the partner's own projects, showrooms and offices, read only (issue 14)
+    "partner.sites_page": PARTNERS,
+    "partner.site": PARTNERS,
     # bank face
     "bank.queue": BANK,
     "bank.referrals": BANK,
@@ -179,6 +185,12 @@ ACCESS = {
     "bank.messages_page": BANK,
     "bank.post_message": BANK,
     "bank.read_messages": BANK,
+    # partners' sites, their quota and on-site staff (issue 14)
+    "bank.partner_sites": MANAGERS,
+    "bank.site": MANAGERS,
+    "bank.edit_site": MANAGERS,
+    "bank.assign_site_staff": MANAGERS,
+    "bank.remove_site_staff": MANAGERS,
     # admin face
     "admin.dashboard": ADMINS,
     "admin.orgs": ADMINS,
@@ -252,6 +264,9 @@ def objects(world):
                                     params={"view": "mine"})
     db.session.add(saved_filter)
     branch = factories.branch("MATRIX")
+    site = sites.create(Ctx(user=world.manager), world.org_a, {
+        "kind": "project", "code": "GARDEN", "name": "Garden", "quota_amount": "1000000"})
+    placed = sites.assign(Ctx(user=world.manager), site, world.officer, ["mon"])
     db.session.commit()
     return {
         "filter_id": saved_filter.id,
@@ -265,6 +280,7 @@ def objects(world):
         "item_id": document.stipulation_id,
         "code": "consumer_loan",
         "branch_id": branch.id,
+        "site_id": site.id, "assignment_id": placed.id,
     }
 
 
@@ -326,7 +342,7 @@ def _check(response, expectation, what):
 def _fingerprint():
     db.session.expire_all()
     tables = (Referral, ReferralEvent, Document, Stipulation, User, Notification, WebhookDelivery,
-              Reveal, RevealRequest, ReferralMessage, SavedQueueFilter)
+              Reveal, RevealRequest, ReferralMessage, SavedQueueFilter, PartnerSite, SiteStaff)
     rows = [db.session.scalar(select(func.count()).select_from(t)) for t in tables]
     states = db.session.execute(select(Referral.id, Referral.status, Referral.version,
                                        Referral.assigned_to_id)).all()
@@ -334,7 +350,10 @@ def _fingerprint():
     requests = db.session.execute(select(RevealRequest.id, RevealRequest.status)).all()
     # A thread read by someone who may not is as much a change as a message written.
     read = db.session.execute(select(ReferralMessage.id, ReferralMessage.read_at)).all()
-    return rows, states, users, requests, read
+    placed = db.session.execute(select(PartnerSite.id, PartnerSite.name, PartnerSite.code,
+                                       PartnerSite.quota_amount, SiteStaff.days)
+                                .outerjoin(SiteStaff)).all()
+    return rows, states, users, requests, read, placed
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -37,6 +37,7 @@ from portal.services import (
     referrals,
     reveals,
     scoring,
+    sites,
 )
 from portal.services.errors import Forbidden, ValidationFailed
 from tests import factories
@@ -46,7 +47,7 @@ from tests.test_access_matrix import ACCESS
 
 # URL arguments that name an object of a partner's (what another branch must not reach).
 PARTNER_OBJECTS = {"referral_id", "document_id", "agreement_id", "follow_up_id", "dispute_id",
-                   "org_id", "request_id", "item_id"}
+                   "org_id", "request_id", "item_id", "site_id", "assignment_id"}
 ROLE_OF = {"east_manager": "manager", "east_officer": "officer", "east_admin": "admin",
            "manager": "manager", "officer": "officer", "admin": "admin"}
 
@@ -91,8 +92,12 @@ def b_objects(tree):
     scoring.recompute_all()
     dispute = disputes.open_dispute(Ctx(user=w.partner_b), w.org_b,
                                     {"subject": "kpi:approval_rate", "note": "Looks low"})
+    site = sites.create(manager, w.org_b, {"kind": "showroom", "code": "B-SHOW",
+                                           "name": "B's showroom", "quota_amount": "5000000"})
+    placed = sites.assign(manager, site, w.west_manager, ["tue", "thu"])
     db.session.commit()
-    return {"referral_id": referral.id, "document_id": document.id,
+    return {"site_id": site.id, "assignment_id": placed.id,
+            "referral_id": referral.id, "document_id": document.id,
             "agreement_id": agreement.id, "follow_up_id": follow_up.id, "dispute_id": dispute.id,
             "org_id": w.org_b.id, "request_id": ask.id, "name": "approval_rate",
             "user_id": w.partner_b.id, "conflict_id": conflict.id, "held_by_a": held_by_a.id,

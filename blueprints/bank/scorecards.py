@@ -17,7 +17,7 @@ from portal.bank_time import typed_local
 from portal.extensions import db
 from portal.labels import PARTNER_TYPES
 from portal.security import ctx, roles_required
-from portal.services import branches, followups, partners, referrals, scoring
+from portal.services import branches, followups, partners, referrals, scoring, sites
 from portal.services.errors import ValidationFailed
 from portal.services.portfolio import PortfolioQuery, class_mix
 from portal.services.portfolio import parse as parse_period
@@ -188,6 +188,7 @@ def scorecard(org_id: int):
         pool=db.session.scalars(followups.pool(status="active", org_id=org.id,
                                                   user=current_user).limit(20)).all(),
         cadence=followups.cadence(), contact_form=contact_form, TIER_LABELS=TIER_LABELS,
+        site_warnings=sites.warnings(org.id), site_count=len(sites.of_org(org.id)),
         kinds=followups.CONTACT_KINDS, reasons=followups.REASONS,
         TIER_BADGES=TIER_BADGES, k=scoring.setting("SCORING_PRIOR_STRENGTH"),
         level=scoring.setting("SCORING_INTERVAL"), sla=scoring.setting("SCORING_SLA_HOURS"))
