@@ -11,7 +11,15 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+    create_model,
+)
 
 from models import WEBHOOK_EVENT_TYPES
 from portal.services import referral_intake
@@ -49,7 +57,19 @@ RequestModel = _In  # the base of every request body and query, for the other AP
 # checked here; the intake's rules are the service's.
 API_TYPES = {"product": Text, "text": Text, "version": Text, "industry": Industry,
              "money": Money, "months": int, "consent": bool, "time": datetime,
-             "site": Annotated[int, Field(ge=1, le=MAX_ID)] | Text}
+             "site": None}  # SiteRef, below
+def _site_ref(value):
+    """A site by id (a JSON number, not a boolean) or by code (text)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID:
+        return value
+    if isinstance(value, str) and "\x00" not in value and 0 < len(value.strip()) <= 32:
+        return value.strip()
+    raise ValueError("must be a site's id (a number) or its code (text)")
+
+
+SiteRef = Annotated[int | str, PlainValidator(_site_ref), WithJsonSchema(
+    {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "maxLength": 32}]})]
+API_TYPES["site"] = SiteRef
 SECTIONS = {"buyer": "BuyerIn", "asset": "AssetIn", "consent": "ConsentIn"}
 SECTION_DOCS = {"asset": "Required for housing and auto loans."}
 

@@ -218,16 +218,15 @@ class Usage:
 
     @property
     def level(self) -> int:
-        """The highest threshold reached (0, 80 or 100)."""
-        share = self.share
-        if share is None:
+        """The highest threshold reached (0, 80 or 100), reckoned exactly (no float)."""
+        if not self.quota:
             return 0
-        return max((t for t in THRESHOLDS if share * 100 >= t), default=0)
+        return max((t for t in THRESHOLDS if self.used * 100 >= self.quota * t), default=0)
 
     @property
     def percent(self) -> int | None:
-        share = self.share
-        return None if share is None else int(share * 100)
+        """Whole percent used, rounded down (so 79.9 % never reads as 80 %)."""
+        return None if not self.quota else int(self.used * 100 // self.quota)
 
 
 def _usage_rows(site_ids: list[int]) -> Select:
@@ -292,7 +291,8 @@ def check_quota(ctx: Ctx, referral: Referral) -> int | None:
         {"site_id": site.id, "site_name": site.name, "site_code": site.code,
          "org_code": org.code, "org_name": org.name, "threshold": level,
          "used": str(use.used), "quota": str(site.quota_amount)},
-        dedupe_key=f"site-quota:{site.id}:{level}")
+        # Once per threshold of this quota: a new quota warns afresh.
+        dedupe_key=f"site-quota:{site.id}:{site.quota_amount}:{level}")
     return level
 
 
