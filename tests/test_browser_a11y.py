@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from models import Referral
 from portal.extensions import db
+from portal.services import Ctx, sites
 from tests import factories
 from tests.test_browser import log_in
 from tests.test_scorecard_pages import scored  # noqa: F401  (a fixture: cards with charts)
@@ -31,7 +32,8 @@ PAGES = {
                   "/partner/referrals/{rid}", "/partner/agreements", "/partner/agreements/{aid}",
                   "/partner/users", "/partner/api-keys", "/partner/webhooks",
                   "/partner/webhooks/deliveries", "/partner/notifications", "/partner/scorecard",
-                  "/partner/messages", "/partner/products",
+                  "/partner/messages", "/partner/products", "/partner/sites",
+                  "/partner/sites/{site}",
                   "/partner/calculator?product=housing_mortgage&amount=1200000&months=240",
                   "/account"],
     "agent_a": ["/partner/", "/partner/referrals", "/partner/referrals/new",
@@ -43,7 +45,8 @@ PAGES = {
                 "/bank/reveals",
                 "/bank/referrals/{conflict}", "/bank/scorecards", "/bank/scorecards/{org}",
                 "/bank/followups", "/bank/contacts", "/bank/disputes", "/bank/agreements",
-                "/bank/agreements/{aid}", "/bank/portfolio"],
+                "/bank/agreements/{aid}", "/bank/portfolio", "/bank/partners/{org}/sites",
+                "/bank/sites/{site}"],
     "admin": ["/admin/", "/admin/orgs", "/admin/orgs/new", "/admin/users", "/admin/audit",
               "/admin/scoring", "/admin/imports", "/admin/products", "/admin/branches",
               "/bank/agreement-templates",
@@ -101,6 +104,10 @@ def people(scored):  # noqa: F811
     factories.submit(scored.partner_a, **taken)
     scored.conflict = factories.submit(scored.partner_b, **taken).id
     scored.aid = factories.active_agreement(scored.org_a).id
+    site = sites.create(Ctx(user=scored.manager), scored.org_a, {
+        "kind": "project", "code": "GARDEN", "name": "Garden", "quota_amount": "1000000"})
+    sites.assign(Ctx(user=scored.manager), site, scored.officer, ["mon", "wed"], "021-5888 1234")
+    scored.site = site.id
     assert first is not None
     db.session.commit()
     return scored
@@ -118,7 +125,7 @@ def open_as(chromium, live_server, people, role, language, width):
 
 def paths(people, role):
     ids = {"rid": people.rid, "aid": people.aid, "org": people.org_a.id,
-           "conflict": people.conflict}
+           "conflict": people.conflict, "site": people.site}
     return [template.format(**ids) for template in PAGES[role]]
 
 

@@ -326,6 +326,9 @@ class SiteOut(BaseModel):
 
 class SiteList(BaseModel):
     items: list[SiteOut]
+    page: int
+    per_page: int
+    total: int
 
 
 class ReferralOut(BaseModel):
