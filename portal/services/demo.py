@@ -187,8 +187,8 @@ def _demo_quota(manager: Ctx) -> None:
     used = sites.usage(site).used
     if used:
         data = {name: getattr(site, name) for name in sites.FIELDS}
-        data["quota_amount"] = (used / Decimal("0.85")).quantize(Decimal("1000000"),
-                                                                 rounding=ROUND_CEILING)
+        millions = (used / Decimal("0.85") / 1_000_000).to_integral_value(ROUND_CEILING)
+        data["quota_amount"] = millions * 1_000_000
         sites.update(manager, site, data)
 
 
