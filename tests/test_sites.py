@@ -367,6 +367,12 @@ def test_the_portfolio_reads_per_site(world, as_user):
     from portal.services.portfolio import loans as loan_query
     rows = db.session.scalars(loan_query(PortfolioQuery(group_by="site", key="0"))).all()
     assert [r.amount for r in rows] == [Decimal("150000")]
+    # The API reads the same, per site.
+    key = make_key(world.manager)
+    answer = client.get(f"/api/v1/portfolio?group_by=site&site={garden.id}",
+                        headers=auth(key)).json
+    assert [(g["key"], g["borrowers"]) for g in answer["groups"]] == [(str(garden.id), 2)]
+    assert answer["filters"]["site"] == str(garden.id)
 
 
 def test_the_scorecard_drill_reads_per_site(world, as_user):

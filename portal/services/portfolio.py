@@ -87,7 +87,8 @@ class PortfolioQuery(BaseModel):
         """The filters as query-string arguments (for links and the export)."""
         out = {"group_by": self.group_by, "from": self.from_ and self.from_.isoformat(),
                "to": self.to and self.to.isoformat(), "product": self.product,
-               "org_code": self.org_code, "branch": self.branch, "site": self.site}
+               "org_code": self.org_code, "branch": self.branch,
+               "site": str(self.site) if self.site else None}
         return {k: v for k, v in out.items() if v}
 
 
