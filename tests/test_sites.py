@@ -304,8 +304,9 @@ def test_the_api_takes_a_site_by_id_or_code_and_refuses_another_partners(world, 
     assert by_id.status_code == 201 and by_id.json["site"]["id"] == own.id
     none = client.post("/api/v1/referrals", headers=auth(key), json=api_body())
     assert none.status_code == 201 and none.json["site"] is None
-    listed = client.get("/api/v1/sites", headers=auth(key)).json["items"]
-    assert [s["code"] for s in listed] == ["OWN-SHOW"]
+    listed = client.get("/api/v1/sites", headers=auth(key)).json
+    assert [s["code"] for s in listed["items"]] == ["OWN-SHOW"] and listed["total"] == 1
+    assert client.get("/api/v1/sites", headers=auth(make_key(world.manager))).status_code == 403
     spec = client.get("/api/v1/openapi.json").json["components"]["schemas"]
     assert "site" in spec["ReferralIn"]["properties"] and "site" in spec["ReferralOut"][
         "properties"]

@@ -19,7 +19,7 @@ from typing import Annotated
 
 from flask_babel import lazy_gettext as _l
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator
-from sqlalchemy import Select, and_, case, func, select
+from sqlalchemy import Select, case, func, select
 
 from models import (
     WEEKDAYS,
@@ -189,14 +189,6 @@ def lookup(org_id: int | None, value) -> PartnerSite | None:
 def finder(org_id: int | None):
     """The intake's site lookup for one organisation (referral_intake's `find_site`)."""
     return lambda value: lookup(org_id, value)
-
-
-def names(site_ids) -> dict[int, str]:
-    ids = [i for i in set(site_ids) if i is not None]
-    if not ids:
-        return {}
-    return dict(db.session.execute(select(PartnerSite.id, PartnerSite.name)
-                                   .where(PartnerSite.id.in_(ids))).all())
 
 
 # --- quota use ----------------------------------------------------------------------------------
@@ -434,7 +426,3 @@ def referral_counts(site_ids: list[int]) -> dict[int, int]:
         select(Referral.site_id, func.count()).where(Referral.site_id.in_(site_ids))
         .group_by(Referral.site_id)).all())
 
-
-def in_org(org_id: int):
-    """SQL: the referral's site is one of `org_id`'s (a guard for filters by site)."""
-    return and_(PartnerSite.id == Referral.site_id, PartnerSite.org_id == org_id)
