@@ -51,6 +51,7 @@ from .scorecard import (
     ScoringWeights,
     TierState,
 )
+from .site import WEEKDAYS, PartnerSite, SiteKind, SiteStaff
 from .user import (
     BANK_ROLES,
     PARTNER_ROLES,
@@ -145,4 +146,9 @@ __all__ = [
     "LEAD_OUTCOMES",
     "LEAD_TRANSITIONS",
     "LeadStatus",
+    # partners' projects, showrooms and offices, with on-site staff (issue 14)
+    "PartnerSite",
+    "SiteKind",
+    "SiteStaff",
+    "WEEKDAYS",
 ]

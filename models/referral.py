@@ -17,6 +17,7 @@ from .user import User
 if TYPE_CHECKING:
     from .decision import LoanDecision
     from .document import Document, Stipulation
+    from .site import PartnerSite
 
 Money = Numeric(14, 2)
 SEARCH_KEY = String(100).with_variant(String(100, collation="C"), "postgresql")
@@ -60,6 +61,9 @@ class Referral(db.Model):
     # Set on history brought in by an import job: the queue marks such referrals as imported.
     import_batch_id: Mapped[int | None] = mapped_column(
         ForeignKey("import_batch.id", name="fk_referral_import_batch"))
+    # The partner's project, showroom or office the buyer came through (models/site.py).
+    site_id: Mapped[int | None] = mapped_column(
+        ForeignKey("partner_site.id", name="fk_referral_site"), index=True)
 
     buyer_name: Mapped[str] = mapped_column(String(100))
     # Search keys (referral_search.search_key): compared by prefix through their indexes, so
@@ -120,6 +124,7 @@ class Referral(db.Model):
     submitted_by: Mapped[User | None] = relationship(foreign_keys=[submitted_by_id])
     assigned_to: Mapped[User | None] = relationship(foreign_keys=[assigned_to_id])
     product: Mapped[Product] = relationship()
+    site: Mapped[PartnerSite | None] = relationship()
     events: Mapped[list[ReferralEvent]] = relationship(
         back_populates="referral", order_by="ReferralEvent.id", cascade="all, delete-orphan"
     )

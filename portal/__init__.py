@@ -199,12 +199,14 @@ def register_blueprints(app: Flask) -> None:
     import blueprints.bank.queue_actions  # noqa: F401  (taking referrals, saved queue filters)
     import blueprints.bank.scorecard_drill  # noqa: F401  (what stands behind each figure)
     import blueprints.bank.scorecards  # noqa: F401  (scorecards, follow-up, contacts)
+    import blueprints.bank.sites  # noqa: F401  (partners' projects, showrooms, offices)
     import blueprints.partner.agreements  # noqa: F401
     import blueprints.partner.group  # noqa: F401  (group referrals: a CSV of buyers)
     import blueprints.partner.integration  # noqa: F401  (API keys, webhooks, notifications)
     import blueprints.partner.leads  # noqa: F401  (customers the bank referred to the partner)
     import blueprints.partner.messages  # noqa: F401  (messages on a referral, the partner's side)
     import blueprints.partner.scorecard  # noqa: F401  (the partner's own card)
+    import blueprints.partner.sites  # noqa: F401  (the partner's sites, read only)
     import blueprints.partner.tools  # noqa: F401  (product sheets, payment calculator)
     from blueprints.admin.routes import bp as admin_bp
     from blueprints.api.openapi import API_PREFIX

@@ -221,6 +221,7 @@ NOTIFICATION_KINDS = {
     "referral_message": _l("Message on a referral"),
     "lead_received": _l("A customer referred by the bank"),
     "lead_answered": _l("A partner answered a customer referral"),
+    "site_quota": _l("Site quota nearly used"),
 }
 
 # Partner tiers (scorecards); the KPIs' own labels sit with their definitions in scoring/kpis.py.
@@ -297,3 +298,14 @@ CONSENT_METHODS = {
 }
 ALL.update({"LEAD_STATUSES": LEAD_STATUSES, "LEAD_BADGES": LEAD_BADGES, "LEAD_NEEDS": LEAD_NEEDS,
             "CONSENT_METHODS": CONSENT_METHODS})
+# Partners' sites (models/site.py) and the days of the week on-site staff sit there.
+SITE_KINDS = {
+    "project": _l("Real-estate project"),
+    "showroom": _l("Dealer showroom"),
+    "office": _l("Agency office"),
+}
+WEEKDAY_LABELS = {
+    "mon": _l("Mon"), "tue": _l("Tue"), "wed": _l("Wed"), "thu": _l("Thu"), "fri": _l("Fri"),
+    "sat": _l("Sat"), "sun": _l("Sun"),
+}
+ALL.update({"SITE_KINDS": SITE_KINDS, "WEEKDAY_LABELS": WEEKDAY_LABELS})

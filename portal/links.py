@@ -21,6 +21,7 @@ BANK_PAGES = {
     "held": ("bank.held", "org"),
     "bank_referral": ("bank.referral", "referral_id"),
     "bank_lead": ("bank.lead", "lead_id"),
+    "site": ("bank.site", "site_id"),
 }
 
 

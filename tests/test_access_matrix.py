@@ -15,6 +15,7 @@ from models import (
     CustomerLead,
     Document,
     Notification,
+    PartnerSite,
     PasswordResetToken,
     Referral,
     ReferralEvent,
@@ -22,6 +23,7 @@ from models import (
     Reveal,
     RevealRequest,
     SavedQueueFilter,
+    SiteStaff,
     Stipulation,
     User,
     WebhookDelivery,
@@ -42,6 +44,7 @@ from portal.services import (
     passwords,
     reveals,
     scoring,
+    sites,
     webhooks,
 )
 from tests import factories
@@ -133,6 +136,9 @@ ACCESS = {
     "partner.accept_lead": PARTNERS,
     "partner.decline_lead": PARTNERS,
     "partner.lead_outcome": PARTNERS,
+    # the partner's own projects, showrooms and offices, read only (issue 14)
+    "partner.sites_page": PARTNERS,
+    "partner.site": PARTNERS,
     # bank face
     "bank.queue": BANK,
     "bank.referrals": BANK,
@@ -209,6 +215,12 @@ ACCESS = {
     "bank.leads": BANK,
     "bank.new_lead": BANK,
     "bank.lead": BANK,
+    # partners' sites, their quota and on-site staff (issue 14)
+    "bank.partner_sites": MANAGERS,
+    "bank.site": MANAGERS,
+    "bank.edit_site": MANAGERS,
+    "bank.assign_site_staff": MANAGERS,
+    "bank.remove_site_staff": MANAGERS,
     # admin face
     "admin.dashboard": ADMINS,
     "admin.orgs": ADMINS,
@@ -291,6 +303,9 @@ def objects(world):
     lead = customer_leads.create(Ctx(user=world.manager), world.org_a, {
         "customer_name": "Matrix", "mobile": "13812345678", "need": "other", "consent": True,
         "consent_method": "signed_form", "consent_at": utcnow() - timedelta(hours=1)})
+    site = sites.create(Ctx(user=world.manager), world.org_a, {
+        "kind": "project", "code": "GARDEN", "name": "Garden", "quota_amount": "1000000"})
+    placed = sites.assign(Ctx(user=world.manager), site, world.officer, ["mon"])
     db.session.commit()
     return {
         "filter_id": saved_filter.id,
@@ -306,6 +321,7 @@ def objects(world):
         "branch_id": branch.id,
         "application_id": application.id, "answer_token": "matrix-answer",
         "lead_id": lead.id,
+        "site_id": site.id, "assignment_id": placed.id,
     }
 
 
@@ -367,7 +383,8 @@ def _check(response, expectation, what):
 def _fingerprint():
     db.session.expire_all()
     tables = (Referral, ReferralEvent, Document, Stipulation, User, Notification, WebhookDelivery,
-              Reveal, RevealRequest, ReferralMessage, SavedQueueFilter, CustomerLead)
+              Reveal, RevealRequest, ReferralMessage, SavedQueueFilter, CustomerLead,
+              PartnerSite, SiteStaff)
     rows = [db.session.scalar(select(func.count()).select_from(t)) for t in tables]
     states = db.session.execute(select(Referral.id, Referral.status, Referral.version,
                                        Referral.assigned_to_id)).all()
@@ -376,7 +393,10 @@ def _fingerprint():
     # A thread read by someone who may not is as much a change as a message written.
     read = db.session.execute(select(ReferralMessage.id, ReferralMessage.read_at)).all()
     leads = db.session.execute(select(CustomerLead.id, CustomerLead.status)).all()
-    return rows, states, users, requests, read, leads
+    placed = db.session.execute(select(PartnerSite.id, PartnerSite.name, PartnerSite.code,
+                                       PartnerSite.quota_amount, SiteStaff.days)
+                                .outerjoin(SiteStaff)).all()
+    return rows, states, users, requests, read, leads, placed
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -53,6 +53,7 @@ ENDPOINTS = [
     ("post", "/api/v1/referrals/1/transitions"),
     ("get", "/api/v1/agreements"),
     ("get", "/api/v1/agreements/1/pdf"),
+    ("get", "/api/v1/sites"),
 ]
 
 
@@ -623,6 +624,7 @@ def test_the_openapi_document_describes_every_operation(client):
         ("/referrals/{referral_id}/messages", "get"),
         ("/referrals/{referral_id}/messages", "post"),
         ("/referrals/batch", "post"),
+        ("/sites", "get"),
     }
     for path, item in doc["paths"].items():
         for method, operation in item.items():

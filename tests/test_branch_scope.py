@@ -38,6 +38,7 @@ from portal.services import (
     referrals,
     reveals,
     scoring,
+    sites,
 )
 from portal.services.errors import Forbidden, ValidationFailed
 from tests import factories
@@ -47,7 +48,7 @@ from tests.test_access_matrix import ACCESS
 
 # URL arguments that name an object of a partner's (what another branch must not reach).
 PARTNER_OBJECTS = {"referral_id", "document_id", "agreement_id", "follow_up_id", "dispute_id",
-                   "org_id", "request_id", "item_id", "lead_id"}
+                   "org_id", "request_id", "item_id", "lead_id", "site_id", "assignment_id"}
 ROLE_OF = {"east_manager": "manager", "east_officer": "officer", "east_admin": "admin",
            "manager": "manager", "officer": "officer", "admin": "admin"}
 
@@ -95,8 +96,12 @@ def b_objects(tree):
     lead = customer_leads.create(manager, w.org_b, {
         "customer_name": "Scope", "mobile": "13812345678", "need": "other", "consent": True,
         "consent_method": "signed_form", "consent_at": utcnow() - timedelta(hours=1)})
+    site = sites.create(manager, w.org_b, {"kind": "showroom", "code": "B-SHOW",
+                                           "name": "B's showroom", "quota_amount": "5000000"})
+    placed = sites.assign(manager, site, w.west_manager, ["tue", "thu"])
     db.session.commit()
-    return {"referral_id": referral.id, "document_id": document.id,
+    return {"site_id": site.id, "assignment_id": placed.id,
+            "referral_id": referral.id, "document_id": document.id,
             "agreement_id": agreement.id, "follow_up_id": follow_up.id, "dispute_id": dispute.id,
             "org_id": w.org_b.id, "request_id": ask.id, "name": "approval_rate",
             "user_id": w.partner_b.id, "conflict_id": conflict.id, "held_by_a": held_by_a.id,

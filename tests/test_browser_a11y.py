@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from models import Referral, utcnow
 from portal.extensions import db
-from portal.services import Ctx, customer_leads
+from portal.services import Ctx, customer_leads, sites
 from tests import factories
 from tests.test_browser import log_in
 from tests.test_scorecard_pages import scored  # noqa: F401  (a fixture: cards with charts)
@@ -34,7 +34,7 @@ PAGES = {
                   "/partner/users", "/partner/api-keys", "/partner/webhooks",
                   "/partner/webhooks/deliveries", "/partner/notifications", "/partner/scorecard",
                   "/partner/messages", "/partner/products", "/partner/leads",
-                  "/partner/leads/{lead}",
+                  "/partner/leads/{lead}", "/partner/sites", "/partner/sites/{site}",
                   "/partner/calculator?product=housing_mortgage&amount=1200000&months=240",
                   "/account"],
     "agent_a": ["/partner/", "/partner/referrals", "/partner/referrals/new",
@@ -48,7 +48,8 @@ PAGES = {
                 "/bank/followups", "/bank/contacts", "/bank/disputes", "/bank/agreements",
                 "/bank/agreements/{aid}", "/bank/portfolio", "/bank/applications",
                 "/bank/annual-reviews?view=all", "/bank/partners/{org}/annual-review",
-                "/bank/leads", "/bank/leads/new", "/bank/leads/{lead}"],
+                "/bank/leads", "/bank/leads/new", "/bank/leads/{lead}",
+                "/bank/partners/{org}/sites", "/bank/sites/{site}"],
     "admin": ["/admin/", "/admin/orgs", "/admin/orgs/new", "/admin/users", "/admin/audit",
               "/admin/scoring", "/admin/imports", "/admin/products", "/admin/branches",
               "/bank/agreement-templates",
@@ -110,6 +111,10 @@ def people(scored):  # noqa: F811
         "customer_name": "周建国", "mobile": "13812345678", "need": "home_decoration",
         "consent": True, "consent_method": "signed_form",
         "consent_at": utcnow() - timedelta(hours=1)}).id
+    site = sites.create(Ctx(user=scored.manager), scored.org_a, {
+        "kind": "project", "code": "GARDEN", "name": "Garden", "quota_amount": "1000000"})
+    sites.assign(Ctx(user=scored.manager), site, scored.officer, ["mon", "wed"], "021-5888 1234")
+    scored.site = site.id
     assert first is not None
     db.session.commit()
     return scored
@@ -127,7 +132,7 @@ def open_as(chromium, live_server, people, role, language, width):
 
 def paths(people, role):
     ids = {"rid": people.rid, "aid": people.aid, "org": people.org_a.id,
-           "conflict": people.conflict, "lead": people.lead}
+           "conflict": people.conflict, "lead": people.lead, "site": people.site}
     return [template.format(**ids) for template in PAGES[role]]
 
 

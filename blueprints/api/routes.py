@@ -19,7 +19,15 @@ from sqlalchemy.orm import selectinload
 
 from models import Agreement, Organization, Referral, Stipulation, User
 from portal.extensions import db
-from portal.services import agreements, conditions, decisions, disclosure, documents, referrals
+from portal.services import (
+    agreements,
+    conditions,
+    decisions,
+    disclosure,
+    documents,
+    referrals,
+    sites,
+)
 from portal.services.errors import NotFound, ValidationFailed
 from portal.services.lifecycle import State
 from portal.services.reference import DOCUMENT_KINDS
@@ -93,6 +101,9 @@ def _referral_out(referral: Referral, caller: User) -> dict:
         timeline=timeline,
         # The same for bank and partner callers: the terms are written for the partner.
         **disclosure.loan_terms(referral),
+        site=(schemas.SiteRefOut(id=referral.site.id, code=referral.site.code,
+                                 name=disclosure.partner_text(referral.site, "name"))
+              if referral.site else None),
         assigned_to=(schemas.AssignedOfficerOut(id=referral.assigned_to.id,
                                                 name=referral.assigned_to.name)
                      if referral.assigned_to and not caller.is_partner else None),
@@ -390,3 +401,27 @@ def agreement_pdf(agreement_id: int):
                          etag=rendered.sha256, max_age=0)
     response.headers["X-Content-SHA256"] = rendered.sha256
     return response
+
+
+# --- sites -------------------------------------------------------------------------------------
+
+@bp.route("/sites", methods=["GET"])
+@operation("listSites", "Your organisation's projects, showrooms and offices (partner roles)",
+           tag="referrals", query=schemas.PageQuery,
+           description="The sites a submission may name in `site` (by id or code): the active "
+                       "ones. The bank's channel managers keep them.",
+           responses={200: (schemas.SiteList, "A page of your organisation's sites.")},
+           errors=("403", "422"))
+@rate_limited
+def list_sites():
+    partner_only()
+    args = parse(schemas.PageQuery, request.args.to_dict())
+    own = sites.of_org(user().org_id)
+    items = []
+    for found in own[(args.page - 1) * args.per_page:args.page * args.per_page]:
+        view = disclosure.site(found)
+        items.append(schemas.SiteOut(id=view.id, code=view.code, kind=view.kind, name=view.name,
+                                     address=view.address, presale_permit=view.presale_permit,
+                                     active=view.active).model_dump(mode="json"))
+    # A partner has a handful of sites: read whole, served a page at a time like every list.
+    return page_of(items, args, len(own))

@@ -11,7 +11,15 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+    create_model,
+)
 
 from models import WEBHOOK_EVENT_TYPES
 from portal.services import group_referrals, referral_intake
@@ -48,7 +56,20 @@ RequestModel = _In  # the base of every request body and query, for the other AP
 # intake field sits at its nested API name, with this type for its kind. Only the shape is
 # checked here; the intake's rules are the service's.
 API_TYPES = {"product": Text, "text": Text, "version": Text, "industry": Industry,
-             "money": Money, "months": int, "consent": bool, "time": datetime}
+             "money": Money, "months": int, "consent": bool, "time": datetime,
+             "site": None}  # SiteRef, below
+def _site_ref(value):
+    """A site by id (a JSON number, not a boolean) or by code (text)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID:
+        return value
+    if isinstance(value, str) and "\x00" not in value and 0 < len(value.strip()) <= 32:
+        return value.strip()
+    raise ValueError("must be a site's id (a number) or its code (text)")
+
+
+SiteRef = Annotated[int | str, PlainValidator(_site_ref), WithJsonSchema(
+    {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "maxLength": 32}]})]
+API_TYPES["site"] = SiteRef
 SECTIONS = {"buyer": "BuyerIn", "asset": "AssetIn", "consent": "ConsentIn"}
 SECTION_DOCS = {"asset": "Required for housing and auto loans."}
 
@@ -94,6 +115,7 @@ EXAMPLE_REFERRAL = {
     "consent": {"obtained": True, "notice_version": "2026-01",
                 "obtained_at": "2026-03-01T10:00:00+08:00"},
     "external_ref": "CRM-000123",
+    "site": "SUNRISE-GARDEN",
 }
 
 
@@ -285,6 +307,30 @@ class DisbursementOut(BaseModel):
     date: Day = Field(description="The value date.")
 
 
+class SiteRefOut(BaseModel):
+    id: int
+    code: str
+    name: str
+
+
+class SiteOut(BaseModel):
+    id: int
+    code: str = Field(description="Name the site by this code (or its id) in a submission's "
+                                  "`site`.")
+    kind: Literal["project", "showroom", "office"]
+    name: str
+    address: str | None
+    presale_permit: str | None = Field(description="Projects: the pre-sale permit number.")
+    active: bool = Field(description="Only active sites may be named on new referrals.")
+
+
+class SiteList(BaseModel):
+    items: list[SiteOut]
+    page: int
+    per_page: int
+    total: int
+
+
 class ReferralOut(BaseModel):
     id: int
     external_ref: str | None
@@ -312,6 +358,8 @@ class ReferralOut(BaseModel):
     contract: ContractOut | None = Field(None, description="Once the contract is recorded.")
     disbursement: DisbursementOut | None = Field(None, description="Once the disbursement "
                                                                    "is recorded.")
+    site: SiteRefOut | None = Field(None, description="The project, showroom or office the "
+                                                      "referral came through, if named.")
 
 
 class ReferralList(BaseModel):

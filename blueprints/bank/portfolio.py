@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from blueprints import paginate
 from portal.security import bank_required
-from portal.services import branches, partners, portfolio, portfolio_views, queue, scoring
+from portal.services import branches, partners, portfolio, portfolio_views, queue, scoring, sites
 from portal.services.errors import ValidationFailed
 
 from .routes import bp
@@ -27,6 +27,12 @@ def _result(query):
     return portfolio.portfolio(query, current_user, locale=str(get_locale() or "zh_CN"))
 
 
+def _site_choices(query) -> list[tuple[int, str]]:
+    """The chosen partner's sites, to read its portfolio site by site."""
+    org = partners.by_reference(query.org_code, current_user) if query.org_code else None
+    return [(s.id, f"{s.name} ({s.code})") for s in sites.of_org(org.id)] if org else []
+
+
 @bp.route("/portfolio")
 @bank_required
 def portfolio_page():
@@ -38,7 +44,7 @@ def portfolio_page():
         headings=portfolio_views.headings(result, portfolio.GROUP_LABELS[query.group_by]),
         chart=portfolio_views.chart(result), groups=portfolio.GROUP_LABELS,
         products=queue.products(), orgs=partners.partner_orgs(current_user),
-        branch_choices=branches.choices(current_user),
+        branch_choices=branches.choices(current_user), site_choices=_site_choices(query),
         level=float(scoring.setting("SCORING_INTERVAL"))), 422 if errors else 200
 
 

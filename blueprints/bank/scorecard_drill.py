@@ -11,7 +11,7 @@ from sqlalchemy import select
 from blueprints import paginate
 from models import ScorecardSnapshot
 from portal.extensions import db
-from portal.services import partners
+from portal.services import partners, sites
 from portal.services.scoring import KPI_BY_NAME
 from portal.services.scoring.drill import Drill, local_range, period_of
 
@@ -36,7 +36,12 @@ def scorecard_kpi(org_id: int, name: str):
     if org is None or kpi is None or snapshot is None:
         abort(404)
     part = "num" if request.args.get("part") == "num" and kpi.kind == "rate" else "den"
-    drill = Drill(kpi, org.id, period_of(snapshot))
+    own_sites = sites.of_org(org.id)
+    # A site of another partner (or none known) reads as no site filter at all.
+    site_id = request.args.get("site", type=int)
+    if site_id not in {0, *(s.id for s in own_sites)}:
+        site_id = None
+    drill = Drill(kpi, org.id, period_of(snapshot), site_id)
     page = paginate(drill.query(part))
     entry = (snapshot.kpis or {}).get(kpi.name) or {}
     return render_template(
@@ -44,4 +49,6 @@ def scorecard_kpi(org_id: int, name: str):
         period_key=period_key, entry=entry, days=local_range(drill.period),
         counts={"num": drill.count("num") if kpi.kind == "rate" else None,
                 "den": drill.count("den")},
-        in_num=drill.numerator_ids([row.id for row in page.items]))
+        in_num=drill.numerator_ids([row.id for row in page.items]),
+        site_id=site_id, site_names={s.id: f"{s.name} ({s.code})" for s in own_sites},
+        by_site=drill.by_site(part) if own_sites else {})

@@ -25,6 +25,7 @@ from portal.services import (
     partners,
     referrals,
     scoring,
+    sites,
 )
 from portal.services.errors import ValidationFailed
 from portal.services.portfolio import PortfolioQuery, class_mix
@@ -203,6 +204,7 @@ def scorecard(org_id: int):
         leads=db.session.scalars(customer_leads.search(current_user, org_id=org.id)
                                  .limit(5)).all(),
         cadence=followups.cadence(), contact_form=contact_form, TIER_LABELS=TIER_LABELS,
+        site_warnings=sites.warnings(org.id), site_count=len(sites.of_org(org.id)),
         kinds=followups.CONTACT_KINDS, reasons=followups.REASONS,
         TIER_BADGES=TIER_BADGES, k=scoring.setting("SCORING_PRIOR_STRENGTH"),
         level=scoring.setting("SCORING_INTERVAL"), sla=scoring.setting("SCORING_SLA_HOURS"))

@@ -22,7 +22,8 @@ class Mandatory:
 
 ACCEPT = ".pdf,.jpg,.jpeg,.png,application/pdf,image/jpeg,image/png"
 # The web form's widget for each kind of intake field (referral_intake.IntakeField.kind).
-WIDGETS = {"product": SelectField, "industry": SelectField, "consent": BooleanField}
+WIDGETS = {"product": SelectField, "industry": SelectField, "consent": BooleanField,
+           "site": SelectField}
 
 
 def _intake_field(face):

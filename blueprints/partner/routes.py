@@ -34,6 +34,7 @@ from portal.services import (
     passwords,
     product_tools,
     referrals,
+    sites,
 )
 from portal.services.errors import AlreadyRegistered, Forbidden, ValidationFailed
 from portal.services.lifecycle import State
@@ -71,6 +72,8 @@ def dashboard():
         waiting=partner_views.waiting_on_partner(org_id),
         activity=partner_views.recent_activity(org_id),
         product_names=partner_views.product_names(_locale()),
+        contacts=[disclosure.onsite_contact(p) for p in sites.onsite_for_org(org_id)],
+        has_sites=bool(sites.of_org(org_id, active_only=True)),
     )
 
 
@@ -117,6 +120,9 @@ def _referral_form(offered) -> ReferralForm:
     form.product.choices = [("", _("Choose a product"))] + [
         (p.code, p.display_name(_locale())) for p in offered]
     form.industry.choices = [("", _("Choose an industry"))] + list(labels.INDUSTRIES.items())
+    # Only the organisation's own active sites are offered; the intake refuses any other.
+    form.site.choices = [("", _("None, or not through a site"))] + sites.choices(
+        current_user.org_id)
     return form
 
 
@@ -165,6 +171,7 @@ def new_referral():
                            other_errors=other_errors, message=message,
                            notice_version=notice_version, offered=offered,
                            asset_kinds={p.code: p.asset_kind for p in offered},
+                           has_sites=len(form.site.choices) > 1,
                            needs_asset=bool(chosen and chosen.asset_kind in ASSET_KINDS)), status
 
 
@@ -203,6 +210,7 @@ def _render_referral(referral: Referral, upload_form: UploadForm | None = None,
         can_withdraw=lifecycle.allowed(referral.status, State.withdrawn.value, role),
         bank_seconds=referrals.bank_clock_seconds(referral),
         partner_seconds=referrals.partner_clock_seconds(referral),
+        site=disclosure.site(referral.site) if referral.site else None,
     ), status
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import random
 from datetime import timedelta
+from decimal import ROUND_CEILING, Decimal
 
 import pikepdf
 from sqlalchemy import func, select
 from stdnum.cn import ric, uscc
 
-from models import User, utcnow
+from models import PartnerSite, User, utcnow
 
 from ..bank_time import bank_today
 from ..extensions import db
@@ -23,6 +24,7 @@ from . import (
     branches,
     demo_history,
     referrals,
+    sites,
 )
 
 PASSWORD = "demo-pass-2026"  # noqa: S105  # nosec B105  # the contract's published demo password
@@ -139,8 +141,12 @@ def seed(rng_seed: int = 2026) -> str:
         partner = Ctx(user=admin, ip="demo")
         _demo_agreements(Ctx(user=staff["channel_manager"], ip="demo"), partner, org, product, now)
         partners[code] = (partner, org)
+    manager = Ctx(user=staff["channel_manager"], ip="demo")
+    site_codes = _demo_sites(manager, partners)
     planned = demo_history.plan(rng, now)
-    count = demo_history.write(rng, planned, partners, officer, now, national_id, mobile)
+    count = demo_history.write(rng, planned, partners, officer, now, national_id, mobile,
+                               site_codes)
+    _demo_quota(manager)
     _demo_conflict(rng, now)
     _demo_messages()
     _demo_admission(partners)
@@ -149,6 +155,56 @@ def seed(rng_seed: int = 2026) -> str:
 
     scoring.recompute_all()  # so the scorecard pages have something to show
     return f"{len(PARTNERS)} partners, {count + 1} referrals"
+
+
+# Each partner's projects, showrooms and offices (code, kind, name, address, permit, quota).
+DEMO_SITES = {
+    "SUNRISE": [("SUNRISE-GARDEN-2", "project", "旭日花园二期 Sunrise Garden Phase 2",
+                 "浦东新区锦绣路 1888 号", "浦东预许字(2026)第0042号", "60000000"),
+                ("SUNRISE-LAKESIDE", "project", "旭日湖畔 Sunrise Lakeside",
+                 "浦东新区滨湖大道 66 号", "浦东预许字(2026)第0107号", "150000000")],
+    "NORTHSTAR": [("NS-MINHANG", "showroom", "北辰汽车闵行展厅 Minhang showroom",
+                   "闵行区沪闵路 3000 号", None, "20000000")],
+    "HARBOR": [("HB-CENTRAL", "office", "港湾地产中心门店 Central office",
+                "黄浦区南京东路 100 号", None, None)],
+    "BRIDGE": [("BR-XUHUI", "office", "桥梁留学徐汇中心 Xuhui centre", "徐汇区漕溪北路 18 号",
+                None, None)],
+}
+# Who sits at which site on which days (驻点): e-mail, site code, days, work telephone.
+DEMO_ONSITE = [
+    ("manager.east@bank.example", "SUNRISE-GARDEN-2", ["mon", "wed", "fri"], "021-5888 1234"),
+    ("officer@bank.example", "SUNRISE-LAKESIDE", ["sat", "sun"], None),
+    ("manager.west@bank.example", "NS-MINHANG", ["tue", "thu", "sat"], "021-6400 5678"),
+]
+
+
+def _demo_sites(manager: Ctx, partners: dict) -> dict[str, list[str]]:
+    codes = {}
+    for org_code, entries in DEMO_SITES.items():
+        _partner, org = partners[org_code]
+        for code, kind, name, address, permit, quota in entries:
+            sites.create(manager, org, {
+                "kind": kind, "code": code, "name": name, "address": address,
+                "presale_permit": permit, "quota_amount": quota, "active": True,
+                "staged_guarantee": kind == "project",
+                "guarantee_contract_number": f"BZ-{code}" if kind == "project" else None})
+            codes.setdefault(org_code, []).append(code)
+    for email, code, days, phone in DEMO_ONSITE:
+        site = db.session.scalar(select(PartnerSite).where(PartnerSite.code == code))
+        user = db.session.scalar(select(User).where(User.email == email))
+        sites.assign(manager, site, user, days, phone)
+    return codes
+
+
+def _demo_quota(manager: Ctx) -> None:
+    """Phase 2 near the end of its quota, so that the tour shows the 80 % warning."""
+    site = db.session.scalar(select(PartnerSite).where(PartnerSite.code == "SUNRISE-GARDEN-2"))
+    used = sites.usage(site).used
+    if used:
+        data = {name: getattr(site, name) for name in sites.FIELDS}
+        millions = (used / Decimal("0.85") / 1_000_000).to_integral_value(ROUND_CEILING)
+        data["quota_amount"] = millions * 1_000_000
+        sites.update(manager, site, data)
 
 
 def _demo_conflict(rng: random.Random, now) -> None:

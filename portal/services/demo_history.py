@@ -241,7 +241,7 @@ def _terms(p: Planned, referral, state: str, at: datetime, now: datetime) -> dic
 
 
 def write(rng: random.Random, planned: list[Planned], partners: dict, officer: Ctx,
-          now: datetime, national_id, mobile) -> int:
+          now: datetime, national_id, mobile, site_codes: dict | None = None) -> int:
     """Submit each planned referral (its buyer consented minutes before) and replay its moves;
     then import every loan's statements. Referrals older than the agreements in force came in
     under earlier ones the demo does not draw, so only the last weeks are gated."""
@@ -250,6 +250,9 @@ def write(rng: random.Random, planned: list[Planned], partners: dict, officer: C
         partner, org = partners[p.org]
         data = _intake(rng, p, national_id(rng), mobile(rng))
         data["consent_obtained_at"] = p.submitted - timedelta(minutes=rng.randint(5, 90))
+        codes = (site_codes or {}).get(p.org)
+        if codes and p.n % 5:  # most name their site; a few came in by telephone
+            data["site"] = codes[p.n % len(codes)]
         result = referrals.submit(partner, org, data, at=p.submitted,
                                   gate=now - p.submitted < timedelta(days=25))
         referral, at = result.referral, p.submitted

@@ -258,3 +258,25 @@ def staff_contact(user: User | None) -> dict | None:
     if user is None:
         return None
     return {"name": user.name, "email": user.email}
+
+
+# --- partners' sites --------------------------------------------------------------------------
+
+def site(entry) -> SimpleNamespace:
+    """A partner's own site as its users read it (models/site.py): all of it is theirs."""
+    return SimpleNamespace(
+        id=entry.id, code=entry.code, kind=entry.kind, active=entry.active,
+        name=partner_text(entry, "name"), address=partner_text(entry, "address"),
+        presale_permit=entry.presale_permit, quota_amount=entry.quota_amount,
+        staged_guarantee=entry.staged_guarantee,
+        guarantee_contract_number=entry.guarantee_contract_number,
+        guarantee_expected_end=entry.guarantee_expected_end)
+
+
+def onsite_contact(placed) -> dict:
+    """A bank employee on site at a partner's site, as the partner may know them: the name, the
+    work e-mail and the site's work telephone, the days and the site; nothing internal (no
+    role, no branch, no login details)."""
+    return {**staff_contact(placed.user), "work_phone": placed.work_phone,
+            "days": placed.weekdays, "site_id": placed.site_id,
+            "site_name": partner_text(placed.site, "name")}

@@ -233,6 +233,13 @@ def render(note: Notification) -> dict:
                   org=p.get("org_name"), code=p.get("org_code"), id=p.get("lead_id"),
                   status=labels.LEAD_STATUSES.get(p.get("status"), p.get("status")))
         text = _("Answered by %(author)s.", author=p.get("author") or "—")
+    elif kind == "site_quota":
+        subject = ("site", p.get("site_id"))
+        title = _("%(site)s (%(org)s) has used %(n)s%% of its quota", site=p.get("site_name"),
+                  org=p.get("org_code"), n=p.get("threshold"))
+        text = _("Approved and disbursed loans through this site come to %(used)s of its "
+                 "quota of %(quota)s.", used=_yuan(p.get("used") or 0),
+                 quota=_yuan(p.get("quota") or 0))
     else:  # an unknown kind from a newer version: show something rather than fail
         title, text = str(KINDS.get(kind, kind)), ""
     return {"kind": kind, "label": str(KINDS.get(kind, kind)), "title": title, "text": text,

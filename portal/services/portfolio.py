@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy import Select, and_, case, func, literal, select
 from sqlalchemy.orm import aliased, selectinload
 
-from models import LoanPerformance, Organization, Product, Referral, User
+from models import LoanPerformance, Organization, PartnerSite, Product, Referral, User
 
 from ..bank_time import bank_date, bank_today, day_start
 from ..extensions import db
@@ -32,11 +32,12 @@ from .scoring.beta import beta_ppf
 from .scoring.settings import setting
 from .validation import checked, refusal
 
-GROUPS = ("customer_class", "industry", "partner_type", "org", "branch", "product", "month")
+GROUPS = ("customer_class", "industry", "partner_type", "org", "branch", "site", "product",
+          "month")
 GROUP_LABELS = {
     "customer_class": _l("Customer class"), "industry": _l("Employer industry"),
     "partner_type": _l("Partner type"), "org": _l("Partner"), "branch": _l("Branch"),
-    "product": _l("Product"),
+    "site": _l("Site"), "product": _l("Product"),
     "month": _l("Month of disbursement"),
 }
 # Which loans of a group a cell opens: all of them, or those behind a rate's numerator.
@@ -59,11 +60,14 @@ class PortfolioQuery(BaseModel):
     org_code: str | None = Field(None, max_length=32)
     branch: str | None = Field(None, max_length=32, description="Only the partners of this "
                                "branch's subtree (a branch code within the caller's own).")
+    site: int | None = Field(None, ge=1, le=2_147_483_647, description="Only the loans "
+                             "referred through this site (a partner's project, showroom or "
+                             "office, by id).")
     # The cell a drill-down opens (the loans list; ignored by the table itself).
     key: str | None = Field(None, max_length=40)
     measure: Literal[MEASURES] = "all"  # type: ignore[valid-type]
 
-    @field_validator("product", "org_code", "branch", "key", mode="before")
+    @field_validator("product", "org_code", "branch", "key", "site", mode="before")
     @classmethod
     def _blank(cls, value):
         return value or None
@@ -83,7 +87,8 @@ class PortfolioQuery(BaseModel):
         """The filters as query-string arguments (for links and the export)."""
         out = {"group_by": self.group_by, "from": self.from_ and self.from_.isoformat(),
                "to": self.to and self.to.isoformat(), "product": self.product,
-               "org_code": self.org_code, "branch": self.branch}
+               "org_code": self.org_code, "branch": self.branch,
+               "site": str(self.site) if self.site else None}
         return {k: v for k, v in out.items() if v}
 
 
@@ -186,6 +191,8 @@ def _key_expr(q: PortfolioQuery, user: User | None = None):
         return Organization.code
     if q.group_by == "branch":
         return _branch_key(q, user)
+    if q.group_by == "site":
+        return _site_key()
     if q.group_by == "product":
         return Referral.product_code
     months = _months(q)
@@ -198,6 +205,11 @@ def _key_expr(q: PortfolioQuery, user: User | None = None):
                 else_=literal(months[-1][0]))
 
 
+def _site_key():
+    """Each loan's site id, 0 for a loan that names none."""
+    return func.coalesce(Referral.site_id, 0)
+
+
 def _filtered(query: Select, q: PortfolioQuery, user: User | None) -> Select:
     query = query.where(Referral.status == State.disbursed.value,
                         Referral.disbursed_at.is_not(None), scope(user),
@@ -208,6 +220,8 @@ def _filtered(query: Select, q: PortfolioQuery, user: User | None) -> Select:
         query = query.where(Referral.product_code == q.product)
     if q.org_code:
         query = query.where(Organization.code == q.org_code)
+    if q.site:
+        query = query.where(Referral.site_id == q.site)
     if q.branch:
         anchor = _anchor(q, user)
         query = query.where(literal(False) if anchor is False
@@ -295,6 +309,11 @@ def _labels(group_by: str, locale: str) -> dict:
         return dict(db.session.execute(select(Organization.code, Organization.name)).all())
     if group_by == "branch":
         return branches.names()
+    if group_by == "site":
+        names = {str(i): f"{name} ({code})" for i, name, code in db.session.execute(
+            select(PartnerSite.id, PartnerSite.name, Organization.code)
+            .join(Organization, Organization.id == PartnerSite.org_id))}
+        return {"0": _l("No site named"), **names}
     if group_by == "product":
         return {p.code: p.display_name(locale) for p in db.session.scalars(select(Product))}
     return {}
@@ -321,8 +340,9 @@ def loans(q: PortfolioQuery, user: User | None = None) -> Select:
                       selectinload(Referral.decision)))
     query = _filtered(query, q, user)
     if q.key is not None:
-        if q.group_by == "customer_class":
-            query = query.where(Referral.customer_class == int(q.key) if q.key.isdigit()
+        if q.group_by in ("customer_class", "site"):
+            column = Referral.customer_class if q.group_by == "customer_class" else _site_key()
+            query = query.where(column == int(q.key) if q.key.isdigit() and len(q.key) < 10
                                 else literal(False))
         else:
             query = query.where(_key_expr(q, user) == q.key)

@@ -77,7 +77,7 @@ def parse_timestamp(value: str) -> datetime:
 @dataclass(frozen=True)
 class IntakeField:
     """How the faces show a field. `kind` is one of: product, text, industry, money, months,
-    consent, version, time. `api` is the field's nested name in the API's request body;
+    consent, version, time, site. `api` is the field's nested name in the API's request body;
     `form=False` keeps it off the web form (the portal fills it in). `required` is the
     asterisk on the form and a required member of the API body (unless `api_required` says
     otherwise); the rule itself decides."""
@@ -101,6 +101,9 @@ class IntakeContext(TypedDict, total=False):
     product: Any  # the Product the service looked up for the code given, or None
     today: date | None  # the day the buyer's age is reckoned on (history imports backdate)
     notice_version: str  # the consent notice in force, when the intake names none
+    # The partner's active site an intake names, by id or code, or None (services/sites.py's
+    # `finder(org_id)`); without it no site can be named.
+    find_site: Any
 
 
 def _context(info: ValidationInfo) -> IntakeContext:
@@ -225,6 +228,21 @@ def _consent_time(value, info: ValidationInfo) -> datetime:
     return obtained
 
 
+def _site(value, info: ValidationInfo) -> int | None:
+    if _blank(value):
+        return None
+    if not isinstance(value, int | str) or isinstance(value, bool) or len(str(value)) > 32:
+        raise refusal(_l("Name the site by its id or its code."))
+    find = _context(info).get("find_site")
+    site = find(value) if find is not None else None
+    # Another partner's site, an unknown one and a closed one are refused alike: the answer
+    # tells nobody which sites other partners have.
+    if site is None:
+        raise refusal(_l("%(site)s is not one of your organisation's active sites: choose one "
+                         "of your own projects, showrooms or offices.", site=str(value)[:32]))
+    return site.id
+
+
 def _rule(function, face: IntakeField):
     # Every field may be left out: its rule decides what a missing value means.
     return Field(None, validate_default=True), PlainValidator(function), face
@@ -294,6 +312,12 @@ class ReferralIntake(BaseModel):
         _l("Your own reference (optional)"), "text", "external_ref", required=False,
         render_kw={"maxlength": 64},
         description="Your own reference (unique within your organisation)."))]
+    site: Annotated[int | None, *_rule(_site, IntakeField(
+        _l("Project, showroom or office"), "site", "site", required=False,
+        description="Optional: the project, showroom or office of yours the buyer came "
+                    "through, by its id or its code (GET /api/v1/sites lists them). Another "
+                    "partner's site, or one no longer active, is refused (422).",
+        examples=("SUNRISE-GARDEN",)))]
 
     @property
     def customer_class(self) -> int:

@@ -40,6 +40,7 @@ from . import (
     referral_intake,
     referral_search,
     reveals,
+    sites,
 )
 from .errors import (
     AlreadyRegistered,
@@ -91,14 +92,15 @@ class IntakeResult:
     held: bool = False
 
 
-def validate_intake(data: dict, *, today=None) -> dict:
+def validate_intake(data: dict, *, today=None, org_id: int | None = None) -> dict:
     """Check a flat intake dict against the intake schema (referral_intake.ReferralIntake);
     return cleaned values, `product` being the Product, or raise ValidationFailed with every
-    error by its flat field name."""
+    error by its flat field name. `org_id`: the submitting partner, whose active sites alone
+    an intake may name."""
     product = db.session.scalars(_PRODUCT, {"code": data.get("product") or ""}).unique().first()
     try:
         intake = referral_intake.check(data, {
-            "product": product, "today": today,
+            "product": product, "today": today, "find_site": sites.finder(org_id),
             "notice_version": current_app.config["CONSENT_NOTICE_VERSION"]})
     except ValidationError as exc:
         raise ValidationFailed(field_errors(exc)) from None
@@ -158,7 +160,7 @@ def prepare(ctx: Ctx, org: Organization, data: dict, *, check_product=None, gate
     """
     if not org.can_submit:
         raise Forbidden(_l("Only an active partner organisation can submit referrals."))
-    clean = validate_intake(data, today=at.date() if at else None)
+    clean = validate_intake(data, today=at.date() if at else None, org_id=org.id)
     product: Product = clean["product"]
     if check_product is None and gate:
         check_product = agreements.check_product_covered
@@ -210,7 +212,7 @@ def register(ctx: Ctx, intake: Intake, *, import_batch_id: int | None = None,
         consent_notice_version=clean["consent_notice_version"],
         consent_obtained_at=clean["consent_obtained_at"],
         status=status.value, clock=CLOCK[status], status_changed_at=now, submitted_at=now,
-        import_batch_id=import_batch_id,
+        import_batch_id=import_batch_id, site_id=clean["site"],
     )
     try:
         # No savepoint: a caller that goes on after a refusal (the imports) holds its own. A
@@ -296,6 +298,8 @@ def transition(ctx: Ctx, referral: Referral, to: str, *, note: str | None = None
     audit.record(ctx, "referral.transition", referral, **{"from": current, "to": target.value},
                  **decisions.audit_detail(checked_terms))
     events.referral_transitioned(ctx, referral, event)  # webhooks and notifications, same txn
+    if checked_terms is not None or target in sites.COUNTED:
+        sites.check_quota(ctx, referral)  # the site's quota: warn at 80 % and 100 %, once each
     staleness.mark_stale(referral.org_id)  # the partner's scorecards need a recompute
     return event
 

@@ -43,6 +43,7 @@ ACTIONS = (
     "referral.release", "referral.reveal", "referral.reveal_refused", "referral.submit",
     "referral.take", "referral.transition", "retention.anonymise", "reveal.approve",
     "reveal.request", "scoring.cadence", "scoring.weights", "session.end", "session.end_others",
+    "site.create", "site.quota_warning", "site.staff_assign", "site.staff_remove", "site.update",
     "user.activate", "user.branch", "user.create", "user.deactivate", "user.invite",
     "user.password_change",
     "user.password_reset", "webhook.create", "webhook.deactivate", "webhook.resend",
@@ -50,7 +51,7 @@ ACTIONS = (
 TARGET_TYPES = (
     "agreement", "agreementtemplate", "annualreview", "apikey", "branch", "contactlog",
     "customerlead", "dispute", "document", "followup", "importbatch", "loanperformance",
-    "organization", "partnerapplication", "product", "referral", "reveal",
+    "organization", "partnerapplication", "partnersite", "product", "referral", "reveal",
     "revealrequest", "scoringweights", "user", "webhookdelivery", "webhookendpoint",
 )
 

@@ -41,7 +41,7 @@ REFERRAL_COLUMNS = ("org_code", "external_ref", "product", "buyer_name", "nation
                     "status_history")
 # Beyond the contract: filled in when present, else the history carries no such detail.
 REFERRAL_OPTIONAL = ("employer", "asset_description", "asset_price", "down_payment",
-                     "decline_reason")
+                     "decline_reason", "site")
 # The intake schema's fields a history row may carry (the consent is the history's own).
 INTAKE_COLUMNS = tuple(name for name, face in faces().items()
                        if face.kind not in ("consent", "version", "time"))

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from models import Product, Referral, ReferralEvent, Stipulation, utcnow
 
 from ...extensions import db
-from .. import audit, pii, referral_intake, referral_search, referrals, sql
+from .. import audit, pii, referral_intake, referral_search, referrals, sites, sql
 from ..events import HISTORY_AFTER
 from ..lifecycle import CLOCK, State
 from ..validation import field_errors
@@ -50,7 +50,8 @@ def prepare(rows: list, out: BatchOutcome) -> list[tuple]:
         product = products[code]
         try:
             clean = referral_intake.check(row.intake, {
-                "product": product, "today": row.submitted_at.date(), "notice_version": notice})
+                "product": product, "today": row.submitted_at.date(), "notice_version": notice,
+                "find_site": sites.finder(row.org.id)})
         except ValidationError as exc:
             out.reject(row.line, "; ".join(f"{k}: {v}" for k, v in field_errors(exc).items()))
             continue
@@ -123,7 +124,7 @@ def write(bulk: list[tuple], job_id: int, ctx, note: str) -> list[int]:
             "decline_reason": state.decline_reason, "submitted_at": at,
             "decided_at": state.decided_at, "disbursed_at": state.disbursed_at,
             "closed_at": state.closed_at, "version": 1 + len(row.moves),
-            "import_batch_id": job_id})
+            "import_batch_id": job_id, "site_id": c.site})
         timelines.append((p.product, at, state.events))
     ids = sql.bulk_insert(_REFERRALS, referral_rows, ids=True)
     events, checklists, registrations = [], [], []

@@ -39,6 +39,8 @@ class Drill:
     kpi: KPI
     org_id: int
     period: Period
+    # One of the partner's sites only (models/site.py); 0: the referrals that name none.
+    site_id: int | None = None
 
     @property
     def kind(self) -> str:
@@ -61,8 +63,32 @@ class Drill:
                 query = query.where(kpi.num)
         elif kpi.kind == "hours":
             query = query.where(kpi.measure.is_not(None))
-        return (query.options(selectinload(Referral.org), selectinload(Referral.product))
+        return (self._site(query).options(selectinload(Referral.org),
+                                          selectinload(Referral.product))
                 .order_by(Referral.submitted_at.desc(), Referral.id.desc()))
+
+    def _site(self, query: Select, referral_id=None) -> Select:
+        """Narrowed to the drill's site, when it has one."""
+        if self.site_id is None:
+            return query
+        wanted = (Referral.site_id.is_(None) if self.site_id == 0
+                  else Referral.site_id == self.site_id)
+        if referral_id is None:
+            return query.where(wanted)
+        return query.where(referral_id.in_(select(Referral.id).where(
+            wanted, Referral.org_id == self.org_id)))
+
+    def by_site(self, part: str = "den") -> dict[int, int]:
+        """{site id (0: none named): rows} of the unnarrowed figure, to read it site by site."""
+        whole = Drill(self.kpi, self.org_id, self.period).query(part).order_by(None).subquery()
+        if self.kind == "statements":
+            key = func.coalesce(Referral.site_id, 0)
+            rows = (select(key, func.count()).select_from(whole)
+                    .join(Referral, Referral.id == whole.c.referral_id).group_by(key))
+        else:
+            key = func.coalesce(whole.c.site_id, 0)
+            rows = select(key, func.count()).select_from(whole).group_by(key)
+        return {int(k): n for k, n in db.session.execute(rows)}
 
     def _statements(self, part: str) -> Select:
         p = self.period
@@ -74,7 +100,8 @@ class Drill:
             query = query.where(self.kpi.den)
         if part == "num":
             query = query.where(self.kpi.num)
-        return (query.options(selectinload(LoanPerformance.referral))
+        return (self._site(query, LP.referral_id)
+                .options(selectinload(LoanPerformance.referral))
                 .order_by(LoanPerformance.as_of.desc(), LoanPerformance.id.desc()))
 
     def _early(self, part: str) -> Select:
@@ -88,7 +115,8 @@ class Drill:
                  .where(where, Referral.org_id == self.org_id))
         if part == "num":
             query = query.where(early.c.x == 1)
-        return (query.options(selectinload(Referral.org), selectinload(Referral.product))
+        return (self._site(query).options(selectinload(Referral.org),
+                                          selectinload(Referral.product))
                 .order_by(Referral.disbursed_at.desc(), Referral.id.desc()))
 
     def numerator_ids(self, ids: list[int]) -> set[int]:
