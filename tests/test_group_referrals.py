@@ -97,7 +97,7 @@ def test_300_rows_with_five_bad_ones_submit_295_and_write_nothing_for_the_five(
     checked = time.perf_counter() - started
     assert preview.status_code == 200
     page = preview.get_data(as_text=True)
-    assert "295 rows can be submitted, 5 rows are refused" in page
+    assert "Rows that can be submitted: 295. Rows refused: 5." in page
     assert sorted(refused_cells(page)) == sorted((line, column) for line, (column, _) in
                                                  BAD.items())
     assert "Enter an amount in yuan" in page and "Choose the employer" in page
@@ -109,7 +109,7 @@ def test_300_rows_with_five_bad_ones_submit_295_and_write_nothing_for_the_five(
     submitted = time.perf_counter() - started
     assert result.status_code == 200
     page = result.get_data(as_text=True)
-    assert "295 buyers submitted, 5 rows refused" in page
+    assert "Buyers submitted: 295. Rows refused: 5 " in page
     assert sorted(refused_cells(page)) == sorted((line, c) for line, (c, _) in BAD.items())
     assert page.count('data-outcome="registered"') == 295
 
@@ -157,7 +157,7 @@ def test_a_gb18030_file_is_read(as_user, world):
     with pytest.raises(UnicodeDecodeError):
         data.decode("utf-8")
     page = upload(client, data).get_data(as_text=True)
-    assert "1 rows can be submitted, 0 rows are refused" in page
+    assert "Rows that can be submitted: 1. Rows refused: 0." in page
     client.post("/partner/referrals/group", data={"payload": payload_of(page), "confirm": "1"})
     stored = db.session.scalar(select(Referral))
     assert stored.buyer_name == "买家7" and stored.employer == "市第一中学"
@@ -173,7 +173,7 @@ def test_the_template_round_trips(as_user, world, client):
     header, example = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert tuple(header) == COLUMNS and "张伟" in example
     page = upload(client, raw).get_data(as_text=True)
-    assert "1 rows can be submitted, 0 rows are refused" in page
+    assert "Rows that can be submitted: 1. Rows refused: 0." in page
 
 
 @pytest.mark.parametrize("data,message", [
@@ -232,7 +232,7 @@ def test_the_payload_is_checked_again_and_is_the_own_org_only(as_user, world):
     response = client.post("/partner/referrals/group", data={"payload": text, "confirm": "1",
                                                                "org_id": world.org_a.id})
     assert response.status_code == 200
-    assert "1 buyers submitted, 1 rows refused" in response.get_data(as_text=True)
+    assert "Buyers submitted: 1. Rows refused: 1 " in response.get_data(as_text=True)
     assert [r.org_id for r in db.session.scalars(select(Referral))] == [world.org_b.id]
 
 
@@ -367,3 +367,41 @@ def test_what_the_page_chooses_once_is_applied_to_every_row(app, world):
                                    group_referrals.items_of_file([(2, row(32, product=""))]))
         assert set(bare.refused[0].errors) == {"product"}
     db.session.rollback()
+
+
+def test_the_site_chosen_on_the_page_is_every_buyers_site_and_another_partners_is_refused(
+        as_user, world):
+    """The group buys at one site: chosen once on the upload page, carried to the confirmation,
+    named by every referral of the file. A site of another partner, posted by hand, refuses each
+    row as the single form refuses it, and writes nothing."""
+    from portal.services import Ctx, sites
+
+    manager = Ctx(user=world.manager)
+    garden = sites.create(manager, world.org_a, {"kind": "project", "code": "GARDEN",
+                                                 "name": "Garden Phase 2", "active": True})
+    other = sites.create(manager, world.org_b, {"kind": "showroom", "code": "B-SHOW",
+                                                "name": "B's showroom", "active": True})
+    db.session.commit()
+    client = as_user(world.agent_a)
+    language(client, "en")
+    assert "Garden Phase 2 (GARDEN)" in client.get("/partner/referrals/group").get_data(True)
+
+    data = file_of([row(40), row(41), row(42)])
+    preview = client.post("/partner/referrals/group", data={
+        "file": (io.BytesIO(data), "buyers.csv"), "site": str(garden.id), "check": "1"},
+        content_type="multipart/form-data")
+    page = preview.get_data(as_text=True)
+    assert "Rows that can be submitted: 3." in page
+    assert f'name="site" value="{garden.id}"' in page, "the confirmation keeps the site"
+    result = client.post("/partner/referrals/group", data={
+        "payload": payload_of(page), "site": str(garden.id), "confirm": "1"})
+    assert "Buyers submitted: 3." in result.get_data(as_text=True)
+    db.session.expire_all()
+    assert {r.site_id for r in db.session.scalars(select(Referral))} == {garden.id}
+
+    stolen = client.post("/partner/referrals/group", data={
+        "file": (io.BytesIO(file_of([row(43)])), "buyers.csv"), "site": str(other.id),
+        "check": "1"}, content_type="multipart/form-data")
+    assert "Rows that can be submitted: 0. Rows refused: 1." in stolen.get_data(as_text=True)
+    assert refused_cells(stolen.get_data(as_text=True)) == [(2, "site")]
+    assert count() == 3

@@ -95,6 +95,8 @@ class GroupUploadForm(FlaskForm):
     back in `payload` when the partner confirms, so nothing is uploaded twice."""
 
     file = FileField(_l("CSV file of buyers"), render_kw={"accept": ".csv,text/csv"})
+    # The site (project, showroom, office) the whole group buys at; every row names it.
+    site = SelectField(_l("Site"), validate_choice=False)
     payload = HiddenField()
     check = SubmitField(_l("Check the file"))
     confirm = SubmitField(_l("Submit the accepted buyers"))

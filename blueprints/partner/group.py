@@ -15,7 +15,7 @@ from flask_login import current_user
 from blueprints import shown_again
 from portal import labels
 from portal.security import ctx, partner_required
-from portal.services import group_referrals
+from portal.services import group_referrals, sites
 from portal.services.errors import Forbidden, ValidationFailed
 
 from .forms import GroupUploadForm, RefusedRowsForm
@@ -25,10 +25,18 @@ from .routes import bp
 PAYLOAD_MAX_BYTES = group_referrals.MAX_BYTES * 3 // 2
 
 
+def _form() -> GroupUploadForm:
+    form = GroupUploadForm()
+    # Only the organisation's own active sites are offered; the intake refuses any other.
+    form.site.choices = [("", _("None, or not through a site"))] + sites.choices(
+        current_user.org_id)
+    return form
+
+
 def _defaults(form: GroupUploadForm) -> dict:
-    """What the page chooses once for every row (merged into each row's intake). The site the
-    group buys at goes here when referrals name their site (issue 14, point 3)."""
-    return {}
+    """What the page chooses once for every row (merged into each row's intake): the site the
+    group buys at, checked by the intake like a site the row names itself."""
+    return {"site": form.site.data} if form.site.data else {}
 
 
 def _csv_response(text: str, filename: str) -> Response:
@@ -60,7 +68,7 @@ def _read(form: GroupUploadForm) -> tuple[bytes, bool]:
 @bp.route("/referrals/group", methods=["GET", "POST"])
 @partner_required
 def group_upload():
-    form = GroupUploadForm()
+    form = _form()
     batch, written, payload, errors, status = None, False, "", {}, 200
     if form.validate_on_submit():
         with shown_again(ValidationFailed, Forbidden) as refusal:
@@ -86,7 +94,8 @@ def group_upload():
         "partner/group_upload.html", form=form, errors=errors, batch=batch, written=written,
         refused_form=refused_form, columns=group_referrals.COLUMNS,
         required_columns=group_referrals.REQUIRED_COLUMNS, industries=labels.INDUSTRIES,
-        max_rows=group_referrals.MAX_ITEMS, max_kb=group_referrals.MAX_BYTES // 1024), status
+        max_rows=group_referrals.MAX_ITEMS, max_kb=group_referrals.MAX_BYTES // 1024,
+        has_sites=len(form.site.choices) > 1), status
 
 
 @bp.route("/referrals/group/refused.csv", methods=["POST"])
