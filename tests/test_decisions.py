@@ -133,6 +133,14 @@ def test_bad_terms_are_refused_on_their_field_and_nothing_is_written(world, as_u
     html = response.get_data(as_text=True)
     error = re.search(rf'data-error-for="{field}"[^>]*>([^<]*)<', html)
     assert error and message in error.group(1).replace("&#39;", "'"), html[:0]
+    # Tied to its control, which says it is invalid (a screen reader reads the two together).
+    control_id = {"amount": "approve-amount", "term_months": "approve-term",
+                  "rate_percent": "approve-rate", "conditions": "approve-conditions"}[field]
+    control = re.search(rf'<(?:input|textarea)[^>]* id="{control_id}"[^>]*>', html).group(0)
+    assert 'aria-invalid="true"' in control
+    described = re.search(r'aria-describedby="([^"]*)"', control).group(1).split()
+    assert f"{control_id}-error-1" in described
+    assert f'data-error-for="{field}" id="{control_id}-error-1"' in html
     assert "Nothing was changed" in html
     assert _rows() == 0
     assert db.session.get(Referral, referral.id).status == "under_review"
