@@ -49,6 +49,29 @@ SUMMARY = OUT / "axe-summary.json"
 AXE_SCRIPT = AXE.read_text(encoding="utf-8") + "\n;true"
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
+# A button's or badge's word split over two lines ("Wit/hdr/aw"): squeezed by its neighbours.
+# Latin words only: Chinese text may break between any two characters.
+BROKEN_WORDS = """
+() => {
+  const out = [];
+  document.querySelectorAll('main button, main .btn, main .badge').forEach(el => {
+    if (!el.offsetParent) { return; }
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const m of node.data.matchAll(/[A-Za-z]{3,}/g)) {
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        const lines = new Set([...range.getClientRects()].filter(r => r.width > 0)
+                                .map(r => Math.round(r.bottom)));
+        if (lines.size > 1) { out.push(m[0] + ' in "' + el.textContent.trim().slice(0, 40) + '"'); }
+      }
+    }
+  });
+  return out;
+}
+"""
+
 
 class Walk:
     """One language's browser contexts (a role each), and what every page visited showed."""
@@ -114,6 +137,8 @@ class Walk:
                 scroll = page.evaluate("document.documentElement.scrollWidth")
                 if scroll > PHONE:
                     self.problems.append(f"{step} {page.url}: {scroll}px wide at {PHONE}px")
+                self.problems += [f"{step} {page.url}: a word broken at {PHONE}px: {word}"
+                                  for word in page.evaluate(BROKEN_WORDS)]
             page.screenshot(path=str(out / f"{step}-{shown}.png"), full_page=True)
         page.set_viewport_size({"width": width, "height": 900})
 
