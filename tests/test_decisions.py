@@ -80,6 +80,7 @@ def test_the_officer_approves_with_terms_through_the_page(world, as_user, client
     for name in ("amount", "term_months", "rate_percent", "conditions"):
         assert f'name="{name}"' in form
     assert 'value="700000.00"' in form  # the amount asked, to approve as it is
+    assert "Requested: ¥700,000.00." in form and "¥¥" not in page
 
     response = _approve(officer, referral)
     assert response.status_code == 302, response.get_data(as_text=True)[:500]

@@ -72,6 +72,20 @@ BROKEN_WORDS = """
 }
 """
 
+# What is shown but cannot be read: an amount with two yuan signs, a date field too narrow for
+# a date (the sidebar's three columns once left "mm/dd/" of it).
+CRAMPED = """
+() => {
+  const out = [];
+  if (document.body.innerText.includes('¥¥')) { out.push('an amount written ¥¥'); }
+  document.querySelectorAll('main input[type=date]').forEach(e => {
+    const width = e.getBoundingClientRect().width;
+    if (e.offsetParent && width < 130) { out.push(`#${e.id} is ${Math.round(width)}px wide`); }
+  });
+  return out;
+}
+"""
+
 
 class Walk:
     """One language's browser contexts (a role each), and what every page visited showed."""
@@ -139,6 +153,8 @@ class Walk:
                     self.problems.append(f"{step} {page.url}: {scroll}px wide at {PHONE}px")
                 self.problems += [f"{step} {page.url}: a word broken at {PHONE}px: {word}"
                                   for word in page.evaluate(BROKEN_WORDS)]
+            self.problems += [f"{step} {page.url} at {shown}px: {wrong}"
+                              for wrong in page.evaluate(CRAMPED)]
             page.screenshot(path=str(out / f"{step}-{shown}.png"), full_page=True)
         page.set_viewport_size({"width": width, "height": 900})
 
