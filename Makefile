@@ -41,8 +41,9 @@ run: migrate
 test: setup
 	@PORTAL_ENV=testing $(BIN)/pytest -q -m "not walk"
 
-# About six minutes: every main page of every role in Chromium, in English and Chinese, checked
-# with axe-core and at phone and laptop widths (tests/test_browser_a11y.py); .ci/run runs it.
+# About nine minutes: every main page of every role in Chromium, in English and Chinese, checked
+# with axe-core and at phone and laptop widths (tests/test_browser_a11y.py), and the end-to-end
+# journeys through those pages (tests/test_journeys.py); .ci/run runs it.
 test-walk: setup
 	@PORTAL_ENV=testing $(BIN)/pytest -q -m walk
 

@@ -80,6 +80,7 @@ def test_the_officer_approves_with_terms_through_the_page(world, as_user, client
     for name in ("amount", "term_months", "rate_percent", "conditions"):
         assert f'name="{name}"' in form
     assert 'value="700000.00"' in form  # the amount asked, to approve as it is
+    assert "Requested: ¥700,000.00." in form and "¥¥" not in page
 
     response = _approve(officer, referral)
     assert response.status_code == 302, response.get_data(as_text=True)[:500]
@@ -133,6 +134,14 @@ def test_bad_terms_are_refused_on_their_field_and_nothing_is_written(world, as_u
     html = response.get_data(as_text=True)
     error = re.search(rf'data-error-for="{field}"[^>]*>([^<]*)<', html)
     assert error and message in error.group(1).replace("&#39;", "'"), html[:0]
+    # Tied to its control, which says it is invalid (a screen reader reads the two together).
+    control_id = {"amount": "approve-amount", "term_months": "approve-term",
+                  "rate_percent": "approve-rate", "conditions": "approve-conditions"}[field]
+    control = re.search(rf'<(?:input|textarea)[^>]* id="{control_id}"[^>]*>', html).group(0)
+    assert 'aria-invalid="true"' in control
+    described = re.search(r'aria-describedby="([^"]*)"', control).group(1).split()
+    assert f"{control_id}-error-1" in described
+    assert f'data-error-for="{field}" id="{control_id}-error-1"' in html
     assert "Nothing was changed" in html
     assert _rows() == 0
     assert db.session.get(Referral, referral.id).status == "under_review"
