@@ -84,7 +84,7 @@ def _measure(url: str, n: int) -> dict:
         with unit_of_work():
             for code in codes:
                 accounts.create_org(Ctx(user=None, ip="bench"), code=code, name=code,
-                                    kind="car_dealer", branch="Shanghai")
+                                    kind="car_dealer")
         start = date.today() - timedelta(days=400)
         for kind, write in (("referrals", history_csv), ("loans", loans_csv)):
             path = folder / f"{kind}.csv"

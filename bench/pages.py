@@ -91,6 +91,21 @@ def _stored_fingerprint(app) -> str | None:
             db.engine.dispose()
 
 
+def _late_cursor(page: int, per_page: int = 25) -> str | None:
+    """The cursor the "Next" link of page `page - 1` of all referrals carries (the list is read
+    by keyset past its numbered pages: blueprints.paginate(seek=True))."""
+    from sqlalchemy import select
+
+    from models import Referral
+    from portal.extensions import db
+    from portal.services import keyset
+
+    query = select(Referral.submitted_at, Referral.id).order_by(
+        Referral.submitted_at.desc(), Referral.id.desc())
+    row = db.session.execute(query.offset(max(0, (page - 1) * per_page - 1)).limit(1)).first()
+    return keyset.encode(keyset.order_keys(query), tuple(row)) if row else None
+
+
 def ensure_seeded(kind: str, size: int, postgres: str | None) -> tuple[str, dict]:
     """The URL of a database seeded for `size`, seeding it only when its fingerprint differs."""
     from sqlalchemy import text
@@ -105,6 +120,7 @@ def ensure_seeded(kind: str, size: int, postgres: str | None) -> tuple[str, dict
     if _stored_fingerprint(app) == wanted:
         with app.app_context():
             facts = json.loads(db.session.scalar(text("SELECT facts FROM bench_seed")))
+            facts["late_cursor"] = _late_cursor(facts["last_page"])
             db.session.remove()
             db.engine.dispose()
         return url, facts
@@ -146,6 +162,7 @@ def ensure_seeded(kind: str, size: int, postgres: str | None) -> tuple[str, dict
         with db.engine.connect() as conn:
             conn.execute(text("ANALYZE"))
             conn.commit()
+        facts["late_cursor"] = _late_cursor(facts["last_page"])
         db.session.remove()
         db.engine.dispose()
     return url, facts
@@ -229,6 +246,9 @@ def targets(facts: dict) -> list[dict]:
          "kind": "page"},
         {"name": "all referrals, a late page", "who": "officer",
          "path": f"/bank/referrals?page={facts['last_page']}", "kind": "page"},
+        {"name": "all referrals, the late page by cursor", "who": "officer",
+         "path": f"/bank/referrals?page={facts['last_page']}&after={facts['late_cursor']}",
+         "kind": "page"},
         {"name": "all referrals, search", "who": "officer",
          "path": f"/bank/referrals?q={facts['search']}", "kind": "page"},
         {"name": "bank referral detail", "who": "officer", "path": f"/bank/referrals/{r}",

@@ -37,8 +37,6 @@ KINDS = ["real_estate_developer", "property_broker", "car_dealer", "car_manufact
 PRODUCT_OF = {"real_estate_developer": "housing_mortgage", "property_broker": "housing_mortgage",
               "car_dealer": "auto_loan", "car_manufacturer": "auto_loan",
               "study_abroad_agency": "study_abroad_loan"}
-BRANCHES = ["Shanghai Pudong", "Shanghai Huangpu", "Beijing Chaoyang", "Changchun",
-            "Jilin City", "Shenzhen Futian", "Hangzhou Xihu", "Nanjing Gulou"]
 INDUSTRIES = {1: ["government", "education_science_culture_health", "finance_insurance",
                   "post_telecom", "utilities", "industry_transport", "military"],
               2: ["commerce_trade", "real_estate_construction", "agriculture", "social_services"],
@@ -52,7 +50,8 @@ REF_COLUMNS = ["id", "org_id", "product_code", "external_ref", "buyer_name", "na
                "term_months", "consent_notice_version", "consent_obtained_at", "status",
                "clock", "status_changed_at", "bank_seconds", "partner_seconds",
                "ever_documents_requested", "decline_reason", "submitted_at", "decided_at",
-               "disbursed_at", "closed_at", "version", "buyer_name_key", "external_ref_key"]
+               "disbursed_at", "closed_at", "version", "buyer_name_key", "external_ref_key",
+               "bank_clock_origin"]
 EVENT_COLUMNS = ["referral_id", "at", "from_state", "to_state", "clock", "reason_code"]
 LOAN_COLUMNS = ["referral_id", "org_id", "as_of", "days_on_book", "outstanding",
                 "days_past_due", "status", "month_latest", "is_latest", "imported_at"]
@@ -171,7 +170,8 @@ def _referral(rng, rid: int, p: Partner, now: datetime):
            "bench", "1101**********1234", "bench", "139****0000", "bench employer", industry,
            klass, 20000, amount, 120, "bench", submitted, prev_state, CLOCK.get(prev_state),
            prev_at, bank_s, partner_s, ever_docs, decline, submitted, decided, disbursed, closed,
-           1, "测试客户", f"b{rid}")  # the search keys (services/referral_search.search_key)
+           1, "测试客户", f"b{rid}",  # the search keys (services/referral_search.search_key)
+           prev_at - timedelta(seconds=bank_s))  # models.referral.clock_origin
     return row, events, klass
 
 
@@ -273,7 +273,7 @@ def seed(app, size: int, seed_value: int = 2026, big_partner_share: float | None
         for i in range(PARTNERS):
             kind = rng.choice(KINDS)
             org = Organization(code=f"P{i:04d}", name=f"Partner {i:04d}", kind=kind,
-                               status="active", branch=rng.choice(BRANCHES),
+                               status="active",
                                channel_manager_id=rng.choice(managers).id)
             db.session.add(org)
             db.session.flush()

@@ -7,6 +7,7 @@ from flask import current_app, request, url_for
 from sqlalchemy import func, literal_column, select
 
 from portal.extensions import db
+from portal.services import keyset
 from portal.services.errors import DomainError, ValidationFailed
 from portal.unit_of_work import refuse_request
 
@@ -65,6 +66,9 @@ def shown_again(*kinds: type[DomainError]) -> Iterator[Refusal]:
 # A list counts its rows only up to this many: past it the page says "more than 1,000" (a count
 # of a million rows reads them all, on every view of every page).
 COUNT_CAP = 1000
+# A keyset list numbers its first pages (read by OFFSET, at most this many pages of rows skipped);
+# past them "Next" and "Previous" carry a cursor and a page is read from where the last one ended.
+NUMBERED_PAGES = 10
 
 
 class Page:
@@ -74,12 +78,33 @@ class Page:
     prev_num/next_num, iter_pages."""
 
     def __init__(self, items: list, page: int, per_page: int, total: int | None, has_next: bool,
-                 cap: int):
+                 cap: int, *, numbered: int | None = None, first_key: str | None = None,
+                 last_key: str | None = None):
         self.items, self.page, self.per_page = items, page, per_page
         self.total, self.has_next, self.cap = total, has_next, cap
         self.has_prev = page > 1
         self.prev_num = page - 1 if self.has_prev else None
         self.next_num = page + 1 if has_next else None
+        # Keyset lists: pages up to `numbered` are linked by number, later ones by cursor.
+        self.numbered, self._first_key, self._last_key = numbered, first_key, last_key
+
+    def _link(self, n: int, **cursor) -> dict:
+        cursor = cursor if self.numbered is not None and n > self.numbered else {}
+        if cursor and None in cursor.values():
+            cursor = {}  # a row no cursor can name (a NULL key): by number after all
+        return {"page": n, "after": cursor.get("after"), "before": cursor.get("before")}
+
+    @property
+    def prev_args(self) -> dict:
+        """The query arguments of the "Previous" link (the list's filters are kept besides)."""
+        return self._link(self.prev_num or 1, before=self._first_key)
+
+    @property
+    def next_args(self) -> dict:
+        return self._link(self.next_num or self.pages, after=self._last_key)
+
+    def number_args(self, n: int) -> dict:
+        return {"page": n, "after": None, "before": None}
 
     @property
     def exact(self) -> bool:
@@ -111,6 +136,9 @@ class Page:
         shown |= set(range(max(1, self.page - left_current), min(self.page + right_current,
                                                                   pages) + 1))
         shown |= set(range(max(1, pages - right + 1), pages + 1)) if right else set()
+        if self.numbered is not None:
+            # Past the numbered pages only the current one: no link that skips by OFFSET.
+            shown = {n for n in shown if n <= self.numbered or n == self.page}
         previous = 0
         for n in sorted(shown):
             if n != previous + 1:
@@ -119,14 +147,32 @@ class Page:
             previous = n
 
 
-def paginate(query, *, cap: int = COUNT_CAP) -> Page:
-    """One page of `query` as the list's `page` and `per_page` arguments ask (1 to 100 rows),
-    counted up to `cap` rows (a count that stops there, on whatever index the filters use)."""
+def _page_args() -> tuple[int, int]:
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     per_page = request.args.get("per_page", current_app.config["PER_PAGE"], type=int)
-    per_page = max(1, min(per_page or 1, 100))
-    rows = db.session.execute(query.limit(per_page + 1).offset((page - 1) * per_page))
-    rows = rows.unique().scalars().all()
+    return page, max(1, min(per_page or 1, 100))
+
+
+def paginate(query, *, cap: int = COUNT_CAP, seek: bool = False) -> Page:
+    """One page of `query` as the list's `page` and `per_page` arguments ask (1 to 100 rows),
+    counted up to `cap` rows (a count that stops there, on whatever index the filters use).
+
+    `seek`: the list is big and ordered by plain columns ending in its id. Its first
+    NUMBERED_PAGES pages are linked by number; past them the links carry an `after`/`before`
+    cursor (services/keyset.py) and the page is read from there through the order's index. A
+    `?page=N` alone (an older bookmark) still works, by OFFSET."""
+    keys = keyset.order_keys(query) if seek else None
+    if keys:
+        for direction in ("after", "before"):
+            values = keyset.decode(keys, request.args.get(direction))
+            if values is not None:
+                return _seek(query, keys, values, forward=direction == "after", cap=cap)
+    page, per_page = _page_args()
+    statement = query.limit(per_page + 1).offset((page - 1) * per_page)
+    if keys:
+        statement = statement.add_columns(*(k.column for k in keys))
+    result = db.session.execute(statement).unique()
+    rows = result.all() if keys else result.scalars().all()
     items, has_next = rows[:per_page], len(rows) > per_page
     if not has_next and (items or page == 1):
         total: int | None = (page - 1) * per_page + len(items)
@@ -137,4 +183,37 @@ def paginate(query, *, cap: int = COUNT_CAP) -> Page:
                                                              maintain_column_froms=True)
             .limit(cap + 1).subquery()))
         total = counted if counted <= cap else None
-    return Page(items, page, per_page, total, has_next, cap)
+    if not keys:
+        return Page(items, page, per_page, total, has_next, cap)
+    return _keyed_page(keys, items, page, per_page, total, has_next, cap)
+
+
+def _keyed_page(keys, rows, page, per_page, total, has_next, cap) -> Page:
+    cursors = [keyset.encode(keys, row[1:]) for row in (rows[:1] + rows[-1:])] or [None, None]
+    return Page([row[0] for row in rows], page, per_page, total, has_next, cap,
+                numbered=NUMBERED_PAGES, first_key=cursors[0], last_key=cursors[-1])
+
+
+def _seek(query, keys, values, *, forward: bool, cap: int) -> Page:
+    """The page after (or before) the cursor's row. Its number is the one the link carried:
+    only shown, never used to read."""
+    page, per_page = _page_args()
+    statement = query.where(keyset.beyond(keys, values, forward=forward))
+    if not forward:
+        statement = statement.order_by(None).order_by(*keyset.reversed_order(keys))
+    rows = db.session.execute(statement.add_columns(*(k.column for k in keys))
+                              .limit(per_page + 1)).unique().all()
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    if forward:
+        has_next = more
+    else:
+        rows.reverse()
+        has_next = True  # the page the cursor came from
+        if not more:
+            page = 1  # "Previous" reached the start of the list, whatever the link said
+    page = max(page, 1)
+    # The length is known only once the end is reached going forward (the numbers carried
+    # are honest unless someone edited them; they are only what the range line says).
+    total = (page - 1) * per_page + len(rows) if forward and not more else None
+    return _keyed_page(keys, rows, page, per_page, total, has_next, cap)

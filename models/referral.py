@@ -43,7 +43,6 @@ class Referral(db.Model):
         Index("ix_referral_org_submitted", "org_id", "submitted_at", "id"),
         Index("ix_referral_submitted", "submitted_at", "id"),
         Index("ix_referral_status_submitted", "status", "submitted_at", "id"),
-        Index("ix_referral_clock_waiting", "clock", "status_changed_at", "id"),
         Index("ix_referral_org_changed", "org_id", "status_changed_at", "id"),
         # Search (services/referral_search.py): prefixes of the normalised name and reference,
         # and the mobile's keyed hash.

@@ -18,8 +18,9 @@ from .referral import Referral, ReferralEvent
 from .user import User
 
 # The paths the scorecard aggregation reads the referral table by (migration 0004): each KPI is
-# grouped by one milestone date, and conflicts are found through the timeline's to_state.
-Index("ix_referral_submitted_at", Referral.submitted_at)
+# grouped by one milestone date, and conflicts are found through the timeline's to_state. By
+# submission date through ix_referral_submitted (submitted_at, id) on the model (migration 0021
+# dropped the single-column one it begins with).
 Index("ix_referral_decided_at", Referral.decided_at)
 Index("ix_referral_closed_at", Referral.closed_at)
 Index("ix_referral_disbursed_at", Referral.disbursed_at)

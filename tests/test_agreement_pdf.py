@@ -90,3 +90,35 @@ def test_pdf_metadata_comes_from_the_agreement(issued_pdf):
     assert re.search(r"Pages:\s+3", info)
     assert agreement.number in info  # title
     assert "WeasyPrint" in info
+
+
+def test_the_cut_font_is_made_once_and_a_rare_character_still_prints(world, app, tmp_path,
+                                                                       monkeypatch):
+    """The PDF draws from a cut of the CJK font (GB2312 and the clause texts); a character
+    outside the cut (堃, 喆 are GBK only: real given names) comes from the whole font, not as a
+    blank box, and the cut is made once and then reused."""
+    from portal.services.agreements import fonts, pdf
+
+    monkeypatch.setitem(app.config, "PDF_CACHE_DIR", str(tmp_path / "cache"))
+    cut = fonts.faces(tmp_path / "cache")
+    assert [f.weight for f in cut] == ["normal", "bold"]
+    assert all(f.path.is_file() for f in cut)
+    # The faces keep every hanzi of the clause texts (fonts.charset reads the sources).
+    assert {ord(ch) for ch in "协议编号乙方盖章阶段性担保"} <= set(fonts.charset())
+    assert ord("堃") not in fonts.charset()
+    made_at = [f.path.stat().st_mtime_ns for f in cut]
+    manager = Ctx(user=world.manager, ip="10.0.0.1")
+    today = agreements.local_today()
+    agreement = agreements.draft(manager, world.org_a, {
+        "products": ["housing_mortgage"], "projects": ["堃喆花园"],
+        "bank_sla_hours": 72, "partner_doc_days": 5,
+        "effective_from": today, "expires_on": today + timedelta(days=364)})
+    path = tmp_path / "draft.pdf"
+    path.write_bytes(pdf.render(agreements.document(agreement), use_cache=False).data)
+    text = subprocess.run([_tool("pdftotext"), "-enc", "UTF-8", str(path), "-"], check=True,
+                          capture_output=True, timeout=60).stdout.decode("utf-8")
+    assert "堃喆花园" in re.sub(r"\s+", "", text)
+    embedded = subprocess.run([_tool("pdffonts"), str(path)], check=True, capture_output=True,
+                              timeout=60).stdout.decode()
+    assert "Agreement-Serif-CJK" in embedded and "Noto-Serif-CJK-SC" in embedded  # cut, whole
+    assert [f.path.stat().st_mtime_ns for f in fonts.faces(tmp_path / "cache")] == made_at

@@ -101,3 +101,36 @@ def test_rotation_reports_rows_still_on_the_old_keys(app, world, cli, monkeypatc
     monkeypatch.setattr(pii_rotation, "referral_batch", lambda after, limit: (None, None))
     result = cli.invoke(args=["pii", "rotate-key"])
     assert result.exit_code == 1 and "Still on the old keys: 1 referrals" in result.output
+
+
+def test_a_mobile_hash_left_on_the_old_key_holds_the_old_key(app, world, cli, monkeypatch,
+                                                              as_user):
+    """The failure this stops: the rotation says "nothing needs the old keys" while a mobile's
+    hash is still under the old hash key (written by an instance without ID_HASH_KEY_NEXT, e.g.
+    a `pii backfill-search` after a restore); the old key is dropped and that buyer can no longer
+    be found by mobile."""
+    from sqlalchemy import update
+
+    from portal.services import pii_rotation
+
+    mobile = "13900000077"
+    held = factories.submit(world.partner_a, mobile=mobile)
+    db.session.commit()
+    old_mobile_hash = held.mobile_hash
+    monkeypatch.setitem(app.config, "PII_KEY_NEXT", NEXT_PII)
+    monkeypatch.setitem(app.config, "ID_HASH_KEY_NEXT", NEXT_HASH)
+    assert cli.invoke(args=["pii", "rotate-key"]).exit_code == 0
+    db.session.execute(update(Referral).where(Referral.id == held.id)
+                       .values(mobile_hash=old_mobile_hash))
+    db.session.commit()
+
+    assert pii_rotation.leftovers()["referrals"] == 1
+    # Running the rotation again moves that hash; only then may the old keys go.
+    result = cli.invoke(args=["pii", "rotate-key"])
+    assert result.exit_code == 0 and pii_rotation.leftovers()["referrals"] == 0
+    monkeypatch.setitem(app.config, "PII_KEY", NEXT_PII)
+    monkeypatch.setitem(app.config, "ID_HASH_KEY", NEXT_HASH)
+    monkeypatch.setitem(app.config, "PII_KEY_NEXT", None)
+    monkeypatch.setitem(app.config, "ID_HASH_KEY_NEXT", None)
+    page = as_user(world.officer).get(f"/bank/referrals?q={mobile}").get_data(as_text=True)
+    assert f'data-referral-id="{held.id}"' in page

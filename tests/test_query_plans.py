@@ -176,3 +176,44 @@ def test_a_search_finds_by_name_start_reference_id_mobile_and_partner(seeded):
     assert len(rows(partner, "/partner/referrals?q=李娜")) == 3
     assert len(rows(partner, f"/partner/referrals?q={NATIONAL_ID}")) == 1
     assert rows(partner, "/partner/referrals?q=partnerb") == []
+
+
+# The lists read by keyset past their numbered pages (blueprints.paginate(seek=True)): the
+# cursor's page must be sought through the order's index too, going forward and back.
+SOUGHT = [
+    ("officer", "/bank/referrals?per_page=2"),
+    ("officer", "/bank/referrals?per_page=2&org=PARTNERA"),
+    ("officer", "/bank/referrals?per_page=2&status=submitted"),
+    ("officer", "/bank/queue?per_page=2"),
+    ("officer", "/bank/queue?per_page=2&org=PARTNERA"),
+    ("partner_a", "/partner/referrals?per_page=2"),
+    ("admin", "/admin/audit?per_page=2"),
+    ("admin", "/admin/audit?per_page=2&action=referral.submit"),
+]
+
+
+def test_a_page_past_the_numbered_ones_is_sought_through_an_index(seeded, monkeypatch):
+    import html
+
+    import blueprints
+
+    monkeypatch.setattr(blueprints, "NUMBERED_PAGES", 1)
+    clients, _keys, _anonymous = seeded
+
+    def link(client, url, label):
+        body = client.get(url).get_data(as_text=True)
+        found = re.search(rf'href="([^"]+)">{label}</a>', body)
+        return html.unescape(found.group(1))
+
+    found = {}
+    for who, path in SOUGHT:
+        client = clients[who]
+        third = link(client, link(client, path, "Next"), "Next")
+        back = link(client, third, "Previous")
+        assert "after=" in third and "before=" in back, (third, back)
+        for url in (third, back):
+            for statement, parameters in statements_of(client, url):
+                bad = problems(plan(statement, parameters), _is_order_of_few(statement))
+                if bad:
+                    found[f"{who} {url}: {statement[-200:]}"] = bad
+    assert found == {}, "\n".join(f"{k!r}\n    {v}" for k, v in found.items())

@@ -246,6 +246,6 @@ def audit():
     page = paginate(admin_views.audit_search(
         action=form.action.data or None, actor_email=form.actor.data,
         target_type=form.target_type.data or None, target_id=form.target_id.data,
-        since=since, until=until))
+        since=since, until=until), seek=True)
     return render_template("admin/audit.html", form=form, page=page, chain=chain_state,
                            compact_json=admin_views.compact_json, me=current_user)

@@ -52,7 +52,7 @@ def render(form: ReferralFilterForm, filters: queue.ReferralFilters):
     view, order = view_asked(), order_asked()
     # One moment for the whole page: the waits shown, their colours and the counts agree.
     now = utcnow()
-    page = paginate(queue.work_queue(current_user, filters, view=view, order=order))
+    page = paginate(queue.work_queue(current_user, filters, view=view, order=order), seek=True)
     return render_template(
         "bank/queue.html", form=form, page=page, view=view, order=order, sorts=queue.SORTS,
         wait=lambda r: referrals.bank_clock_seconds(r, now), sla_level=queue.sla_level,

@@ -103,7 +103,7 @@ def work_queue():
 @bank_required
 def all_referrals():
     form = _filter_form([s.value for s in State])
-    page = paginate(queue.all_referrals(current_user, _filters(form)))
+    page = paginate(queue.all_referrals(current_user, _filters(form)), seek=True)
     return render_template("bank/referrals.html", form=form, page=page,
                            bank_clock=referrals.bank_clock_seconds)
 

@@ -94,7 +94,7 @@ def _filters() -> tuple[FilterForm, dict]:
 @partner_required
 def referral_list():
     form, filters = _filters()
-    page = paginate(partner_views.org_referrals(current_user.org_id, **filters))
+    page = paginate(partner_views.org_referrals(current_user.org_id, **filters), seek=True)
     return render_template("partner/referrals.html", form=form, page=page,
                            filtered=any(filters.values()),
                            product_names=partner_views.product_names(_locale()))

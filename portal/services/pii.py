@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 from datetime import date
+from functools import lru_cache
 
 import phonenumbers
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -38,18 +39,25 @@ def normalise_national_id(value: str, today: date | None = None) -> str:
     return number
 
 
+_MOBILE_TYPES = (phonenumbers.PhoneNumberType.MOBILE,
+                 phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+
+
 def normalise_mobile(value: str) -> str:
     raw = (value or "").strip().replace(" ", "").replace("-", "")
-    try:
-        parsed = phonenumbers.parse(raw, "CN")
-    except phonenumbers.NumberParseException:
-        raise ValueError(_l("Enter an 11-digit mainland China mobile number.")) from None
-    mobile_types = (phonenumbers.PhoneNumberType.MOBILE,
-                    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+    if len(raw) == 11 and raw[0] == "1" and raw.isascii() and raw.isdigit():
+        # The usual form, read without the parser (a third of an import row's cost): for these
+        # digits parse() gives country code 86 and the same national number.
+        parsed = phonenumbers.PhoneNumber(country_code=86, national_number=int(raw))
+    else:
+        try:
+            parsed = phonenumbers.parse(raw, "CN")
+        except phonenumbers.NumberParseException:
+            raise ValueError(_l("Enter an 11-digit mainland China mobile number.")) from None
     national = str(parsed.national_number)
+    # number_type is UNKNOWN for a number that is not valid: no separate is_valid_number.
     if (parsed.country_code != 86 or len(national) != 11
-            or not phonenumbers.is_valid_number(parsed)
-            or phonenumbers.number_type(parsed) not in mobile_types):
+            or phonenumbers.number_type(parsed) not in _MOBILE_TYPES):
         raise ValueError(_l("Enter an 11-digit mainland China mobile number."))
     return national
 
@@ -105,6 +113,7 @@ def rotating() -> bool:
     return bool(current_app.config["ID_HASH_KEY_NEXT"] or current_app.config["PII_KEY_NEXT"])
 
 
+@lru_cache(maxsize=8)
 def _fernet_of(secret: str) -> Fernet:
     key = hmac.new(secret.encode(), b"pii-encryption-v1", hashlib.sha256).digest()
     return Fernet(base64.urlsafe_b64encode(key))

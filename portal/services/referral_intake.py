@@ -335,8 +335,11 @@ class ReferralIntake(BaseModel):
         except ValidationError as exc:
             intake, errors = None, exc.errors(include_url=False)
         raw = data if isinstance(data, dict) else {}
-        price, down = _quiet(raw.get("asset_price"), "0"), _quiet(raw.get("down_payment"), "0")
-        amount = _quiet(raw.get("amount"), "1")
+        if intake is not None:  # the fields read already, by the same rules as _quiet's
+            price, down, amount = intake.asset_price, intake.down_payment, intake.amount
+        else:
+            price = _quiet(raw.get("asset_price"), "0")
+            down, amount = _quiet(raw.get("down_payment"), "0"), _quiet(raw.get("amount"), "1")
         across = []
         if price is not None and down is not None and down > price:
             across.append(("down_payment", _l("The down payment cannot exceed the price.")))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -309,23 +310,24 @@ def replay(ctx: Ctx, referral, target: State, now: datetime, *, note=None,
     """Apply a move already checked against the lifecycle to a referral not yet written (the
     bulk history import builds referrals in memory): the same clocks, milestones and event as
     `transition`. `referral` may be any object with the referral's fields and an `events`
-    list."""
+    list; the event is a plain namespace of the event's fields (the caller inserts the rows
+    itself: a mapped object would only cost its instrumentation)."""
     return _apply(ctx, referral, target, now, note=note, partner_note=None,
-                  reason_code=reason_code)
+                  reason_code=reason_code, event_type=SimpleNamespace)
 
 
 def _apply(ctx: Ctx, referral: Referral, target: State, now: datetime, *, note, partner_note,
-           reason_code) -> ReferralEvent:
+           reason_code, event_type=ReferralEvent) -> ReferralEvent:
     """Move the referral to `target` at `now`: clocks, milestone dates and the timeline event."""
     elapsed = max(0, int((now - referral.status_changed_at).total_seconds()))
     if referral.clock == "bank":
         referral.bank_seconds += elapsed
     elif referral.clock == "partner":
         referral.partner_seconds += elapsed
-    event = ReferralEvent(at=now, actor_id=ctx.user.id if ctx.user else None,
-                          from_state=referral.status, to_state=target.value, clock=CLOCK[target],
-                          note=note, partner_note=(partner_note or "").strip() or None,
-                          reason_code=reason_code)
+    event = event_type(at=now, actor_id=ctx.user.id if ctx.user else None,
+                       from_state=referral.status, to_state=target.value, clock=CLOCK[target],
+                       note=note, partner_note=(partner_note or "").strip() or None,
+                       reason_code=reason_code)
     referral.status = target.value
     referral.clock = CLOCK[target]
     referral.status_changed_at = now

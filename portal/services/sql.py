@@ -11,9 +11,12 @@ from collections.abc import Callable
 from functools import wraps
 from typing import TypeVar
 
+from sqlalchemy import column as sa_column
 from sqlalchemy import insert, inspect
+from sqlalchemy import table as sa_table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.sql.expression import TableClause
 
 from ..extensions import db
 
@@ -97,13 +100,14 @@ def bulk_insert(table, rows: list[dict], *, ids: bool = False) -> list[int]:
     return given
 
 
-def _copy(connection, table, rows: list[dict]) -> None:
+def _copy(connection, table, rows: list[dict], *, into: str | None = None) -> None:
+    """COPY `rows` into `table` (or the staging table `into`, quoted, of the rows' columns)."""
     # COPY knows nothing of the model's Python-side defaults (a stipulation's "missing"): they
     # are filled in here as an INSERT through SQLAlchemy would.
     defaults = {column.key: column.default.arg if column.default.is_scalar
                 else column.default.arg(None)
                 for column in table.c
-                if column.key not in rows[0] and column.default is not None
+                if into is None and column.key not in rows[0] and column.default is not None
                 and (column.default.is_scalar or column.default.is_callable)}
     rows = [{**defaults, **row} for row in rows] if defaults else rows
     columns = [column for column in table.c if column.key in rows[0]]
@@ -113,8 +117,31 @@ def _copy(connection, table, rows: list[dict]) -> None:
     # Names from the table's metadata, quoted; the values travel apart, in COPY's own stream.
     names = ", ".join(dialect.identifier_preparer.quote(column.name) for column in columns)
     cursor = connection.connection.driver_connection.cursor()
-    with cursor.copy(f"COPY {dialect.identifier_preparer.quote(table.name)} ({names}) "
-                     "FROM STDIN") as copy:
+    target = into or dialect.identifier_preparer.quote(table.name)
+    with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row([p(row[c.key]) if p else row[c.key]
                             for c, p in zip(columns, process, strict=True)])
+
+
+def staged(table, rows: list[dict], key: str, connection=None) -> TableClause | None:
+    """On PostgreSQL, COPY `rows` (dicts of some of `table`'s columns, all with the same keys)
+    into a temporary table shaped like those columns, emptied first and at commit; that table,
+    for one set-based statement that reads it (`INSERT ... SELECT`, `UPDATE ... FROM`). None on
+    another database: the caller runs its executemany as before.
+
+    `key` names the use (one staging table each), so two uses in a transaction do not meet."""
+    connection = connection if connection is not None else db.session.connection()
+    if connection.dialect.name != "postgresql" or not rows:
+        return None
+    quote = connection.dialect.identifier_preparer.quote
+    name = quote(f"stage_{table.name}_{key}")
+    columns = [column for column in table.c if column.key in rows[0]]
+    # Types from the table (not LIKE: no constraints, defaults or identity wanted here).
+    spec = ", ".join(f"{quote(column.name)} {column.type.compile(connection.dialect)}"
+                     for column in columns)
+    connection.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ({spec}) ON COMMIT DELETE ROWS")
+    connection.exec_driver_sql(f"TRUNCATE {name}")
+    _copy(connection, table, rows, into=name)
+    return sa_table(f"stage_{table.name}_{key}", *(sa_column(c.name, c.type) for c in columns))

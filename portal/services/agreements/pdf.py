@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -22,7 +23,10 @@ import pydyf
 import weasyprint
 from flask import current_app
 from markupsafe import Markup
+from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher
+
+from . import fonts
 
 PDF_TEMPLATE = "pdf/agreement.html"
 # Files under the static folder the PDF template uses; their contents are part of the cache key.
@@ -39,18 +43,21 @@ class RenderedPdf:
 class StaticOnlyFetcher(URLFetcher):
     """Serve files from the app's static folder and refuse every other URL (no network)."""
 
-    def __init__(self, static_folder: str):
+    def __init__(self, static_folder: str, also: tuple[Path, ...] = ()):
         super().__init__(allowed_protocols=("file",), allow_redirects=False)
         self.root = Path(static_folder).resolve()
+        # The cut fonts (fonts.py), named one by one: nothing else outside the static folder.
+        self.also = frozenset(p.resolve() for p in also)
 
     def fetch(self, url, headers=None):
         parts = urlsplit(url)
         if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
             raise ValueError(f"refused to fetch {url!r}: only the app's static files are allowed")
         path = Path(unquote(parts.path)).resolve()
-        if not path.is_relative_to(self.root) or not path.is_file():
+        if not (path.is_relative_to(self.root) or path in self.also) or not path.is_file():
             raise ValueError(f"refused to fetch {url!r}: not a file in the static folder")
-        mime = {".css": "text/css", ".svg": "image/svg+xml", ".png": "image/png"}.get(
+        mime = {".css": "text/css", ".svg": "image/svg+xml", ".png": "image/png",
+                ".otf": "font/otf"}.get(
             path.suffix.lower(), "application/octet-stream")
         return weasyprint.urls.URLFetcherResponse(
             path.as_uri(), path.read_bytes(), headers={"Content-Type": mime})
@@ -93,8 +100,10 @@ def renderer_fingerprint() -> str:
     template and its static files (re-read only when a file changes)."""
     static = Path(current_app.static_folder)
     template = Path(current_app.template_folder) / PDF_TEMPLATE
+    # The cut fonts' names are their key (source font, HarfBuzz, characters): not re-read.
+    cut = ("|".join(f.path.name for f in fonts.faces(cache_dir())), None, None)
     return _fingerprint(tuple(_file_stamp(p) for p in
-                              [template, *(static / a for a in STATIC_ASSETS)]))
+                              [template, *(static / a for a in STATIC_ASSETS)]) + (cut,))
 
 
 def cache_dir() -> Path:
@@ -119,17 +128,42 @@ def render_html(content: dict) -> str:
     return template.render(c=content, content_sha256=content_hash(content), css_string=css_string)
 
 
+# One font configuration a process (and one rendering at a time through it): the cut faces are
+# registered with fontconfig once, not written out and parsed again for every PDF.
+_render_lock = threading.Lock()
+_font_config: dict[int, FontConfiguration] = {}
+
+
+def _shared_font_config() -> FontConfiguration:
+    pid = os.getpid()  # not one inherited across a fork
+    if pid not in _font_config:
+        _font_config.clear()
+        _font_config[pid] = FontConfiguration()
+    return _font_config[pid]
+
+
+def _layout(content: dict) -> weasyprint.Document:
+    static = Path(current_app.static_folder).resolve()
+    cut = fonts.faces(cache_dir())
+    fetcher = StaticOnlyFetcher(str(static), also=tuple(f.path for f in cut))
+    font_config = _shared_font_config()
+    stylesheets = [weasyprint.CSS(string=fonts.font_face_css(cut), font_config=font_config,
+                                  url_fetcher=fetcher)] if cut else []
+    html = weasyprint.HTML(string=render_html(content), base_url=static.as_uri() + "/",
+                           url_fetcher=fetcher)
+    return html.render(stylesheets=stylesheets, font_config=font_config)
+
+
 def layout(content: dict) -> weasyprint.Document:
     """The laid-out document (its `pages`), before it is written as a PDF."""
-    static = Path(current_app.static_folder).resolve()
-    html = weasyprint.HTML(string=render_html(content), base_url=static.as_uri() + "/",
-                           url_fetcher=StaticOnlyFetcher(str(static)))
-    return html.render()
+    with _render_lock:
+        return _layout(content)
 
 
 def _write_pdf(content: dict) -> bytes:
     # A fixed identifier (from the content) instead of a random one: same content, same bytes.
-    return layout(content).write_pdf(pdf_identifier=content_hash(content)[:32].encode())
+    with _render_lock:
+        return _layout(content).write_pdf(pdf_identifier=content_hash(content)[:32].encode())
 
 
 def render(content: dict, *, use_cache: bool = True) -> RenderedPdf:

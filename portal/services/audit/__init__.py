@@ -13,8 +13,11 @@ from sqlalchemy.orm import Session
 from models import AuditEntry, utcnow
 
 from ... import extensions, unit_of_work
-from .. import Ctx
-from . import guard  # noqa: F401  (the SQLite side of the append-only triggers)
+from .. import Ctx, sql
+from . import (
+    chain,
+    guard,  # noqa: F401  (the SQLite side of the append-only triggers)
+)
 from .chain import UNSEALED
 
 _INSERT = insert(AuditEntry.__table__)
@@ -93,10 +96,16 @@ def record_many(ctx: Ctx, action: str, target_type: str,
                 entries: list[tuple[object, dict]]) -> None:
     """One entry per (target id, detail), written with one statement: a bulk path (an import
     batch) must not pay a round trip per entry. Each is chained at commit like any other."""
-    if entries:
-        insert_entries(extensions.db.session, [
-            values(ctx, action, target_type=target_type, target_id=target_id, detail=detail)
-            for target_id, detail in entries])
+    if not entries:
+        return
+    rows = [values(ctx, action, target_type=target_type, target_id=target_id, detail=detail)
+            for target_id, detail in entries]
+    session = extensions.db.session
+    if len(rows) >= chain.STAGE_FROM and session.get_bind().dialect.name == "postgresql":
+        sql.bulk_insert(AuditEntry.__table__, rows)  # COPY: an import batch's entries
+        session.info[UNSEALED] = True
+    else:
+        insert_entries(session, rows)
 
 
 def record_refusal(ctx: Ctx, action: str, target=None, **detail) -> None:

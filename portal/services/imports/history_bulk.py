@@ -19,8 +19,9 @@ from types import SimpleNamespace
 from flask import current_app
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql
 
-from models import Product, Referral, ReferralEvent, Stipulation, utcnow
+from models import BuyerRegistration, Product, Referral, ReferralEvent, Stipulation, utcnow
 
 from ...extensions import db
 from .. import audit, pii, referral_intake, referral_search, referrals, sites, sql
@@ -84,6 +85,22 @@ def split(ready: list[tuple]) -> tuple[list[tuple], list]:
     return bulk, single
 
 
+def _register(registrations: list[dict]) -> None:
+    """The buyers' lock rows (each pair is alone in the batch, see `split`): on PostgreSQL
+    staged by COPY and upserted with one INSERT ... SELECT, elsewhere one executemany."""
+    table = BuyerRegistration.__table__
+    stage = sql.staged(table, registrations, "import")
+    if stage is None:
+        db.session.execute(referrals._lock_statement(), registrations)
+        return
+    statement = postgresql.insert(table).from_select(
+        ["national_id_hash", "product_code", "touched_at"],
+        select(stage.c.national_id_hash, stage.c.product_code, stage.c.touched_at))
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=["national_id_hash", "product_code"],
+        set_={"touched_at": statement.excluded.touched_at}))
+
+
 def write(bulk: list[tuple], job_id: int, ctx, note: str) -> list[int]:
     """Insert the bulk rows' referrals with their timelines, checklists and registrations;
     return the organisations of the referrals written, one per referral."""
@@ -144,7 +161,7 @@ def write(bulk: list[tuple], job_id: int, ctx, note: str) -> list[int]:
                               "product_code": values["product_code"], "touched_at": at})
     sql.bulk_insert(ReferralEvent.__table__, events)
     sql.bulk_insert(Stipulation.__table__, checklists)
-    db.session.execute(referrals._lock_statement(), registrations)
+    _register(registrations)
     # One entry a referral, naming the history it came with: these moves were not made in the
     # portal (the import job's own entry says who brought the file in).
     audit.record_many(ctx, "referral.import", "referral", [
