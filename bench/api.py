@@ -189,6 +189,8 @@ def measure(database: str, url: str | None) -> dict:
                "DATABASE_URL": url or f"sqlite:///{root / 'bench.db'}",
                "UPLOAD_DIR": str(root / "uploads"),
                "API_RATE_LIMIT": "1000000 per minute",
+               # Plain HTTP on 127.0.0.1, no TLS proxy in front: production would redirect it.
+               "FORCE_HTTPS": "0",
                "PYTHONPATH": str(ROOT)}
         env.pop("REDIS_URL", None)
         key = _prepare(env)
