@@ -14,8 +14,6 @@ import hashlib
 import secrets
 import uuid
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
 from pathlib import Path
 
 from flask import current_app
@@ -406,14 +404,4 @@ def send_email(application: PartnerApplication, *, link: str | None = None) -> N
         else:
             return
         body += ["", "—", _("Personal Loans Partner Portal")]
-        message = EmailMessage()
-        message["Subject"] = subject
-        message["From"] = current_app.config["MAIL_DEFAULT_SENDER"]
-        message["To"] = formataddr((application.contact_name, application.contact_email))
-        message["Message-ID"] = make_msgid(domain="portal")
-        message.set_content("\n".join(body))
-    try:
-        notifications.deliver_email(message)
-    except (OSError, ValueError) as exc:
-        raise Forbidden(_l("The e-mail could not be sent (%(error)s). Nothing was changed.",
-                           error=type(exc).__name__)) from None
+    notifications.send_now(application.contact_name, application.contact_email, subject, body)

@@ -19,6 +19,7 @@ from email.utils import formataddr, make_msgid
 from flask import current_app
 from flask_babel import force_locale, format_date, get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -27,7 +28,7 @@ from models import PARTNER_ROLES, Notification, User, utcnow
 from .. import labels
 from ..extensions import db
 from . import jobqueue
-from .errors import NotFound
+from .errors import Forbidden, NotFound
 
 KINDS = labels.NOTIFICATION_KINDS
 EMAIL_MAX_ATTEMPTS = 8
@@ -287,6 +288,23 @@ def deliver_email(message: EmailMessage) -> None:
         if cfg.get("MAIL_USERNAME"):
             smtp.login(cfg["MAIL_USERNAME"], cfg.get("MAIL_PASSWORD") or "")
         smtp.send_message(message)
+
+
+def send_now(name: str, address: str, subject: str, lines: list[str]) -> None:
+    """One e-mail sent inside the request, not queued: for a secret link (it must not wait in
+    clear in the outbox) or someone without an account. When the mail server refuses, the
+    action is refused too (Forbidden), so nothing changes without the e-mail that tells of it."""
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = current_app.config["MAIL_DEFAULT_SENDER"]
+    message["To"] = formataddr((name, address))
+    message["Message-ID"] = make_msgid(domain="portal")
+    message.set_content("\n".join(lines))
+    try:
+        deliver_email(message)
+    except (OSError, ValueError) as exc:
+        raise Forbidden(_l("The e-mail could not be sent (%(error)s). Nothing was changed.",
+                           error=type(exc).__name__)) from None
 
 
 # --- e-mail delivery (driven by the worker) -----------------------------------------------------

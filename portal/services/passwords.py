@@ -7,8 +7,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
-from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
 
 from flask import current_app
 from flask_babel import force_locale
@@ -109,17 +107,7 @@ def send_reset_link(user: User, link: str, *, invitation: bool = False) -> None:
                 _("Choose your password here (the link works once, for %(hours)d hours):",
                   hours=hours), "", link, "",
                 _("If you did not expect this e-mail, tell your administrator.")]
-        message = EmailMessage()
-        message["Subject"] = subject
-        message["From"] = current_app.config["MAIL_DEFAULT_SENDER"]
-        message["To"] = formataddr((user.name, user.email))
-        message["Message-ID"] = make_msgid(domain="portal")
-        message.set_content("\n".join(body))
-    try:
-        notifications.deliver_email(message)
-    except (OSError, ValueError) as exc:
-        raise Forbidden(_l("The e-mail could not be sent (%(error)s). Nothing was changed.",
-                           error=type(exc).__name__)) from None
+    notifications.send_now(user.name, user.email, subject, body)
 
 
 def user_for_token(raw: str) -> User | None:
