@@ -61,25 +61,24 @@ def accept_lead(lead_id: int):
     return redirect(url_for(".lead", lead_id=item.id))
 
 
-@bp.route("/leads/<int:lead_id>/decline", methods=["POST"])
-@partner_required
-def decline_lead(lead_id: int):
+def _answer(lead_id: int, answer, done: str):
+    """A typed answer (decline, outcome): saved and back to the page, or shown again."""
     item = _lead(lead_id)
     typed = request.form.to_dict()
     with going_back_to(".lead", lead_id=item.id), shown_again() as refusal:
-        customer_leads.decline(ctx(), item, typed)
-        flash(_("Declined; the bank is told why."), "success")
+        answer(ctx(), item, typed)
+        flash(done, "success")
         return redirect(url_for(".lead", lead_id=item.id))
     return _render(item, errors=refusal.fields, typed=typed, status=422)
+
+
+@bp.route("/leads/<int:lead_id>/decline", methods=["POST"])
+@partner_required
+def decline_lead(lead_id: int):
+    return _answer(lead_id, customer_leads.decline, _("Declined; the bank is told why."))
 
 
 @bp.route("/leads/<int:lead_id>/outcome", methods=["POST"])
 @partner_required
 def lead_outcome(lead_id: int):
-    item = _lead(lead_id)
-    typed = request.form.to_dict()
-    with going_back_to(".lead", lead_id=item.id), shown_again() as refusal:
-        customer_leads.report(ctx(), item, typed)
-        flash(_("Outcome saved; the bank is told."), "success")
-        return redirect(url_for(".lead", lead_id=item.id))
-    return _render(item, errors=refusal.fields, typed=typed, status=422)
+    return _answer(lead_id, customer_leads.report, _("Outcome saved; the bank is told."))
