@@ -162,6 +162,10 @@ def test_the_partner_sees_who_is_on_site_and_when(world, as_user, client):
         assert ">Tue<" not in contacts
         # Nobody of another partner's site, and nothing internal about the officer.
         assert "admin@bank.test" not in html and "Credit officer" not in contacts
+    # The site's facts read as on the bank's page (one macro for both).
+    details = client.get(f"/partner/sites/{site.id}").get_data(as_text=True)
+    details = details[details.index('data-testid="site-details"'):details.index("</dl>")]
+    assert "Kind of site" in details and "Real-estate project" in details
     # Partner B sees its own contact only.
     client.post("/logout")
     login(client, world.partner_b)
