@@ -8,8 +8,8 @@ For each database and size: 500 partners and `size` referrals with their events,
 and audit rows, one partner much larger than the rest (bench/scoring.py's generator, plus the
 accounts, keys and agreement the pages need). The seeded database is kept under
 bench/results/cache/ (SQLite files; on PostgreSQL one schema per size in BENCH_POSTGRES_URL's
-database) and reused while its seed fingerprint — this file, bench/scoring.py and the
-migrations — is unchanged. It is served by gunicorn (2 sync workers, as a small production
+database) and reused while its seed fingerprint — the seeding functions here, bench/scoring.py
+and the migrations — is unchanged. It is served by gunicorn (2 sync workers, as a small production
 box would run it); CLIENTS keep-alive client connections (sync workers close each one after an
 answer, and the client reconnects) drive each page for at most SECONDS or REQUESTS, logged in
 with the cookie of the role that uses the page. Every figure is compared with GET /healthz
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import http.client
+import inspect
 import json
 import math
 import os
@@ -48,7 +49,10 @@ SECRET = "bench-secret-key-that-is-long-enough-0123456789"  # noqa: S105
 def fingerprint() -> str:
     """What a seeded database depends on: a change to any of these seeds it again."""
     digest = hashlib.sha256()
-    sources = [Path(__file__), ROOT / "bench" / "scoring.py",
+    # The seeding code only, so that changing how pages are driven keeps the seeded databases.
+    for function in (ensure_seeded, _extras):
+        digest.update(inspect.getsource(function).encode())
+    sources = [ROOT / "bench" / "scoring.py",
                *sorted((ROOT / "migrations" / "versions").glob("*.py"))]
     for path in sources:
         digest.update(path.read_bytes())
