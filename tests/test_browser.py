@@ -64,6 +64,12 @@ def test_core_loop_through_the_browser(page, people, tmp_path):
     # 2. The officer finds it in the queue and asks for proof of income.
     log_in(page, people.officer)
     page.goto("/bank/queue")
+    # Every row's "Take" posts the one form above the table to its own referral (formaction).
+    row = page.locator(f"tr[data-referral-id='{referral_id}']")
+    row.locator("[data-testid=take]").click()
+    page.wait_for_url(re.compile(r".*/bank/queue$"))
+    assert page.locator(f"tr[data-referral-id='{referral_id}'] [data-testid=assignee]"
+                        ).inner_text().startswith(people.officer.name)
     page.click(f"a[href='/bank/referrals/{referral_id}']")
     page.wait_for_url(re.compile(rf".*/bank/referrals/{referral_id}$"))
     page.check("#kind-income_proof")

@@ -467,3 +467,25 @@ def test_the_api_names_the_officer_to_the_bank_only(app, world):
     assert listed.json["items"][0]["assigned_to"]["id"] == world.officer.id
     assert partner.status_code == 200 and "assigned_to" not in partner.json
     assert world.officer.name not in partner.get_data(as_text=True)
+
+
+def test_one_form_carries_every_rows_take(world, as_user):
+    # A form per row re-rendered the CSRF field and the return address 25 times (issue 15):
+    # each row's button names the one form and its own referral's address instead.
+    first, second = factories.submit(world.partner_a), factories.submit(world.partner_a)
+    db.session.commit()
+    client = as_user(world.officer)
+    html = client.get("/bank/queue").get_data(as_text=True)
+
+    assert html.count(' id="take-form"') == 1
+    buttons = re.findall(r'<button type="submit" form="([\w-]+)" '
+                         r'formaction="/bank/referrals/(\d+)/take"', html)
+    assert sorted(buttons) == sorted([("take-form", str(first.id)),
+                                      ("take-form", str(second.id))])
+    form = html.split(' id="take-form"', 1)[1].split("</form>", 1)[0]
+    hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', form))
+    assert hidden["next"] == "/bank/queue" and "csrf_token" in hidden
+
+    response = client.post(f"/bank/referrals/{second.id}/take", data=hidden)
+    assert response.status_code == 302
+    assert _rows(client.get("/bank/queue?view=mine").get_data(as_text=True)) == [second.id]

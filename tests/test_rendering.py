@@ -1,0 +1,58 @@
+"""The rendering shortcuts every list leans on write exactly what Babel writes."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from babel.numbers import format_decimal as babel_format_decimal
+from flask import render_template_string
+from flask_babel import force_locale, format_datetime, get_locale
+
+from portal import formatting
+
+MOMENTS = [
+    datetime(2026, 1, 1, 0, 0, tzinfo=UTC),
+    datetime(2025, 12, 31, 15, 59, 59, 999999, tzinfo=UTC),  # the bank's day turns at 16:00 UTC
+    datetime(2026, 6, 30, 23, 30, tzinfo=timezone(timedelta(hours=-5))),
+    datetime(2026, 3, 8, 2, 30),  # stored naive: UTC
+]
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+def test_the_date_time_filter_writes_what_babel_writes(app, language):
+    with app.test_request_context("/", headers={"Accept-Language": language}):
+        dt = app.jinja_env.filters["dt"]
+        for moment in MOMENTS:
+            assert dt(moment) == format_datetime(moment, "yyyy-MM-dd HH:mm")
+        assert dt(MOMENTS[1]) == "2025-12-31 23:59"
+        assert dt(MOMENTS[3]) == "2026-03-08 10:30"
+        assert dt(None) == "—"
+        # Another pattern, and a plain date, still go through Babel.
+        assert dt(MOMENTS[0], "yyyy-MM-dd") == format_datetime(MOMENTS[0], "yyyy-MM-dd")
+        assert dt(date(2026, 5, 1)) == format_datetime(date(2026, 5, 1), "yyyy-MM-dd HH:mm")
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+def test_amounts_are_written_as_babel_writes_them(app, language):
+    amounts = [Decimal("0"), Decimal("0.5"), Decimal("1234567.891"), Decimal("-500"),
+               Decimal("100000000000.00")]
+    with app.test_request_context("/", headers={"Accept-Language": language}):
+        locale = str(get_locale())
+        for amount in amounts:
+            expected = babel_format_decimal(abs(amount).quantize(Decimal("0.01")),
+                                            format="#,##0.00", locale=locale)
+            assert formatting.money(amount) == ("-" if amount < 0 else "") + f"¥{expected}"
+        assert formatting.percent(Decimal("4.9")) == "4.90%"
+
+
+def test_a_page_string_follows_a_locale_forced_inside_the_request(app):
+    # An e-mail rendered in the addressee's language in the middle of an English request must
+    # find its own catalogue, and the page its own again afterwards.
+    template = "{{ _('Work queue') }}"
+    with app.test_request_context("/", headers={"Accept-Language": "en"}):
+        assert render_template_string(template) == "Work queue"
+        with force_locale("zh_CN"):
+            assert render_template_string(template) == "待办队列"
+        assert render_template_string(template) == "Work queue"
