@@ -249,9 +249,11 @@ def targets(facts: dict) -> list[dict]:
         {"name": "officer queue", "who": "officer", "path": "/bank/queue", "kind": "page"},
         {"name": "all referrals, page 1", "who": "officer", "path": "/bank/referrals",
          "kind": "page"},
-        {"name": "all referrals, a late page", "who": "officer",
-         "path": f"/bank/referrals?page={facts['last_page']}", "kind": "page"},
-        {"name": "all referrals, the late page by cursor", "who": "officer",
+        # By number a page skips at most blueprints.MAX_SKIPPED_ROWS rows (page 350 skips
+        # 8,725); deeper pages are reached by cursor, as the list's "Next" links carry it.
+        {"name": "all referrals, page 350 by number", "who": "officer",
+         "path": "/bank/referrals?page=350", "kind": "page"},
+        {"name": "all referrals, a late page by cursor", "who": "officer",
          "path": f"/bank/referrals?page={facts['last_page']}&after={facts['late_cursor']}",
          "kind": "page"},
         {"name": "all referrals, search", "who": "officer",

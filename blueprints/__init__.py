@@ -2,8 +2,10 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
-from flask import current_app, request, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import func, literal_column, select
 
 from portal.extensions import db
@@ -69,6 +71,10 @@ COUNT_CAP = 1000
 # A keyset list numbers its first pages (read by OFFSET, at most this many pages of rows skipped);
 # past them "Next" and "Previous" carry a cursor and a page is read from where the last one ended.
 NUMBERED_PAGES = 10
+# A `?page=N` with no cursor (a bookmark, a typed address) skips at most this many rows: an
+# OFFSET reads every row it skips, and a million-row list's last page took 11 s on PostgreSQL.
+# Deeper, the list opens at its first page and says how to go on (Next, or the filters).
+MAX_SKIPPED_ROWS = 10_000
 
 
 class Page:
@@ -168,6 +174,8 @@ def paginate(query, *, cap: int = COUNT_CAP, seek: bool = False) -> Page:
             if values is not None:
                 return _seek(query, keys, values, forward=direction == "after", cap=cap)
     page, per_page = _page_args()
+    if keys and (page - 1) * per_page > MAX_SKIPPED_ROWS:
+        _too_deep(page)
     statement = query.limit(per_page + 1).offset((page - 1) * per_page)
     if keys:
         statement = statement.add_columns(*(k.column for k in keys))
@@ -186,6 +194,15 @@ def paginate(query, *, cap: int = COUNT_CAP, seek: bool = False) -> Page:
     if not keys:
         return Page(items, page, per_page, total, has_next, cap)
     return _keyed_page(keys, items, page, per_page, total, has_next, cap)
+
+
+def _too_deep(page: int) -> NoReturn:
+    args = request.args.to_dict()
+    for name in ("page", "after", "before"):
+        args.pop(name, None)
+    flash(_("Page %(page)s cannot be opened directly: go on with Next from here, or narrow the "
+            "list with the filters.", page=f"{page:,}"), "warning")
+    abort(redirect(url_for(request.endpoint, **(request.view_args or {}), **args)))
 
 
 def _keyed_page(keys, rows, page, per_page, total, has_next, cap) -> Page:
