@@ -434,9 +434,108 @@ def measure(kind: str, size: int, postgres: str | None, seconds: float) -> dict:
                   f"{figures['ratio']:6.1f}x", flush=True)
     finally:
         server.stop()
-    return {"database": kind, "referrals": size, "bare": bare, "pages": rows,
+    print("   in one process, where the time goes:", flush=True)
+    parts = split(url, facts)
+    for part in parts:
+        print(f"   {part['name']:38s} {part['ms']:7.2f} ms = SQL {part['sql_ms']:6.2f} "
+              f"({part['statements']:g}) + template {part['template_ms']:6.2f} + rest "
+              f"{part['rest_ms']:6.2f}", flush=True)
+    return {"database": kind, "referrals": size, "bare": bare, "pages": rows, "split": parts,
             "seed": facts.get("seed"), "recompute_s": facts.get("recompute_s"),
             "largest_partner_referrals": facts["big_org_referrals"]}
+
+
+SPLIT_REQUESTS = 20
+
+
+def split(url: str, facts: dict) -> list[dict]:
+    """Where each page's time goes, in one process with no network and no queue: the request
+    as a whole, its SQL statements (time and count), its template rendering (less the SQL a
+    lazy load runs inside it), and the rest (routing, session and login, forms, the view's
+    Python). Beside them the floors: the bare route, and the smallest logged-in page. A page that
+    misses its target is as far from the floor as these parts say, and no further."""
+    from flask import template_rendered
+    from flask.signals import before_render_template
+    from sqlalchemy import event
+
+    from portal.extensions import db
+
+    app = _make_app(url)
+    app.config["WTF_CSRF_ENABLED"] = False
+    clock = {"sql": 0.0, "statements": 0, "render": 0.0, "sql_in_render": 0.0, "depth": 0,
+             "render_started": 0.0}
+
+    def before_cursor(conn, cursor, statement, params, context, executemany):
+        context._bench_started = time.perf_counter()
+
+    def after_cursor(conn, cursor, statement, params, context, executemany):
+        spent = time.perf_counter() - context._bench_started
+        clock["sql"] += spent
+        clock["statements"] += 1
+        if clock["depth"]:
+            clock["sql_in_render"] += spent
+
+    def render_starts(sender, template, context, **extra):
+        if clock["depth"] == 0:
+            clock["render_started"] = time.perf_counter()
+        clock["depth"] += 1
+
+    def render_ends(sender, template, context, **extra):
+        clock["depth"] -= 1
+        if clock["depth"] == 0:
+            clock["render"] += time.perf_counter() - clock["render_started"]
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", before_cursor)
+    event.listen(engine, "after_cursor_execute", after_cursor)
+    before_render_template.connect(render_starts, app)
+    template_rendered.connect(render_ends, app)
+    clients = {}
+
+    def client_of(who: str):
+        if who not in clients:
+            client = clients[who] = app.test_client()
+            if who.endswith("_key"):
+                client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {facts[who]}"
+            elif who != "anonymous":
+                client.post("/login", data={"email": f"{who}@pages.bench",
+                                            "password": PASSWORD})
+            client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh-CN"
+        return clients[who]
+
+    floors = [{"name": "bare route (GET /healthz)", "who": "anonymous", "path": "/healthz",
+               "kind": "floor"},
+              {"name": "smallest logged-in page (/account)", "who": "officer",
+               "path": "/account", "kind": "floor"}]
+    rows = []
+    try:
+        for target in floors + targets(facts):
+            client = client_of(target["who"])
+            for _ in range(3):
+                client.get(target["path"])  # warm: the first request compiles templates
+            for key in ("sql", "statements", "render", "sql_in_render"):
+                clock[key] = 0
+            started = time.perf_counter()
+            for _ in range(SPLIT_REQUESTS):
+                client.get(target["path"])
+            each = (time.perf_counter() - started) / SPLIT_REQUESTS * 1000
+            sql = clock["sql"] / SPLIT_REQUESTS * 1000
+            render = (clock["render"] - clock["sql_in_render"]) / SPLIT_REQUESTS * 1000
+            rows.append({"name": target["name"], "kind": target["kind"],
+                         "ms": round(each, 2), "sql_ms": round(sql, 2),
+                         "statements": round(clock["statements"] / SPLIT_REQUESTS, 1),
+                         "template_ms": round(render, 2),
+                         "rest_ms": round(each - sql - render, 2)})
+    finally:
+        event.remove(engine, "before_cursor_execute", before_cursor)
+        event.remove(engine, "after_cursor_execute", after_cursor)
+        before_render_template.disconnect(render_starts, app)
+        template_rendered.disconnect(render_ends, app)
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    return rows
 
 
 def judge(runs: list[dict]) -> list[dict]:

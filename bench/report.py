@@ -38,6 +38,31 @@ def _yes(flag) -> str:
     return "holds" if flag else "**misses**"
 
 
+def _split(runs: list[dict]) -> list[str]:
+    """Where each page's time goes in one process (bench/pages.py split), at the large size."""
+    runs = [r for r in runs if r.get("split")]
+    if not runs:
+        return []
+    largest = max(r["referrals"] for r in runs)
+    runs = [r for r in runs if r["referrals"] == largest]
+    out = [f"### Where the time goes, in one process, at {largest:,} referrals", "",
+           "Each page requested 20 times through the app in one process (no network, no "
+           "queue): its SQL statements, its template rendering (less the SQL a lazy load runs "
+           "inside it), and the rest (routing, session and login, forms, the view). The first "
+           "two rows are the floors every page stands on.", "",
+           "| page or call | " + " | ".join(
+               f"{r['database']} ms (SQL / statements / template / rest)" for r in runs) + " |",
+           "|---|" + "---|" * len(runs)]
+    for i, part in enumerate(runs[0]["split"]):
+        cells = []
+        for run in runs:
+            p = run["split"][i]
+            cells.append(f"{p['ms']} ({p['sql_ms']} / {p['statements']:g} / "
+                         f"{p['template_ms']} / {p['rest_ms']})")
+        out.append(f"| {part['name']} | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
 def render(latest: dict) -> str:
     out = ["# Benchmark results", "",
            "Written by `make bench` (`python -m bench`); each section names the command, the "
@@ -70,6 +95,7 @@ def render(latest: dict) -> str:
         misses = [r for r in pages["table"] if not (r["ratio_holds"] and r["growth_holds"])]
         out += ["", f"{len(pages['table']) - len(misses)} of {len(pages['table'])} rows meet "
                 "both targets.", ""]
+        out += _split(pages["runs"])
     pdf = latest.get("agreements")
     if pdf:
         out += [f"## Agreement PDF ({pdf['measured_at']})", "",
