@@ -98,6 +98,26 @@ def test_dashboard_counts_waiting_and_activity(world, as_user):
     assert 'data-testid="activity"' in page
 
 
+def test_the_dashboard_lists_the_longest_waiting_and_links_to_the_rest(world, as_user,
+                                                                     monkeypatch):
+    from blueprints.partner import routes as partner_routes
+
+    monkeypatch.setattr(partner_routes, "WAITING_SHOWN", 2)
+    asked = [factories.submit(world.partner_a, buyer_name=f"Buyer {n}") for n in range(3)]
+    db.session.commit()
+    for referral in asked:
+        request_docs(world, referral)
+    db.session.commit()
+
+    page = html(as_user(world.agent_a).get("/partner/"))
+    waiting_block = page.split('data-testid="waiting"')[1].split("</table>")[0]
+    assert "Buyer 0" in waiting_block and "Buyer 1" in waiting_block  # the oldest requests
+    assert "Buyer 2" not in waiting_block
+    more = page.split('data-testid="waiting-more"')[1].split("</p>")[0]
+    assert "The 2 longest waiting of 3." in more
+    assert "/partner/referrals?status=documents_requested" in more
+
+
 def test_dashboard_empty_states(world, as_user):
     page = html(as_user(world.partner_a).get("/partner/"))
     assert page.count('data-testid="empty-state"') == 3

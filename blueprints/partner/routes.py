@@ -62,6 +62,11 @@ def _version() -> int | None:
 
 # --- dashboard ---------------------------------------------------------------------------------
 
+# The dashboard lists the longest-waiting requests; the rest are one click away in the list
+# (a large partner has hundreds waiting, and the page is opened at every start of work).
+WAITING_SHOWN = 10
+
+
 @bp.route("/")
 @partner_required
 def dashboard():
@@ -69,7 +74,7 @@ def dashboard():
     return render_template(
         "partner/dashboard.html",
         counts=partner_views.status_counts(org_id),
-        waiting=partner_views.waiting_on_partner(org_id),
+        waiting=partner_views.waiting_on_partner(org_id, limit=WAITING_SHOWN),
         activity=partner_views.recent_activity(org_id),
         product_names=partner_views.product_names(_locale()),
         contacts=[disclosure.onsite_contact(p) for p in sites.onsite_for_org(org_id)],
