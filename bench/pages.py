@@ -4,16 +4,17 @@
                                                   # BENCH_POSTGRES_URL is set)
     python -m bench.pages --sizes 10000 --seconds 3   # a quick look
 
-For each database and size: 500 partners and `size` referrals with their events, loan statements
-and audit rows, one partner much larger than the rest (bench/scoring.py's generator, plus the
-accounts, keys and agreement the pages need). The seeded database is kept under
+For each database and size: 500 partners and `size` referrals with their events, loan
+statements and audit rows, one partner much larger than the rest (bench/scoring.py's generator,
+plus the accounts, keys and agreement the pages need). The seeded database is kept under
 bench/results/cache/ (SQLite files; on PostgreSQL one schema per size in BENCH_POSTGRES_URL's
-database) and reused while its seed fingerprint — the seeding functions here, bench/scoring.py
-and the migrations — is unchanged. It is served by gunicorn (2 sync workers, as a small production
-box would run it); CLIENTS keep-alive client connections (sync workers close each one after an
-answer, and the client reconnects) drive each page for at most SECONDS or REQUESTS, logged in
-with the cookie of the role that uses the page. Every figure is compared with GET /healthz
-measured the same way in the same run, so ratios hold across machines:
+database) and reused while its seed fingerprint — the seeding functions here and
+bench/scoring.py — is unchanged; migrations added since it was seeded are applied to it, as a
+release applies them to a live database. It is served by gunicorn (2 sync workers, as a small
+production box would run it); CLIENTS keep-alive client connections (sync workers close each
+one after an answer, and the client reconnects) drive each page for at most SECONDS or
+REQUESTS, logged in with the cookie of the role that uses the page. Every figure is compared
+with GET /healthz measured the same way in the same run, so ratios hold across machines:
 targets — a page within 10x and an API read within 5x of the bare route's p50, and no page or
 read more than 1.5x slower at 1M than at 10k.
 """
@@ -52,11 +53,41 @@ def fingerprint() -> str:
     # The seeding code only, so that changing how pages are driven keeps the seeded databases.
     for function in (ensure_seeded, _extras):
         digest.update(inspect.getsource(function).encode())
-    sources = [ROOT / "bench" / "scoring.py",
-               *sorted((ROOT / "migrations" / "versions").glob("*.py"))]
-    for path in sources:
-        digest.update(path.read_bytes())
+    digest.update((ROOT / "bench" / "scoring.py").read_bytes())
     return digest.hexdigest()[:16]
+
+
+def _migrated(app, kind: str) -> None:
+    """Bring a kept database to the migrations' head, and refresh its statistics if that
+    changed anything (a new index or table is planned from them)."""
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from flask_migrate import upgrade
+
+    from portal.extensions import db
+
+    with app.app_context():
+        with db.engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_heads()
+        head = ScriptDirectory(str(ROOT / "migrations")).get_heads()
+        if set(current) != set(head):
+            print(f"   applying migrations {current} -> {head} to the kept database", flush=True)
+            upgrade(directory=str(ROOT / "migrations"))
+            db.session.remove()
+            _analyse(kind)
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _analyse(kind: str) -> None:
+    from sqlalchemy import text
+
+    from portal.extensions import db
+
+    # A database in its steady state: statistics, and on PostgreSQL the visibility map
+    # autovacuum keeps (without it a count reads every heap page instead of the index).
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM (ANALYZE)" if kind == "postgresql" else "ANALYZE"))
 
 
 # --- the seeded database ------------------------------------------------------------------------
@@ -122,6 +153,7 @@ def ensure_seeded(kind: str, size: int, postgres: str | None) -> tuple[str, dict
     wanted = fingerprint()
     app = _make_app(url)
     if _stored_fingerprint(app) == wanted:
+        _migrated(app, kind)
         with app.app_context():
             facts = json.loads(db.session.scalar(text("SELECT facts FROM bench_seed")))
             facts["late_cursor"] = _late_cursor(facts["last_page"])
@@ -163,10 +195,7 @@ def ensure_seeded(kind: str, size: int, postgres: str | None) -> tuple[str, dict
         db.session.execute(text("INSERT INTO bench_seed VALUES (:f, :facts)"),
                            {"f": wanted, "facts": json.dumps(facts)})
         db.session.commit()
-        # A database in its steady state: statistics, and on PostgreSQL the visibility map
-        # autovacuum keeps (without it a count reads every heap page instead of the index).
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM (ANALYZE)" if kind == "postgresql" else "ANALYZE"))
+        _analyse(kind)
         facts["late_cursor"] = _late_cursor(facts["last_page"])
         db.session.remove()
         db.engine.dispose()
