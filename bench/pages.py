@@ -542,7 +542,10 @@ def split(url: str, facts: dict) -> list[dict]:
         for target in floors + targets(facts):
             client = client_of(target["who"])
             for _ in range(3):
-                client.get(target["path"])  # warm: the first request compiles templates
+                answer = client.get(target["path"])  # warm: the first request compiles
+            if answer.status_code != 200:
+                raise RuntimeError(f"{target['path']} as {target['who']} answered "
+                                   f"{answer.status_code} in process")
             for key in ("sql", "statements", "render", "sql_in_render"):
                 clock[key] = 0
             started = time.perf_counter()
