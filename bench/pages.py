@@ -51,7 +51,7 @@ def fingerprint() -> str:
     """What a seeded database depends on: a change to any of these seeds it again."""
     digest = hashlib.sha256()
     # The seeding code only, so that changing how pages are driven keeps the seeded databases.
-    for function in (ensure_seeded, _extras):
+    for function in (_seed, _extras):
         digest.update(inspect.getsource(function).encode())
     digest.update((ROOT / "bench" / "scoring.py").read_bytes())
     return digest.hexdigest()[:16]
@@ -147,8 +147,6 @@ def ensure_seeded(kind: str, size: int, postgres: str | None) -> tuple[str, dict
 
     from portal.extensions import db
 
-    from . import scoring
-
     url = _database(kind, size, postgres)
     wanted = fingerprint()
     app = _make_app(url)
@@ -160,10 +158,24 @@ def ensure_seeded(kind: str, size: int, postgres: str | None) -> tuple[str, dict
             db.session.execute(text("DELETE FROM user_session"))
             db.session.commit()
             facts = json.loads(db.session.scalar(text("SELECT facts FROM bench_seed")))
-            facts["late_cursor"] = _late_cursor(facts["last_page"])
-            db.session.remove()
-            db.engine.dispose()
-        return url, facts
+    else:
+        facts = _seed(app, kind, size, postgres, url, wanted)
+    with app.app_context():
+        facts["late_cursor"] = _late_cursor(facts["last_page"])
+        db.session.remove()
+        db.engine.dispose()
+    return url, facts
+
+
+def _seed(app, kind: str, size: int, postgres: str | None, url: str, wanted: str) -> dict:
+    """Seed the database afresh: the migrations, bench/scoring.py's referrals, _extras, the
+    scorecards, then statistics."""
+    from sqlalchemy import text
+
+    from portal.extensions import db
+
+    from . import scoring
+
     print(f"   seeding {kind} with {size:,} referrals (kept for the next run)", flush=True)
     if kind == "sqlite":
         path = Path(urlsplit(url).path)
@@ -200,10 +212,8 @@ def ensure_seeded(kind: str, size: int, postgres: str | None) -> tuple[str, dict
                            {"f": wanted, "facts": json.dumps(facts)})
         db.session.commit()
         _analyse(kind)
-        facts["late_cursor"] = _late_cursor(facts["last_page"])
         db.session.remove()
-        db.engine.dispose()
-    return url, facts
+    return facts
 
 
 def _extras(size: int) -> dict:
