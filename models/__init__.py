@@ -40,7 +40,7 @@ from .message import ReferralMessage
 from .org import BANK_KIND, Organization, OrgStatus, PartnerType
 from .product import Product, ProductDocument, ProductRate
 from .queue_filter import SavedQueueFilter
-from .referral import BuyerRegistration, Referral, ReferralEvent
+from .referral import BuyerRegistration, Referral, ReferralEvent, ReferralTally
 from .reveal import Reveal, RevealRequest
 from .scorecard import (
     ImportBatch,
@@ -96,6 +96,7 @@ __all__ = [
     "ProductRate",
     "Referral",
     "ReferralEvent",
+    "ReferralTally",
     "Role",
     "Stipulation",
     "User",

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -179,3 +179,16 @@ class BuyerRegistration(db.Model):
     national_id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     product_code: Mapped[str] = mapped_column(String(40), primary_key=True)
     touched_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ReferralTally(db.Model):
+    """How many referrals a partner has in a status (migration 0022). Kept by triggers on
+    `referral` in the same transaction as the write, so it agrees with `GROUP BY org_id, status`
+    whoever wrote; the application only reads it. A count may be 0 (the row stays)."""
+
+    __tablename__ = "referral_tally"
+
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organization.id", name="fk_referral_tally_org"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(30), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)

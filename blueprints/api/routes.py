@@ -162,14 +162,19 @@ def list_referrals():
     args = parse(schemas.ListQuery, request.args.to_dict())
     caller = user()
     query = referrals.visible_referrals(caller)
+    org_code = args.org_code.upper() if args.org_code and caller.is_bank else None
     if args.status:
         query = query.where(Referral.status == args.status)
     if args.external_ref:
         query = query.where(Referral.external_ref == args.external_ref)
-    if args.org_code and caller.is_bank:
+    if org_code:
         query = query.join(Organization, Organization.id == Referral.org_id).where(
-            Organization.code == args.org_code.upper())
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+            Organization.code == org_code)
+    if args.external_ref:  # narrower than partner and status: count those referrals
+        total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    else:  # the whole scope: counted from the tally, not by reading every referral in it
+        total = referrals.visible_count(
+            caller, statuses=(args.status,) if args.status else None, org_code=org_code)
     rows = db.session.scalars(
         query.options(selectinload(Referral.events),
                       selectinload(Referral.stipulations).selectinload(Stipulation.documents),

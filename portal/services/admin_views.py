@@ -8,10 +8,10 @@ from datetime import datetime
 from sqlalchemy import Select, func, or_, select, true
 from sqlalchemy.orm import selectinload
 
-from models import BANK_ROLES, AuditEntry, ImportBatch, Organization, Referral, Role, User
+from models import BANK_ROLES, AuditEntry, ImportBatch, Organization, ReferralTally, Role, User
 
 from ..extensions import db
-from . import audit, branches
+from . import audit, branches, referral_counts
 from .audit import checks as audit_checks
 
 
@@ -27,9 +27,8 @@ def dashboard(recent: int = 10, viewer: User | None = None) -> dict:
             select(Organization.status, func.count(Organization.id))
             .where(Organization.is_partner, branches.in_scope(viewer, Organization.id))),
         "users_by_role": _counts(User.role, select(User.role, func.count(User.id))),
-        "referrals_by_status": _counts(Referral.status,
-                                       select(Referral.status, func.count(Referral.id))
-                                       .where(branches.in_scope(viewer, Referral.org_id))),
+        "referrals_by_status": referral_counts.by_status(
+            branches.in_scope(viewer, ReferralTally.org_id)),
         "recent_audit": list(db.session.scalars(
             select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(recent))),
     }

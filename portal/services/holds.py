@@ -8,13 +8,12 @@ need a written reason, which stays inside the bank; the partner reads a neutral 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import selectinload
 
-from models import Organization, Referral, User
+from models import Organization, Referral, ReferralTally, User
 
-from ..extensions import db
-from . import Ctx, audit, branches, referrals
+from . import Ctx, audit, branches, referral_counts, referrals
 from .errors import StateConflict
 from .lifecycle import State
 
@@ -62,12 +61,12 @@ def held_queue(user: User, *, all_partners: bool) -> Select:
 def held_count(user: User) -> int:
     """For the menu badge: held submissions of the user's partners, and of partners without a
     channel manager (whom every channel manager is alerted about)."""
-    query = select(func.count(Referral.id)).where(Referral.status == State.held.value,
-                                                  branches.in_scope(user, Referral.org_id))
+    where = [branches.in_scope(user, ReferralTally.org_id)]
     if user.role != "admin":
-        query = query.where(or_(_mine(user), Referral.org.has(
-            Organization.channel_manager_id.is_(None))))
-    return db.session.scalar(query) or 0
+        where.append(ReferralTally.org_id.in_(select(Organization.id).where(or_(
+            Organization.channel_manager_id == user.id,
+            Organization.channel_manager_id.is_(None)))))
+    return referral_counts.total(*where, statuses=(State.held.value,))
 
 
 def _still_held(referral: Referral) -> None:

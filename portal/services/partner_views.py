@@ -11,13 +11,13 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
-from models import Document, Product, Referral, ReferralEvent, User
+from models import Document, Product, Referral, ReferralEvent, ReferralTally, User
 
 from ..extensions import db
-from . import Ctx, audit, conditions, disclosure, referrals
+from . import Ctx, audit, conditions, disclosure, referral_counts, referrals
 from .errors import NotFound
 from .lifecycle import State
 
@@ -61,12 +61,8 @@ def org_referrals(org_id: int, *, q: str | None = None, status: str | None = Non
 
 def status_counts(org_id: int) -> dict[str, int]:
     """Referrals per partner-visible status group, only groups that have any."""
-    rows = db.session.execute(
-        select(Referral.status, func.count(Referral.id))
-        .where(Referral.org_id == org_id).group_by(Referral.status)
-    ).all()
     counts: dict[str, int] = {}
-    for status, count in rows:
+    for status, count in referral_counts.by_status(ReferralTally.org_id == org_id).items():
         group = GROUP_OF.get(status, status)
         counts[group] = counts.get(group, 0) + count
     return {g: counts[g] for g in STATUS_GROUPS if g in counts}

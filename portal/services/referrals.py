@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from pydantic import ValidationError
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import ColumnElement, Select, bindparam, false, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -21,6 +21,7 @@ from models import (
     Product,
     Referral,
     ReferralEvent,
+    ReferralTally,
     Stipulation,
     User,
     utcnow,
@@ -38,6 +39,7 @@ from . import (
     events,
     pii,
     probes,
+    referral_counts,
     referral_intake,
     referral_search,
     reveals,
@@ -350,14 +352,28 @@ def _apply(ctx: Ctx, referral: Referral, target: State, now: datetime, *, note, 
 def visible_referrals(user: User) -> Select:
     """Every referral this user may see: their own organisation's, or for bank staff those of
     their branch's partners (services/branches.py)."""
-    query = select(Referral)
+    return select(Referral).where(visible_orgs(user, Referral.org_id))
+
+
+def visible_orgs(user: User, org_column) -> ColumnElement[bool]:
+    """The condition on an organisation id column (Referral.org_id, ReferralTally.org_id) that
+    keeps the organisations whose referrals `user` may see."""
     if user.is_partner:
-        query = query.where(Referral.org_id == user.org_id)
-    elif not user.is_bank:
-        query = query.where(False)
-    else:
-        query = query.where(branches.in_scope(user, Referral.org_id))
-    return query
+        return org_column == user.org_id
+    if not user.is_bank:
+        return false()
+    return branches.in_scope(user, org_column)
+
+
+def visible_count(user: User, *, statuses: tuple[str, ...] | None = None,
+                  org_code: str | None = None) -> int:
+    """How many of `visible_referrals(user)` there are (in `statuses`; of the partner `org_code`
+    names), exactly, from the tally rather than by counting them (services/referral_counts.py)."""
+    where = [visible_orgs(user, ReferralTally.org_id)]
+    if org_code is not None:
+        where.append(ReferralTally.org_id.in_(
+            select(Organization.id).where(Organization.code == org_code)))
+    return referral_counts.total(*where, statuses=statuses)
 
 
 def get_for(user: User, referral_id: int) -> Referral:
