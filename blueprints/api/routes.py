@@ -56,7 +56,7 @@ def _timeline(referral: Referral, caller: User) -> list[schemas.TimelineEntry]:
     if caller.is_partner:  # what a partner reads is decided in services/disclosure.py
         return [schemas.TimelineEntry(at=e["at"], from_=e["from_state"], to=e["to_state"],
                                       note=e["partner_note"])
-                for e in disclosure.timeline(referral)]
+                for e in disclosure.timeline(referral, by=False)]
     return [schemas.TimelineEntry(at=e.at, from_=e.from_state, to=e.to_state,
                                   note=e.note or e.partner_note) for e in referral.events]
 
@@ -106,7 +106,7 @@ def _referral_out(referral: Referral, caller: User) -> dict:
               if referral.site else None),
         assigned_to=(schemas.AssignedOfficerOut(id=referral.assigned_to.id,
                                                 name=referral.assigned_to.name)
-                     if referral.assigned_to and not caller.is_partner else None),
+                     if not caller.is_partner and referral.assigned_to else None),
     ).model_dump(mode="json", by_alias=True,
                  # Who works on a referral inside the bank is not the partner's business.
                  exclude={"assigned_to"} if caller.is_partner else None)
@@ -175,11 +175,15 @@ def list_referrals():
     else:  # the whole scope: counted from the tally, not by reading every referral in it
         total = referrals.visible_count(
             caller, statuses=(args.status,) if args.status else None, org_code=org_code)
+    loads = [selectinload(Referral.events),
+             selectinload(Referral.stipulations).selectinload(Stipulation.documents),
+             selectinload(Referral.decision), selectinload(Referral.site)]
+    if not caller.is_partner:
+        # A partner's referrals are all of the caller's organisation, already loaded; and
+        # who works on them inside the bank is not shown to a partner.
+        loads += [selectinload(Referral.org), selectinload(Referral.assigned_to)]
     rows = db.session.scalars(
-        query.options(selectinload(Referral.events),
-                      selectinload(Referral.stipulations).selectinload(Stipulation.documents),
-                      selectinload(Referral.org), selectinload(Referral.assigned_to),
-                      selectinload(Referral.decision))
+        query.options(*loads)
         .order_by(Referral.submitted_at.desc(), Referral.id.desc())
         .limit(args.per_page).offset((args.page - 1) * args.per_page))
     return page_of([_referral_out(r, caller) for r in rows], args, total)

@@ -48,22 +48,25 @@ def by_whom(event: ReferralEvent, org_id: int) -> str:
     return "partner" if actor is not None and actor.org_id == org_id else "bank"
 
 
-def event(event: ReferralEvent, org_id: int) -> dict:
+def event(event: ReferralEvent, org_id: int, *, by: bool = True) -> dict:
     """One timeline line: states, the decline category, the note written for the partner; never
-    the internal note nor the name of whoever made the move."""
+    the internal note nor the name of whoever made the move. `by=False` leaves out which side
+    made it (it loads the actor), for a reader that does not show it (the API's timeline)."""
     reason = event.reason_code if event.to_state in PARTNER_REASON_STATES else None
-    return {
+    line = {
         "at": event.at,
         "from_state": event.from_state,
         "to_state": event.to_state,
         "reason_code": reason,
         "partner_note": partner_text(event, "partner_note"),
-        "by": by_whom(event, org_id),
     }
+    if by:
+        line["by"] = by_whom(event, org_id)
+    return line
 
 
-def timeline(referral: Referral) -> list[dict]:
-    return [event(e, referral.org_id) for e in referral.events]
+def timeline(referral: Referral, *, by: bool = True) -> list[dict]:
+    return [event(e, referral.org_id, by=by) for e in referral.events]
 
 
 def document(doc: Document) -> dict:
