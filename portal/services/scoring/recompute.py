@@ -125,6 +125,7 @@ def _recompute_in(now: datetime, org_ids: list[int] | None) -> RecomputeResult:
                            sla.get(org, default_sla), base.get(org), computed_at, rows)
         states.append(state)
     snapshots.replace(rows, None if full else targets, [p.key for p in periods])
+    snapshots.store_month_tiers([p.key for p in months])
     snapshots.store_states(states, computed_at)
     staleness.clear(seen_marks)
     db.session.flush()
