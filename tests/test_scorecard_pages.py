@@ -88,6 +88,67 @@ def test_cockpit_in_chinese_translates_the_chart_labels(scored, client):
     assert "Average composite" not in spec.group(1)
 
 
+def _trend_data(trend):
+    return trend["data"]["labels"], [d["data"] for d in trend["data"]["datasets"]]
+
+
+def test_cockpit_trend_read_from_the_portfolio_rows_is_the_partners_cards_summed(scored,
+                                                                               app):
+    """The job keeps each month's partner tiers in the portfolio's row; the trend summed from
+    them equals the one grouped over every partner's monthly cards, under each filter, and
+    follows a one-partner recompute."""
+    from models import ScorecardSnapshot as S
+    from portal.services.scoring import views
+
+    months = scoring.monthly_cards(None)
+    assert months and all(set(m.extra["tiers"]) == {str(scored.org_a.id), str(scored.org_b.id)}
+                          for m in months)
+    tier = db.session.get(TierState, scored.org_a.id).tier
+    with app.test_request_context():
+        for f in (views.CockpitFilters(), views.CockpitFilters(kind="property_broker"),
+                  views.CockpitFilters(tier=tier), views.CockpitFilters(q="partner a"),
+                  views.CockpitFilters(q="nobody")):
+            stored = views.cockpit_trend(f, months)
+            counts, sums, n = views._trend_from_partner_cards(f)
+            if not counts:
+                assert stored is None
+                continue
+            labels, data = _trend_data(stored)
+            assert labels == sorted(counts)
+            assert data[-1] == [round(sums[k] / n[k], 1) if n[k] else None for k in labels]
+            assert sum(sum(d) for d in data[:-1]) == sum(sum(c.values())
+                                                         for c in counts.values())
+        # A card stored before the portfolio rows carried the tiers: the grouped query.
+        for m in months:
+            m.extra = {k: v for k, v in m.extra.items() if k != "tiers"}
+        db.session.flush()
+        assert views.cockpit_trend(views.CockpitFilters()) is not None
+    # An incremental recompute refreshes the partner's entries.
+    db.session.execute(S.__table__.update().where(
+        S.org_id == scored.org_a.id, S.period_kind == "month").values(tier="watch"))
+    scoring.recompute_org(scored.org_a.id)
+    db.session.commit()
+    stored = {m.period_key: m.extra["tiers"][str(scored.org_a.id)]
+              for m in scoring.monthly_cards(None)}
+    cards = {m.period_key: [m.tier, m.composite] for m in scoring.monthly_cards(scored.org_a.id)}
+    assert stored == cards
+
+
+def test_cockpit_count_tiers_and_branches_from_one_statement(scored, as_user):
+    from portal.services.scoring import views
+
+    client = as_user(scored.manager)
+    page = html(client.get("/bank/scorecards"))
+    assert "2 in all" in page
+    with client.application.test_request_context():
+        for f in (views.CockpitFilters(), views.CockpitFilters(kind="property_broker"),
+                  views.CockpitFilters(tier=db.session.get(TierState, scored.org_a.id).tier)):
+            total, counts, rollup = views.cockpit_summary(f)
+            assert counts == views.tier_counts(f)
+            assert rollup == views.branch_rollup(f)
+            assert total == views.cockpit_page(f, 1, 50)[1]
+
+
 def test_cockpit_reads_snapshots_only(scored, as_user):
     client = as_user(scored.manager)
     factories.submit(scored.partner_a)  # a new referral: A is stale, the page does not compute
