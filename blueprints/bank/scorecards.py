@@ -200,13 +200,17 @@ def scorecard(org_id: int):
     contact_form = ContactForm(formdata=None)
     contact_form.org_id.choices = [(str(org.id), org.name)]
     contact_form.org_id.data = str(org.id)
+    # Unless a period is asked for, the stored months' mix (as last computed).
+    asked = request.args.get("from") or request.args.get("to")
+    period_mix = None if asked else scorecard_views.months_class_mix(months)
     return render_template(
         "scorecards/detail.html", org=org, card=card, months=months, portfolio=portfolio,
         rows=scorecard_views.explain(card) if card else [],
         state=scorecard_views.tier_state(org.id),
         trend=scorecard_views.org_trend(months), mix=scorecard_views.mix_chart(card),
         split=scorecard_views.split_chart(card),
-        period_mix=class_mix(org.id, _mix_period()),
+        period_mix=period_mix or class_mix(org.id, _mix_period()),
+        mix_from_months=period_mix is not None,
         contacts=db.session.scalars(
             followups.contacts(org_id=org.id, viewer=current_user).limit(10)).all(),
         pool=db.session.scalars(followups.pool(status="active", org_id=org.id,

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, false, func, select
 
 from models import Branch, Organization, ScorecardSnapshot, ScoreChange, TierState, User
 
+from ...bank_time import bank_date, bank_today
 from ...extensions import db
 from ...labels import TIER_COLOURS, TIER_LABELS
 from .. import branches
@@ -345,6 +347,22 @@ def org_trend(cards: list, *, partner_view: bool = False) -> dict | None:
                                "y1": {"position": "right", "beginAtZero": True,
                                       "grid": {"drawOnChartArea": False},
                                       "title": {"display": True, "text": str(_l("Hours"))}}}}}
+
+
+def months_class_mix(cards: list):
+    """The class mix of a partner's referrals submitted in its stored monthly cards' months
+    (as last computed): the default period of the card's "any period" table. Counting a busy
+    partner's year of referrals on every view grew with them (issue 15)."""
+    from ..portfolio import ClassMix  # the portfolio imports scoring
+
+    if not cards:
+        return None
+    counts = {1: 0, 2: 0, 3: 0}
+    for card in cards:
+        for cls, n in ((card.extra or {}).get("mix") or {}).items():
+            counts[int(cls)] += int(n)
+    end = min(bank_today(), bank_date(cards[-1].period_end) - timedelta(days=1))
+    return ClassMix(bank_date(cards[0].period_start), end, counts)
 
 
 def _round(v, digits=1):
