@@ -350,6 +350,35 @@ def test_api_scorecards_for_the_bank_and_own_card_for_partners(scored, client):
     assert "ScorecardOut" in doc["components"]["schemas"]
 
 
+def test_api_scorecard_pages_are_each_card_as_the_single_card_endpoint_gives_it(scored,
+                                                                              client):
+    """The list's page (ids sorted first, cards validated in one pass) holds, in order, what
+    GET /scorecard?org_code= gives for each partner, page after page."""
+    from tests.integration_helpers import auth, make_key
+
+    bank = make_key(scored.manager)
+    for i in range(3):
+        factories.OrgFactory(code=f"EXTRA{i}", name=f"Extra {i}")
+    scoring.recompute_all()
+    db.session.commit()
+    whole = client.get("/api/v1/scorecards?per_page=100", headers=auth(bank)).json
+    assert whole["total"] == 5 and len(whole["items"]) == 5
+    composites = [c["composite"] for c in whole["items"]]
+    assert composites == sorted(composites, reverse=True)
+    paged = []
+    for page in (1, 2, 3):
+        body = client.get(f"/api/v1/scorecards?per_page=2&page={page}", headers=auth(bank))
+        assert body.status_code == 200 and body.mimetype == "application/json"
+        assert (body.json["page"], body.json["per_page"], body.json["total"]) == (page, 2, 5)
+        paged += body.json["items"]
+    assert paged == whole["items"]
+    for card in whole["items"]:
+        one = client.get(f"/api/v1/scorecard?org_code={card['org_code']}", headers=auth(bank))
+        assert one.json == card
+    beyond = client.get("/api/v1/scorecards?page=9", headers=auth(bank)).json
+    assert beyond["items"] == [] and beyond["total"] == 5
+
+
 def test_api_scorecard_not_computed_yet(world, client):
     from tests.integration_helpers import auth, make_key
 
