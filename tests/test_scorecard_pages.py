@@ -149,6 +149,27 @@ def test_cockpit_count_tiers_and_branches_from_one_statement(scored, as_user):
             assert total == views.cockpit_page(f, 1, 50)[1]
 
 
+def test_the_partners_referral_count_is_kept_on_its_card(scored, as_user):
+    """The cockpit's and the card's "to us" figure is the partner's referrals as last computed
+    (kept on the current card by the job), like every other figure there."""
+    def to_us(page: str, code: str) -> str:
+        row = page.split(f'data-org-code="{code}"', 1)[1].split("</tr>", 1)[0]
+        return re.search(r'data-testid="exchange"><a[^>]*>(\d+) /', row).group(1)
+
+    card = scoring.current_card(scored.org_a.id)
+    assert card.extra["referrals"] == 4
+    client = as_user(scored.manager)
+    assert to_us(html(client.get("/bank/scorecards")), "PARTNERA") == "4"
+    factories.submit(scored.partner_a)
+    db.session.commit()
+    assert to_us(html(client.get("/bank/scorecards")), "PARTNERA") == "4"
+    scoring.recompute_stale()
+    db.session.commit()
+    assert scoring.current_card(scored.org_a.id).extra["referrals"] == 5
+    assert to_us(html(client.get("/bank/scorecards")), "PARTNERA") == "5"
+    assert scoring.current_card(scored.org_b.id).extra["referrals"] == 1
+
+
 def test_cockpit_reads_snapshots_only(scored, as_user):
     client = as_user(scored.manager)
     factories.submit(scored.partner_a)  # a new referral: A is stale, the page does not compute

@@ -107,13 +107,19 @@ def cockpit():
     return render_template(
         "scorecards/cockpit.html", form=form, filters=filters,
         rows=_with_cells(rows, columns), total=total, page=page, per_page=PER_PAGE,
-        exchange=customer_leads.balance(current_user, [r["id"] for r in rows]),
+        exchange=customer_leads.balance(current_user, [r["id"] for r in rows], _stored_referrals(
+            {r["id"]: r["referrals"] for r in rows})),
         pages=pages, counts=counts, rollup=rollup, columns=columns,
         trend=scorecard_views.cockpit_trend(filters, months),
         portfolio_trend=scorecard_views.portfolio_trend(months),
         stale=scorecard_views.stale_count(), computed=scorecard_views.last_computed(),
         TIER_LABELS=TIER_LABELS, TIER_BADGES=TIER_BADGES, action_form=ActionForm(),
         reviews=reviews, review_counts=review_counts)
+
+
+def _stored_referrals(counts: dict) -> dict | None:
+    """The partners' referral counts kept on their current cards, if every card has one."""
+    return counts if all(isinstance(n, int) for n in counts.values()) else None
 
 
 def _kpi_text(kind: str, value, hours_unit: str) -> str | None:
@@ -215,7 +221,8 @@ def scorecard(org_id: int):
             followups.contacts(org_id=org.id, viewer=current_user).limit(10)).all(),
         pool=db.session.scalars(followups.pool(status="active", org_id=org.id,
                                                   user=current_user).limit(20)).all(),
-        exchange=customer_leads.balance(current_user, [org.id])[org.id],
+        exchange=customer_leads.balance(current_user, [org.id], _stored_referrals(
+            {org.id: (card.extra or {}).get("referrals") if card else None}))[org.id],
         leads=db.session.scalars(customer_leads.search(current_user, org_id=org.id)
                                  .limit(5)).all(),
         cadence=followups.cadence(), contact_form=contact_form, TIER_LABELS=TIER_LABELS,

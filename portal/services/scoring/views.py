@@ -102,7 +102,7 @@ def cockpit_page(f: CockpitFilters, page: int, per_page: int, total: int | None 
         return [], total
     found = {r["snapshot_id"]: r for r in db.session.execute(
         _cockpit_query(CockpitFilters(viewer=f.viewer)).where(S.id.in_(ids))
-        .add_columns(S.id.label("snapshot_id"),
+        .add_columns(S.id.label("snapshot_id"), S.extra[("referrals", )].label("referrals"),
                      *[S.kpis[(name, )].label(f"k_{name}") for name in COCKPIT_KPIS])
     ).mappings()}
     out = []
