@@ -448,6 +448,25 @@ def test_reviews_fall_due_a_year_after_admission_or_the_last_review(tree):
     assert set(refused.value.fields) == {"outcome", "note", "reviewed_on"}
 
 
+def test_the_cockpits_review_panel_is_the_schedule_cut_to_its_first_rows(tree):
+    """due_summary (the cockpit's panel) agrees with schedule: same order, same counts, only
+    the shown partners loaded."""
+    today = bank_today()
+    _age(tree.org_a, 400)
+    _age(tree.org_b, 350)
+    for i in range(3):
+        org = factories.OrgFactory(code=f"OLD{i}", name=f"Old Partner {i}")
+        org.created_at = utcnow() - timedelta(days=380 + i)
+    db.session.flush()
+    full = annual_reviews.schedule(None, today=today)
+    for limit in (2, 10):
+        rows, counts = annual_reviews.due_summary(None, limit=limit, today=today)
+        assert [(r.org.code, r.state, r.due_on) for r in rows] == [
+            (r.org.code, r.state, r.due_on) for r in full[:limit]]
+        assert counts == annual_reviews.counts(full)
+    assert annual_reviews.counts(full) == {"overdue": 4, "due": 1}
+
+
 def test_the_cockpit_shows_due_and_overdue_reviews_of_the_managers_branches(app, tree):
     _age(tree.org_a, 400)
     _age(tree.org_b, 380)

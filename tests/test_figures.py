@@ -121,6 +121,29 @@ def test_class_mix_for_any_period_on_both_cards(card, as_user, client):
     assert "/bank/referrals" not in own.split('data-testid="class-mix-period"', 1)[1]
 
 
+def test_the_cards_class_mix_defaults_to_the_stored_months(card, as_user):
+    """Without dates the table sums the stored monthly cards (no count of the partner's
+    referrals on each view); a referral since the computation appears once dates are chosen."""
+    months = scoring.monthly_cards(card.org_a.id)
+    expected = [sum((m.extra or {}).get("mix", {}).get(str(c), 0) for m in months)
+                for c in (1, 2, 3)]
+    assert sum(expected) == 6
+    factories.submit(card.partner_a, industry="government")
+    db.session.commit()
+    manager = as_user(card.manager)
+    page = html(manager.get(f"/bank/scorecards/{card.org_a.id}"))
+    assert 'data-testid="mix-from-months"' in page
+    mix = page.split('data-testid="class-mix-period"', 1)[1].split("</table>", 1)[0]
+    counts = re.findall(r'data-class="\d">.*?customer_class=\d">(\d+)<', mix, re.S)
+    assert list(map(int, counts)) == expected
+    assert f'value="{bank_date(months[0].period_start).isoformat()}"' in page
+    today = bank_date(utcnow())
+    dated = html(manager.get(f"/bank/scorecards/{card.org_a.id}?to={today.isoformat()}"))
+    assert 'data-testid="mix-from-months"' not in dated
+    mix = dated.split('data-testid="class-mix-period"', 1)[1].split("</table>", 1)[0]
+    assert sum(map(int, re.findall(r'customer_class=\d">(\d+)<', mix))) == 7
+
+
 def test_the_api_card_has_class3_share(card):
     key = make_key(card.manager, "cards")
     from flask import current_app

@@ -60,6 +60,8 @@ CASES = [
     ("api:officer", "/api/v1/referrals?org_code=PARTNERB&status=submitted", False),
     ("api:partner_a", "/api/v1/referrals?external_ref=REF-001", False),
     ("admin", "/admin/", False),
+    ("manager", "/bank/scorecards", False),
+    ("manager", "/bank/scorecards?sort=name&q=partner", False),
 ]
 
 # Counts that depend on nothing but the partner and the status are read from referral_tally
@@ -253,3 +255,31 @@ def test_a_page_past_the_numbered_ones_is_sought_through_an_index(seeded, monkey
                 if bad:
                     found[f"{who} {url}: {statement[-200:]}"] = bad
     assert found == {}, "\n".join(f"{k!r}\n    {v}" for k, v in found.items())
+
+
+def test_the_cockpit_reads_cards_and_reviews_through_their_indexes(seeded):
+    """The cockpit's statements on the stored cards and the annual reviews (issue 15): each
+    card table and review read is sought through an index, never scanned whole."""
+    clients, _keys, _anonymous = seeded
+    seen = []
+
+    def keep(_conn, _cursor, statement, parameters, _context, _many):
+        if statement.lstrip().upper().startswith("SELECT") and re.search(
+                r"\b(FROM|JOIN)\s+(scorecard_snapshot|annual_review)\b", statement):
+            seen.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", keep)
+    try:
+        for path in ("/bank/scorecards", "/bank/scorecards?tier=core&sort=approval_rate"):
+            assert clients["manager"].get(path).status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", keep)
+    assert any("annual_review" in s for s, _ in seen)
+    found = {}
+    for statement, parameters in seen:
+        bad = [line for line in plan(statement, parameters)
+               if re.match(r"^SCAN (scorecard_snapshot|annual_review)( AS \w+)?$", line)
+               or re.match(r"^Seq Scan on (scorecard_snapshot|annual_review)\b", line)]
+        if bad:
+            found[statement[-200:]] = bad
+    assert found == {}, found

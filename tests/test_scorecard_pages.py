@@ -88,6 +88,88 @@ def test_cockpit_in_chinese_translates_the_chart_labels(scored, client):
     assert "Average composite" not in spec.group(1)
 
 
+def _trend_data(trend):
+    return trend["data"]["labels"], [d["data"] for d in trend["data"]["datasets"]]
+
+
+def test_cockpit_trend_read_from_the_portfolio_rows_is_the_partners_cards_summed(scored,
+                                                                               app):
+    """The job keeps each month's partner tiers in the portfolio's row; the trend summed from
+    them equals the one grouped over every partner's monthly cards, under each filter, and
+    follows a one-partner recompute."""
+    from models import ScorecardSnapshot as S
+    from portal.services.scoring import views
+
+    months = scoring.monthly_cards(None)
+    assert months and all(set(m.extra["tiers"]) == {str(scored.org_a.id), str(scored.org_b.id)}
+                          for m in months)
+    tier = db.session.get(TierState, scored.org_a.id).tier
+    with app.test_request_context():
+        for f in (views.CockpitFilters(), views.CockpitFilters(kind="property_broker"),
+                  views.CockpitFilters(tier=tier), views.CockpitFilters(q="partner a"),
+                  views.CockpitFilters(q="nobody")):
+            stored = views.cockpit_trend(f, months)
+            counts, sums, n = views._trend_from_partner_cards(f)
+            if not counts:
+                assert stored is None
+                continue
+            labels, data = _trend_data(stored)
+            assert labels == sorted(counts)
+            assert data[-1] == [round(sums[k] / n[k], 1) if n[k] else None for k in labels]
+            assert sum(sum(d) for d in data[:-1]) == sum(sum(c.values())
+                                                         for c in counts.values())
+        # A card stored before the portfolio rows carried the tiers: the grouped query.
+        for m in months:
+            m.extra = {k: v for k, v in m.extra.items() if k != "tiers"}
+        db.session.flush()
+        assert views.cockpit_trend(views.CockpitFilters()) is not None
+    # An incremental recompute refreshes the partner's entries.
+    db.session.execute(S.__table__.update().where(
+        S.org_id == scored.org_a.id, S.period_kind == "month").values(tier="watch"))
+    scoring.recompute_org(scored.org_a.id)
+    db.session.commit()
+    stored = {m.period_key: m.extra["tiers"][str(scored.org_a.id)]
+              for m in scoring.monthly_cards(None)}
+    cards = {m.period_key: [m.tier, m.composite] for m in scoring.monthly_cards(scored.org_a.id)}
+    assert stored == cards
+
+
+def test_cockpit_count_tiers_and_branches_from_one_statement(scored, as_user):
+    from portal.services.scoring import views
+
+    client = as_user(scored.manager)
+    page = html(client.get("/bank/scorecards"))
+    assert "2 in all" in page
+    with client.application.test_request_context():
+        for f in (views.CockpitFilters(), views.CockpitFilters(kind="property_broker"),
+                  views.CockpitFilters(tier=db.session.get(TierState, scored.org_a.id).tier)):
+            total, counts, rollup = views.cockpit_summary(f)
+            assert counts == views.tier_counts(f)
+            assert rollup == views.branch_rollup(f)
+            assert total == views.cockpit_page(f, 1, 50)[1]
+
+
+def test_the_partners_referral_count_is_kept_on_its_card(scored, as_user):
+    """The cockpit's and the card's "to us" figure is the partner's referrals as last computed
+    (kept on the current card by the job), like every other figure there."""
+    def to_us(page: str, code: str) -> str:
+        row = page.split(f'data-org-code="{code}"', 1)[1].split("</tr>", 1)[0]
+        return re.search(r'data-testid="exchange"><a[^>]*>(\d+) /', row).group(1)
+
+    card = scoring.current_card(scored.org_a.id)
+    assert card.extra["referrals"] == 4
+    client = as_user(scored.manager)
+    assert to_us(html(client.get("/bank/scorecards")), "PARTNERA") == "4"
+    factories.submit(scored.partner_a)
+    db.session.commit()
+    assert to_us(html(client.get("/bank/scorecards")), "PARTNERA") == "4"
+    scoring.recompute_stale()
+    db.session.commit()
+    assert scoring.current_card(scored.org_a.id).extra["referrals"] == 5
+    assert to_us(html(client.get("/bank/scorecards")), "PARTNERA") == "5"
+    assert scoring.current_card(scored.org_b.id).extra["referrals"] == 1
+
+
 def test_cockpit_reads_snapshots_only(scored, as_user):
     client = as_user(scored.manager)
     factories.submit(scored.partner_a)  # a new referral: A is stale, the page does not compute
@@ -287,6 +369,35 @@ def test_api_scorecards_for_the_bank_and_own_card_for_partners(scored, client):
     doc = client.get("/api/v1/openapi.json").json
     assert {"/scorecards", "/scorecard"} <= set(doc["paths"])
     assert "ScorecardOut" in doc["components"]["schemas"]
+
+
+def test_api_scorecard_pages_are_each_card_as_the_single_card_endpoint_gives_it(scored,
+                                                                              client):
+    """The list's page (ids sorted first, cards validated in one pass) holds, in order, what
+    GET /scorecard?org_code= gives for each partner, page after page."""
+    from tests.integration_helpers import auth, make_key
+
+    bank = make_key(scored.manager)
+    for i in range(3):
+        factories.OrgFactory(code=f"EXTRA{i}", name=f"Extra {i}")
+    scoring.recompute_all()
+    db.session.commit()
+    whole = client.get("/api/v1/scorecards?per_page=100", headers=auth(bank)).json
+    assert whole["total"] == 5 and len(whole["items"]) == 5
+    composites = [c["composite"] for c in whole["items"]]
+    assert composites == sorted(composites, reverse=True)
+    paged = []
+    for page in (1, 2, 3):
+        body = client.get(f"/api/v1/scorecards?per_page=2&page={page}", headers=auth(bank))
+        assert body.status_code == 200 and body.mimetype == "application/json"
+        assert (body.json["page"], body.json["per_page"], body.json["total"]) == (page, 2, 5)
+        paged += body.json["items"]
+    assert paged == whole["items"]
+    for card in whole["items"]:
+        one = client.get(f"/api/v1/scorecard?org_code={card['org_code']}", headers=auth(bank))
+        assert one.json == card
+    beyond = client.get("/api/v1/scorecards?page=9", headers=auth(bank)).json
+    assert beyond["items"] == [] and beyond["total"] == 5
 
 
 def test_api_scorecard_not_computed_yet(world, client):

@@ -77,6 +77,35 @@ def schedule(user: User | None, *, branch: Branch | None = None, q: str | None =
     return sorted(rows, key=lambda r: (r.due_on, r.org.name))
 
 
+def due_summary(user: User | None, *, branch: Branch | None = None, limit: int = 10,
+                today: date | None = None) -> tuple[list[Due], dict[str, int]]:
+    """The most urgent `limit` reviews due or overdue and how many of each (the cockpit's
+    panel): one grouped statement of ids and days, then only the partners shown are loaded.
+    Loading every partner for ten lines was a sixth of the cockpit's time (issue 15)."""
+    today = today or bank_today()
+    query = (select(Organization.id, Organization.name, Organization.created_at,
+                    func.max(AnnualReview.reviewed_on))
+             .outerjoin(AnnualReview, AnnualReview.org_id == Organization.id)
+             .where(Organization.is_partner, Organization.status == OrgStatus.active.value,
+                    branches.in_scope(user, Organization.id),
+                    branches.in_branch(branch, Organization.id))
+             .group_by(Organization.id, Organization.name, Organization.created_at))
+    due = []
+    for org_id, name, created_at, reviewed in db.session.execute(query):
+        due_on = a_year_after(reviewed or bank_date(created_at))
+        state = state_of(due_on, today)
+        if state in ("overdue", "due"):
+            due.append((due_on, name, org_id, reviewed, state))
+    due.sort()
+    shown = due[:limit]
+    orgs = {o.id: o for o in db.session.scalars(
+        select(Organization).options(selectinload(Organization.branch))
+        .where(Organization.id.in_([d[2] for d in shown])))} if shown else {}
+    rows = [Due(orgs[org_id], reviewed, due_on, state, (due_on - today).days)
+            for due_on, _name, org_id, reviewed, state in shown]
+    return rows, {s: sum(1 for d in due if d[4] == s) for s in ("overdue", "due")}
+
+
 def counts(rows: list[Due]) -> dict[str, int]:
     return {s: sum(1 for r in rows if r.state == s) for s in ("overdue", "due")}
 

@@ -311,17 +311,20 @@ def report(ctx: Ctx, lead: CustomerLead, data: dict) -> CustomerLead:
 
 # --- both directions ---------------------------------------------------------------------------
 
-def balance(viewer: User | None, org_ids: list[int] | None = None) -> dict[int, dict]:
+def balance(viewer: User | None, org_ids: list[int] | None = None,
+            to_us: dict[int, int] | None = None) -> dict[int, dict]:
     """{partner id: {"to_us": its referrals to the bank, "by_us": the bank's leads to it,
     "won": those of them that made a deal}} for the partners the viewer may see (`org_ids`:
-    only these)."""
+    only these). `to_us`: the referral counts when the caller has them (the scorecards keep
+    them: counting a busy partner's referrals on each view grew with them, issue 15)."""
     def counted(column, *where):
         query = select(column, func.count()).where(branches.in_scope(viewer, column), *where)
         if org_ids is not None:
             query = query.where(column.in_(org_ids))
         return dict(db.session.execute(query.group_by(column)).all())
 
-    to_us = counted(Referral.org_id)
+    if to_us is None:
+        to_us = counted(Referral.org_id)
     by_us = counted(CustomerLead.org_id)
     won = counted(CustomerLead.org_id, CustomerLead.status == LeadStatus.won.value)
     ids = set(org_ids) if org_ids is not None else {*to_us, *by_us}

@@ -43,6 +43,15 @@ def aggregate(periods: list[Period], org_id: int | None = None) -> dict[Key, Fig
     return figures
 
 
+def referral_totals(org_ids: list[int] | None = None) -> dict[int, int]:
+    """Each organisation's referrals of all time (None: every organisation's), kept on its
+    current card for the cockpit's "to us" column."""
+    query = select(Referral.org_id, func.count()).group_by(Referral.org_id)
+    if org_ids is not None:
+        query = query.where(Referral.org_id.in_(org_ids))
+    return dict(db.session.execute(query).all())
+
+
 def sla_by_org() -> dict[int, float]:
     """Each organisation's SLA hours from its agreement in force (absent: the default)."""
     return {org: float(hours) for org, hours in db.session.execute(select(SLA.c.org_id,

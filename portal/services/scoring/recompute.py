@@ -16,7 +16,7 @@ from models import Organization, Referral, ScorecardSnapshot, utcnow
 from ...bank_time import bank_date
 from ...extensions import db
 from . import snapshots, staleness
-from .aggregation import aggregate, sla_by_org
+from .aggregation import aggregate, referral_totals, sla_by_org
 from .cards import Priors, card, portfolio_card, portfolio_priors, priors_from_snapshot
 from .figures import Figures
 from .periods import Period, month_periods, rolling_period
@@ -124,7 +124,12 @@ def _recompute_in(now: datetime, org_ids: list[int] | None) -> RecomputeResult:
         state = _org_cards(org, months, rolling, figures, priors, weights,
                            sla.get(org, default_sla), base.get(org), computed_at, rows)
         states.append(state)
+    totals = referral_totals(None if full else targets)
+    for r in rows:
+        if r["org_id"] is not None and r["period_kind"] == rolling.kind:
+            r["extra"] = {**(r["extra"] or {}), "referrals": totals.get(r["org_id"], 0)}
     snapshots.replace(rows, None if full else targets, [p.key for p in periods])
+    snapshots.store_month_tiers([p.key for p in months])
     snapshots.store_states(states, computed_at)
     staleness.clear(seen_marks)
     db.session.flush()

@@ -121,6 +121,23 @@ def replace(rows: list[dict], org_ids: list[int] | None, keys: list[str]) -> Non
         db.session.execute(insert(table), rows[i:i + 1000])
 
 
+def store_month_tiers(keys: list[str]) -> None:
+    """Each month's partner tiers and composites, {org id: [tier, composite]}, kept in the
+    portfolio's row of that month (extra["tiers"]): the cockpit's trend sums them for the
+    partners its filters select instead of reading every partner's twelve cards (issue 15)."""
+    S = ScorecardSnapshot
+    by_key: dict[str, dict] = {k: {} for k in keys}
+    for key, org, tier, composite in db.session.execute(
+            select(S.period_key, S.org_id, S.tier, S.composite).where(
+                S.period_kind == "month", S.period_key.in_(keys), S.org_id.is_not(None))):
+        by_key[key][str(org)] = [tier, composite]
+    # Fresh objects: replace() deleted and inserted these rows behind the session's back.
+    for snap in db.session.scalars(select(S).where(
+            S.org_id.is_(None), S.period_kind == "month", S.period_key.in_(keys))
+            .execution_options(populate_existing=True)):
+        snap.extra = {**(snap.extra or {}), "tiers": by_key[snap.period_key]}
+
+
 def store_states(states: list, computed_at: datetime) -> None:
     """states: (org_id, tier step, composite, base period) per organisation."""
     existing = {s.org_id: s for s in db.session.scalars(

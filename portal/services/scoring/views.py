@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, false, func, select
 
 from models import Branch, Organization, ScorecardSnapshot, ScoreChange, TierState, User
 
+from ...bank_time import bank_date, bank_today
 from ...extensions import db
 from ...labels import TIER_COLOURS, TIER_LABELS
 from .. import branches
@@ -85,17 +87,27 @@ def _order(f: CockpitFilters):
     return [first.nulls_last(), S.composite.desc().nulls_last(), Organization.code]
 
 
-def cockpit_page(f: CockpitFilters, page: int, per_page: int) -> tuple[list[dict], int]:
+def cockpit_page(f: CockpitFilters, page: int, per_page: int, total: int | None = None
+                 ) -> tuple[list[dict], int]:
     """One page of the matching partners' current cards (rolling 90 days), sorted in SQL; only
-    the rows shown are decoded."""
+    the rows shown are decoded. `total`: how many match, when the caller counted them."""
     query = _cockpit_query(f)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = db.session.execute(
-        query.add_columns(*[S.kpis[(name, )].label(f"k_{name}") for name in COCKPIT_KPIS])
-        .order_by(*_order(f)).limit(per_page).offset((page - 1) * per_page)).mappings()
+    if total is None:
+        total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    # The page's cards first, then their figures: sorting every partner's row with ten JSON
+    # extracts each to keep fifty was most of the statement (issue 15).
+    ids = list(db.session.scalars(query.with_only_columns(S.id).order_by(*_order(f))
+                                  .limit(per_page).offset((page - 1) * per_page)))
+    if not ids:
+        return [], total
+    found = {r["snapshot_id"]: r for r in db.session.execute(
+        _cockpit_query(CockpitFilters(viewer=f.viewer)).where(S.id.in_(ids))
+        .add_columns(S.id.label("snapshot_id"), S.extra[("referrals", )].label("referrals"),
+                     *[S.kpis[(name, )].label(f"k_{name}") for name in COCKPIT_KPIS])
+    ).mappings()}
     out = []
-    for r in rows:
-        row = {k: v for k, v in r.items() if not k.startswith("k_")}
+    for r in (found[i] for i in ids if i in found):
+        row = {k: v for k, v in r.items() if not k.startswith("k_") and k != "snapshot_id"}
         row["kpis"] = {name: r[f"k_{name}"] or {} for name in COCKPIT_KPIS}
         out.append(row)
     return out, total
@@ -131,9 +143,30 @@ def branch_rollup(f: CockpitFilters) -> list[dict]:
               else branches.scope_branch(f.viewer))
     sub = _cockpit_query(f).add_columns(
         branches.rollup_key(anchor).label("unit")).subquery()
-    rows = db.session.execute(
+    return _rollup(db.session.execute(
+        select(sub.c.unit, sub.c.tier, func.count(), func.avg(sub.c.composite))
+        .group_by(sub.c.unit, sub.c.tier)).all())
+
+
+def cockpit_summary(f: CockpitFilters) -> tuple[int, dict, list[dict]]:
+    """How many partners match, the tier counts and the branch roll-up, from one grouped
+    statement (three over the same join cost the cockpit three scans)."""
+    anchor = (branches.visible_branch(f.viewer, f.branch) if f.branch
+              else branches.scope_branch(f.viewer))
+    sub = _cockpit_query(f, with_tier=False).add_columns(
+        branches.rollup_key(anchor).label("unit")).subquery()
+    groups = db.session.execute(
         select(sub.c.unit, sub.c.tier, func.count(), func.avg(sub.c.composite))
         .group_by(sub.c.unit, sub.c.tier)).all()
+    counts = {t: 0 for t in reversed(TIERS)}
+    for _unit, tier, n, _avg in groups:
+        if tier in counts:
+            counts[tier] += n
+    chosen = [g for g in groups if not f.tier or g[1] == f.tier]
+    return sum(g[2] for g in chosen), counts, _rollup(chosen)
+
+
+def _rollup(rows) -> list[dict]:
     names = branches.names()
     out: dict = {}
     for unit, tier, n, avg in rows:
@@ -163,9 +196,36 @@ def last_computed():
 
 # --- charts (Chart.js configurations; every label translated here) ----------------------------
 
-def cockpit_trend(f: CockpitFilters) -> dict | None:
-    """Partners per tier per month (stacked bars) and their average composite (line), for the
-    partners the filters select, plus the portfolio's approval rate and 30+ DPD rate."""
+def _selected_org_ids(f: CockpitFilters) -> set[int]:
+    query = _org_filters(select(Organization.id), f)
+    if f.tier:
+        query = query.where(Organization.id.in_(
+            select(TierState.org_id).where(TierState.tier == f.tier)))
+    return set(db.session.scalars(query))
+
+
+def _trend_from_cards(f: CockpitFilters, cards: list) -> tuple[dict, dict, dict]:
+    """The trend's sums from the portfolio's monthly rows (snapshots.store_month_tiers)."""
+    ids = {str(i) for i in _selected_org_ids(f)}
+    counts: dict = defaultdict(dict)
+    composite_sum: dict = defaultdict(float)
+    composite_n: dict = defaultdict(int)
+    for card in cards:
+        key, month = card.period_key, counts[card.period_key]
+        for org, (tier, composite) in card.extra["tiers"].items():
+            if org in ids:
+                month[tier] = month.get(tier, 0) + 1
+                if composite is not None:
+                    composite_sum[key] += composite
+                    composite_n[key] += 1
+        if not month:
+            del counts[key]
+    return counts, composite_sum, composite_n
+
+
+def _trend_from_partner_cards(f: CockpitFilters) -> tuple[dict, dict, dict]:
+    """The same sums from every selected partner's monthly cards (snapshots stored before the
+    portfolio rows carried them)."""
     query = _org_filters(
         select(S.period_key, S.tier, func.count(), func.avg(S.composite))
         .join(Organization, Organization.id == S.org_id)
@@ -182,6 +242,18 @@ def cockpit_trend(f: CockpitFilters) -> dict | None:
         if avg is not None:
             composite_sum[key] += float(avg) * n
             composite_n[key] += n
+    return counts, composite_sum, composite_n
+
+
+def cockpit_trend(f: CockpitFilters, portfolio_months: list | None = None) -> dict | None:
+    """Partners per tier per month (stacked bars) and their average composite (line), for the
+    partners the filters select. `portfolio_months`: the portfolio's monthly cards, when the
+    caller has them (monthly_cards(None))."""
+    cards = monthly_cards(None) if portfolio_months is None else portfolio_months
+    if cards and all("tiers" in (c.extra or {}) for c in cards):
+        counts, composite_sum, composite_n = _trend_from_cards(f, cards)
+    else:
+        counts, composite_sum, composite_n = _trend_from_partner_cards(f)
     keys = sorted(counts)[-setting("SCORING_MONTHS"):]
     if not keys:
         return None
@@ -209,8 +281,9 @@ def _pct(v):
     return None if v is None else round(100 * v, 1)
 
 
-def portfolio_trend() -> dict | None:
-    cards = monthly_cards(None)
+def portfolio_trend(portfolio_months: list | None = None) -> dict | None:
+    """The portfolio's approval, pull-through, class-1 share, delinquency and NPL by month."""
+    cards = monthly_cards(None) if portfolio_months is None else portfolio_months
     if not cards:
         return None
     keys = [c.period_key for c in cards]
@@ -282,6 +355,22 @@ def org_trend(cards: list, *, partner_view: bool = False) -> dict | None:
                                "y1": {"position": "right", "beginAtZero": True,
                                       "grid": {"drawOnChartArea": False},
                                       "title": {"display": True, "text": str(_l("Hours"))}}}}}
+
+
+def months_class_mix(cards: list):
+    """The class mix of a partner's referrals submitted in its stored monthly cards' months
+    (as last computed): the default period of the card's "any period" table. Counting a busy
+    partner's year of referrals on every view grew with them (issue 15)."""
+    from ..portfolio import ClassMix  # the portfolio imports scoring
+
+    if not cards:
+        return None
+    counts = {1: 0, 2: 0, 3: 0}
+    for card in cards:
+        for cls, n in ((card.extra or {}).get("mix") or {}).items():
+            counts[int(cls)] += int(n)
+    end = min(bank_today(), bank_date(cards[-1].period_end) - timedelta(days=1))
+    return ClassMix(bank_date(cards[0].period_start), end, counts)
 
 
 def _round(v, digits=1):
