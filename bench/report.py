@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ def write(sections: dict, command: str | None = None) -> Path:
     path = RESULTS / "latest.json"
     latest = json.loads(path.read_text()) if path.exists() else {}
     stamp = {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-             "command": command or "python -m bench " + " ".join(sys.argv[1:]),
+             "command": _settings() + (command or "python -m bench " + " ".join(sys.argv[1:])),
              "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
                         f"load {os.getloadavg()[0]:.2f} at the end"}
     for name, result in sections.items():
@@ -32,6 +33,21 @@ def write(sections: dict, command: str | None = None) -> Path:
     print(f"\nwritten: {path.relative_to(RESULTS.parent.parent)} and "
           f"{markdown.relative_to(RESULTS.parent.parent)}")
     return markdown
+
+
+def _settings() -> str:
+    """The BENCH_* settings of the run, as they would be typed before the command (a URL's
+    password masked)."""
+    out = []
+    for name, value in sorted(os.environ.items()):
+        if name.startswith("BENCH_"):
+            masked = re.sub(r"://([^:/@]+):[^@]+@", r"://\1:***@", value)
+            out.append(f"{name}={masked} ")
+    return "".join(out)
+
+
+def _made_by(section: dict) -> str:
+    return f"`{section['command']}` on {section['machine']}.\n"
 
 
 def _yes(flag) -> str:
@@ -79,9 +95,11 @@ def render(latest: dict) -> str:
                 f"{pages['targets']['growth']:g}x slower at the large size than the small.", ""]
         for run in pages["runs"]:
             bare = run["bare"]
+            recompute = (f"; the scoring job's full recompute {run['recompute_s']} s"
+                         if run.get("recompute_s") is not None else "")
             out.append(f"- {run['database']}, {run['referrals']:,} referrals (largest partner "
                        f"{run['largest_partner_referrals']:,}): bare route p50 "
-                       f"{bare['p50_ms']} ms, {bare['rps']} req/s")
+                       f"{bare['p50_ms']} ms, {bare['rps']} req/s{recompute}")
         out += ["", "| database | page or call | p50 small | ×bare | p50 large | ×bare | "
                 "p95 large | req/s large | growth | ratio | growth |",
                 "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -98,7 +116,7 @@ def render(latest: dict) -> str:
         out += _split(pages["runs"])
     pdf = latest.get("agreements")
     if pdf:
-        out += [f"## Agreement PDF ({pdf['measured_at']})", "",
+        out += [f"## Agreement PDF ({pdf['measured_at']})", "", _made_by(pdf),
                 f"{pdf['pages']} pages: the first render in a fresh process (fonts loaded "
                 f"and cut) {pdf['first_render_ms']} ms; cold (empty cache) median "
                 f"{pdf['cold']['median_ms']} ms (target {pdf['targets_ms']['cold']}), cached "
@@ -106,7 +124,7 @@ def render(latest: dict) -> str:
                 f"{pdf['targets_ms']['cached']}).", ""]
     api = latest.get("api")
     if api:
-        out += [f"## API submissions ({api['measured_at']})", ""]
+        out += [f"## API submissions ({api['measured_at']})", "", _made_by(api)]
         for run in api["runs"]:
             out.append(f"- {run['server']}: bare {run['bare_route']['per_second']} req/s, "
                        f"submissions {run['submissions']['per_second']} req/s (ratio "
@@ -115,7 +133,7 @@ def render(latest: dict) -> str:
         out.append("")
     scoring = latest.get("scoring")
     if scoring:
-        out += [f"## Scorecard recompute ({scoring['measured_at']})", ""]
+        out += [f"## Scorecard recompute ({scoring['measured_at']})", "", _made_by(scoring)]
         for run in scoring["runs"]:
             out.append(f"- {run['database']}, {run['referrals']:,} referrals: full recompute "
                        f"{run['recompute_s']} s (target {scoring['targets']['recompute_s']} s)")
@@ -123,6 +141,7 @@ def render(latest: dict) -> str:
     imports = latest.get("imports")
     if imports:
         out += [f"## History imports through the job runner ({imports['measured_at']})", "",
+                _made_by(imports),
                 "Aim (issue 15): a million rows in under ten minutes, 1,667 rows/s.", ""]
         for database in ("sqlite", "postgresql"):
             for kind, run in imports.get(database, {}).items():
