@@ -35,6 +35,14 @@ def write(sections: dict, command: str | None = None) -> Path:
     return markdown
 
 
+def _samples(run: dict) -> str:
+    samples = run.get("bare_samples") or []
+    if len(samples) < 2:
+        return ""
+    return (" (the median of its " + ", ".join(str(b["p50_ms"]) for b in samples)
+            + " ms, measured between the pages)")
+
+
 def _settings() -> str:
     """The BENCH_* settings of the run, as they would be typed before the command (a URL's
     password masked)."""
@@ -99,7 +107,7 @@ def render(latest: dict) -> str:
                          if run.get("recompute_s") is not None else "")
             out.append(f"- {run['database']}, {run['referrals']:,} referrals (largest partner "
                        f"{run['largest_partner_referrals']:,}): bare route p50 "
-                       f"{bare['p50_ms']} ms, {bare['rps']} req/s{recompute}")
+                       f"{bare['p50_ms']} ms, {bare['rps']} req/s{_samples(run)}{recompute}")
         out += ["", "| database | page or call | p50 small | ×bare | p50 large | ×bare | "
                 "p95 large | req/s large | growth | ratio | growth |",
                 "|---|---|---|---|---|---|---|---|---|---|---|"]
