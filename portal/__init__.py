@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from datetime import UTC, datetime
 
+from babel import Locale
 from flask import (
     Flask,
     flash,
@@ -16,8 +17,7 @@ from flask import (
     request,
     session,
 )
-from flask_babel import format_datetime, get_locale, get_translations, gettext
-from flask_babel import lazy_gettext as _l
+from flask_babel import format_datetime, get_locale, gettext
 from flask_login import current_user, login_url
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
@@ -25,7 +25,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import bank_time, config, formatting, headers, labels, static_versions
+from portal.i18n import lazy_gettext as _l
+
+from . import bank_time, config, formatting, headers, i18n, labels, menu, static_versions
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
 from .json_limits import LimitedJSONProvider
 from .unit_of_work import request_refused
@@ -90,16 +92,21 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
+# Parsed once: Flask-Babel takes a Locale as it is, but parses a name again on every request
+# (Babel's parse lower-cases every locale name it knows, a tenth of a small page's time).
+_LOCALES = {name: Locale.parse(name) for name in ("zh_CN", "en")}
+
+
 def _select_locale():
     if not has_request_context():
-        return "en"  # CLI output and jobs outside a request
+        return _LOCALES["en"]  # CLI output and jobs outside a request
     chosen = session.get("lang")
-    if chosen in ("zh_CN", "en"):
-        return chosen
+    if chosen in _LOCALES:
+        return _LOCALES[chosen]
     if current_user and getattr(current_user, "locale", None):
-        return current_user.locale
+        return _LOCALES.get(current_user.locale, current_user.locale)
     best = request.accept_languages.best_match(["zh_CN", "zh", "en"])
-    return "en" if best == "en" else "zh_CN"
+    return _LOCALES["en" if best == "en" else "zh_CN"]
 
 
 # Long enough for any one short transaction (an import commits every batch) to finish first.
@@ -329,28 +336,18 @@ def register_request_hooks(app: Flask) -> None:
 DATE_TIME = "yyyy-MM-dd HH:mm"
 
 
-def _catalogue():
-    locale = get_locale()
-    cached = g.get("_catalogue")
-    if cached is None or cached[0] is not locale:
-        cached = g._catalogue = (locale, get_translations())
-    return cached[1]
-
-
 def register_templates(app: Flask) -> None:
     static_versions.register(app)  # /static/… URLs change with the file (long browser caching)
+    menu.register(app)  # the header's menu, drawn once per language, role, page and badges
     formatting.register(app)  # money and percent, in the page's language
     app.jinja_env.globals.update(labels.ALL)
     app.jinja_env.globals["get_locale"] = get_locale
-    # The page's strings through the request's catalogue, found once per locale: Flask-Babel's
-    # own callables resolve the domain, the locale and the locale's name again for each string,
-    # a tenth of a long page's rendering. force_locale swaps the locale object, so an e-mail
-    # rendered in another language inside a request still finds its own catalogue.
+    # The page's strings through the request's catalogue, found once per locale (i18n.py).
     app.jinja_env.install_gettext_callables(
-        gettext=lambda s: _catalogue().ugettext(s),
-        ngettext=lambda s, p, n: _catalogue().ungettext(s, p, n),
-        pgettext=lambda c, s: _catalogue().upgettext(c, s),
-        npgettext=lambda c, s, p, n: _catalogue().unpgettext(c, s, p, n),
+        gettext=lambda s: i18n.catalogue().ugettext(s),
+        ngettext=lambda s, p, n: i18n.catalogue().ungettext(s, p, n),
+        pgettext=lambda c, s: i18n.catalogue().upgettext(c, s),
+        npgettext=lambda c, s, p, n: i18n.catalogue().unpgettext(c, s, p, n),
         newstyle=True)
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

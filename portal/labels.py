@@ -1,6 +1,6 @@
 """Display names of the codes the portal uses, in both languages (through Flask-Babel)."""
 
-from flask_babel import lazy_gettext as _l
+from portal.i18n import lazy_gettext as _l
 
 STATES = {
     "submitted": _l("Submitted"),

@@ -11,6 +11,10 @@ from flask import render_template_string
 from flask_babel import force_locale, format_datetime, get_locale
 
 from portal import formatting
+from portal.extensions import db
+from portal.services import Ctx, referrals
+from tests import factories
+from tests.conftest import login
 
 MOMENTS = [
     datetime(2026, 1, 1, 0, 0, tzinfo=UTC),
@@ -56,3 +60,52 @@ def test_a_page_string_follows_a_locale_forced_inside_the_request(app):
         with force_locale("zh_CN"):
             assert render_template_string(template) == "待办队列"
         assert render_template_string(template) == "Work queue"
+
+
+def _menu(page: str) -> str:
+    start = page.index('<ul class="navbar-nav me-auto">')
+    return page[start:page.index('<div class="header-user">', start)]
+
+
+def test_the_kept_menu_is_the_menu_drawn_afresh_for_each_role_page_and_language(
+        app, world, client):
+    kept = app.extensions["main_menu"]
+    seen = {}
+    for who, paths in (("agent_a", ["/partner/", "/partner/referrals"]),
+                       ("partner_a", ["/partner/"]),
+                       ("officer", ["/bank/queue", "/bank/referrals"]),
+                       ("manager", ["/bank/queue"]), ("admin", ["/admin/audit"])):
+        user = getattr(world, who)
+        login(client, user)
+        for path in paths:
+            for language in ("en", "zh-CN"):
+                headers = {"Accept-Language": language}
+                kept.clear()
+                drawn = _menu(client.get(path, headers=headers).get_data(as_text=True))
+                assert len(kept) == 1
+                again = _menu(client.get(path, headers=headers).get_data(as_text=True))
+                assert again == drawn and len(kept) == 1  # the second page used the kept one
+                assert drawn.count('aria-current="page"') == 1
+                assert user.name not in drawn and user.email not in drawn
+                seen[(who, path, language)] = drawn
+        client.post("/logout")
+    # Each page, role and language has its own menu.
+    assert seen[("agent_a", "/partner/", "en")] != seen[("agent_a", "/partner/referrals", "en")]
+    assert seen[("agent_a", "/partner/", "en")] != seen[("agent_a", "/partner/", "zh-CN")]
+    assert seen[("agent_a", "/partner/", "en")] != seen[("partner_a", "/partner/", "en")]
+    assert "Administration" in seen[("admin", "/admin/audit", "en")]
+    assert "Administration" not in seen[("manager", "/bank/queue", "en")]
+    assert "Conflicts" not in seen[("officer", "/bank/queue", "en")]
+
+
+def test_two_partners_on_the_same_page_see_their_own_unread_counts(app, world, client):
+    referral = factories.submit(world.partner_a)
+    referrals.transition(Ctx(user=world.officer), referral, "under_review")
+    db.session.commit()
+    login(client, world.partner_a)
+    mine = _menu(client.get("/partner/").get_data(as_text=True))
+    client.post("/logout")
+    login(client, world.partner_b)
+    theirs = _menu(client.get("/partner/").get_data(as_text=True))
+    assert 'data-testid="unread-count"' in mine
+    assert 'data-testid="unread-count"' not in theirs

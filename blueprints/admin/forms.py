@@ -1,8 +1,8 @@
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, EmailField, SelectField, StringField
 from wtforms.validators import Email, Length, Optional
 
+from portal.i18n import lazy_gettext as _l
 from portal.labels import DISTRIBUTION_MODELS, ORG_STATUSES, PARTNER_TYPES, ROLES
 
 PARTNER_KINDS = [(k, v) for k, v in PARTNER_TYPES.items() if k != "bank"]

@@ -8,12 +8,12 @@ services/group_referrals.py). The Idempotency-Key covers the whole batch.
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from models import Referral, Stipulation
 from portal.extensions import db
+from portal.i18n import lazy_gettext as _l
 from portal.services import group_referrals
 from portal.services.errors import ValidationFailed
 

@@ -12,7 +12,6 @@ import math
 import time
 
 from flask import Blueprint, current_app, g, request
-from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
 from limits import parse as parse_limit
 from pydantic import BaseModel
@@ -20,6 +19,7 @@ from pydantic import BaseModel
 from models import User
 from portal import json_limits
 from portal.extensions import limiter
+from portal.i18n import lazy_gettext as _l
 from portal.services import Ctx, api_keys
 from portal.services.errors import DomainError, Forbidden, ValidationFailed
 from portal.services.validation import checked

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from flask import request
 from flask_babel import get_locale
-from flask_babel import lazy_gettext as _l
 from pydantic import BaseModel, Field
 
+from portal.i18n import lazy_gettext as _l
 from portal.services import portfolio
 from portal.services.errors import Forbidden
 

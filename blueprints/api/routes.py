@@ -13,12 +13,12 @@ from functools import wraps
 from io import BytesIO
 
 from flask import current_app, request, send_file
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from models import Agreement, Organization, Referral, Stipulation, User
 from portal.extensions import db
+from portal.i18n import lazy_gettext as _l
 from portal.services import (
     agreements,
     conditions,

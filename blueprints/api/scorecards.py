@@ -12,12 +12,12 @@ from datetime import datetime
 from typing import Literal
 
 from flask import current_app, request
-from flask_babel import lazy_gettext as _l
 from pydantic import BaseModel, Field, TypeAdapter
 from sqlalchemy import func, select
 
 from models import Organization, ScorecardSnapshot
 from portal.extensions import db
+from portal.i18n import lazy_gettext as _l
 from portal.services import branches, scoring
 from portal.services.errors import Forbidden, NotFound
 

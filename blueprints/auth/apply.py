@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from flask import redirect, render_template, request, url_for
 from flask_babel import get_locale
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
@@ -21,6 +20,7 @@ from wtforms.validators import Length
 
 from blueprints import shown_again
 from portal.extensions import limiter
+from portal.i18n import lazy_gettext as _l
 from portal.labels import PARTNER_TYPES
 from portal.security import ctx
 from portal.services import admission

@@ -4,13 +4,13 @@ which agreement, version and acceptance it matches, or that it matches none. No 
 from __future__ import annotations
 
 from flask import render_template
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import StringField, SubmitField
 from wtforms.validators import Length
 
 from portal.extensions import limiter
+from portal.i18n import lazy_gettext as _l
 from portal.services import agreements
 from portal.services.errors import ValidationFailed
 

@@ -18,13 +18,13 @@ from flask import (
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from blueprints import Page, going_back_to, paginate, shown_again
+from portal.i18n import lazy_gettext as _l
 from portal.labels import APPLICATION_STATUSES, REVIEW_DUE_STATES, REVIEW_OUTCOMES
 from portal.links import password_link
 from portal.security import ctx, roles_required

@@ -1,7 +1,6 @@
 """Forms of the bank's agreement pages. The rules live in portal/services/agreements.py; the
 forms carry what the user typed, so nothing is lost when the service refuses it."""
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -13,6 +12,8 @@ from wtforms import (
 )
 from wtforms.validators import Length
 from wtforms.widgets import CheckboxInput, ListWidget
+
+from portal.i18n import lazy_gettext as _l
 
 NUMBER = {"inputmode": "numeric", "autocomplete": "off"}
 

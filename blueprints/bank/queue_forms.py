@@ -1,9 +1,10 @@
 """Forms of the officers' work queue: assignment and saved filters."""
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
+
+from portal.i18n import lazy_gettext as _l
 
 
 class TakeForm(FlaskForm):

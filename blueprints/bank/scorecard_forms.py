@@ -3,11 +3,11 @@
 import re
 from datetime import datetime
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateTimeLocalField, HiddenField, SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from portal.i18n import lazy_gettext as _l
 from portal.services.followups import CONTACT_KINDS, NOTE_KINDS, OUTCOMES
 
 

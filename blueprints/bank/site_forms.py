@@ -1,12 +1,12 @@
 """Forms of a partner's sites (the bank's side). They carry what was typed; the site service
 (services/sites.py, its SiteIn schema) checks it, so nothing typed is lost on a refusal."""
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import Length, Optional
 
 from models import WEEKDAYS
+from portal.i18n import lazy_gettext as _l
 from portal.labels import SITE_KINDS
 
 

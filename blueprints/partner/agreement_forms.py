@@ -1,8 +1,9 @@
 """Form of the partner's agreement pages."""
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, SubmitField
+
+from portal.i18n import lazy_gettext as _l
 
 
 class AcceptForm(FlaskForm):

@@ -2,12 +2,12 @@
 (services/referral_intake.py), whose rules the referral service applies; the form only carries what
 the user typed (so nothing is lost when the service refuses it)."""
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField, SubmitField
 from wtforms.validators import Length
 
+from portal.i18n import lazy_gettext as _l
 from portal.services.referral_intake import form_fields
 
 

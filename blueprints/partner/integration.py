@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -20,6 +19,7 @@ from blueprints import going_back_to, paginate
 from models import WEBHOOK_EVENT_TYPES, User
 from portal import links
 from portal.extensions import db
+from portal.i18n import lazy_gettext as _l
 from portal.security import ctx, partner_required, roles_required, safe_next
 from portal.services import api_keys, notifications, webhooks
 from portal.services.errors import NotFound, ValidationFailed

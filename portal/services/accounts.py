@@ -10,7 +10,6 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import joinedload
 
@@ -26,6 +25,7 @@ from models import (
     UserSession,
     utcnow,
 )
+from portal.i18n import lazy_gettext as _l
 
 from ..extensions import db
 from . import Ctx, audit, branches, mfa, throttle

@@ -19,7 +19,6 @@ from pathlib import Path
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Select, func, or_, select, true, update
 
 from models import (
@@ -33,6 +32,7 @@ from models import (
     User,
     utcnow,
 )
+from portal.i18n import lazy_gettext as _l
 
 from ..bank_time import bank_today
 from ..extensions import db

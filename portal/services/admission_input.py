@@ -7,12 +7,12 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from flask_babel import lazy_gettext as _l
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationInfo
 from stdnum.cn import uscc as stdnum_uscc
 from stdnum.exceptions import ValidationError as NumberInvalid
 
 from models import PartnerType
+from portal.i18n import lazy_gettext as _l
 
 from . import accounts, branches, pii
 from .errors import ValidationFailed

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from models import AnnualReview, Branch, Organization, OrgStatus, ReviewOutcome, User
+from portal.i18n import lazy_gettext as _l
 
 from ..bank_time import bank_date, bank_today
 from ..extensions import db

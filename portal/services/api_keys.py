@@ -6,11 +6,11 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import joinedload
 
 from models import ApiKey, User, utcnow
+from portal.i18n import lazy_gettext as _l
 
 from ..extensions import db
 from . import Ctx, audit

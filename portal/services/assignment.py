@@ -9,10 +9,10 @@ referral must not make a colleague's open decision form stale.
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
 from models import Referral, User, utcnow
+from portal.i18n import lazy_gettext as _l
 
 from ..extensions import db
 from . import Ctx, audit, branches

@@ -15,11 +15,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Select, String, case, false, func, literal, select, true
 from sqlalchemy import update as sql_update
 
 from models import Branch, BranchLevel, DistributionModel, Organization, User
+from portal.i18n import lazy_gettext as _l
 
 from ..extensions import db
 from . import Ctx, audit

@@ -21,7 +21,6 @@ from datetime import datetime
 from typing import Annotated
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 from sqlalchemy import Select, func, or_, select
 
@@ -36,6 +35,7 @@ from models import (
     User,
     utcnow,
 )
+from portal.i18n import lazy_gettext as _l
 
 from ..bank_time import bank_zone
 from ..extensions import db

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from flask_babel import lazy_gettext as _l
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from sqlalchemy import func, select
 
 from models import LoanDecision, Referral
+from portal.i18n import lazy_gettext as _l
 
 from ..bank_time import bank_date
 from .errors import ValidationFailed

@@ -8,12 +8,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from flask_babel import lazy_gettext as _l
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Select, case, select
 from sqlalchemy.orm import selectinload
 
 from models import Dispute, LoanPerformance, Organization, Referral, User, utcnow
+from portal.i18n import lazy_gettext as _l
 
 from ..extensions import db
 from . import Ctx, audit, branches

@@ -8,9 +8,9 @@ import uuid
 from pathlib import Path
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 
 from models import Document, Referral, Stipulation, utcnow
+from portal.i18n import lazy_gettext as _l
 
 from ..extensions import db
 from . import Ctx, audit, conditions, events, referrals

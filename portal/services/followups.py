@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
@@ -28,6 +27,7 @@ from models import (
     User,
     utcnow,
 )
+from portal.i18n import lazy_gettext as _l
 
 from .. import labels
 from ..extensions import db

@@ -17,9 +17,8 @@ import csv
 import io
 from dataclasses import dataclass, field
 
-from flask_babel import lazy_gettext as _l
-
 from models import Organization, Referral, utcnow
+from portal.i18n import lazy_gettext as _l
 
 from ..extensions import db
 from . import Ctx, agreements, audit, probes, referrals

@@ -7,11 +7,11 @@ need a written reason, which stays inside the bank; the partner reads a neutral 
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import selectinload
 
 from models import Organization, Referral, ReferralTally, User
+from portal.i18n import lazy_gettext as _l
 
 from . import Ctx, audit, branches, referral_counts, referrals
 from .errors import StateConflict

@@ -14,10 +14,10 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, delete, select, update
 
 from models import IdempotencyRecord, utcnow
+from portal.i18n import lazy_gettext as _l
 
 from ..extensions import db
 from .errors import ValidationFailed

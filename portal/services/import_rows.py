@@ -13,8 +13,9 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from flask_babel import lazy_gettext as _l
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationInfo
+
+from portal.i18n import lazy_gettext as _l
 
 from ..bank_time import bank_date
 from .lifecycle import DECLINE_REASONS, State, allowed

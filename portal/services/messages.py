@@ -12,11 +12,11 @@ partner's systems by the `referral.message` webhook.
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Select, func, or_, select, update
 
 from models import Organization, Referral, ReferralMessage, Role, User, utcnow
+from portal.i18n import lazy_gettext as _l
 
 from ..extensions import db
 from . import Ctx, branches, disclosure, notifications, webhooks

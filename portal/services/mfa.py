@@ -9,11 +9,11 @@ import secrets
 import pyotp
 import qrcode
 import qrcode.image.svg
-from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import delete, func, or_, select, update
 
 from models import RecoveryCode, User, utcnow
+from portal.i18n import lazy_gettext as _l
 
 from ..extensions import db
 from . import Ctx, audit, pii

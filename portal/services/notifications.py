@@ -19,11 +19,11 @@ from email.utils import formataddr, make_msgid
 from flask import current_app
 from flask_babel import force_locale, format_date, get_locale
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from models import PARTNER_ROLES, Notification, User, utcnow
+from portal.i18n import lazy_gettext as _l
 
 from .. import labels
 from ..extensions import db

@@ -11,9 +11,10 @@ from functools import lru_cache
 import phonenumbers
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError as StdnumError
+
+from portal.i18n import lazy_gettext as _l
 
 MIN_AGE, MAX_AGE = 18, 75
 

@@ -15,12 +15,12 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Literal
 
-from flask_babel import lazy_gettext as _l
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import Select, and_, case, func, literal, select
 from sqlalchemy.orm import aliased, selectinload
 
 from models import LoanPerformance, Organization, PartnerSite, Product, Referral, User
+from portal.i18n import lazy_gettext as _l
 
 from ..bank_time import bank_date, bank_today, day_start
 from ..extensions import db

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 
-from flask_babel import lazy_gettext as _l
+from portal.i18n import lazy_gettext as _l
 
 from .portfolio import Group, Portfolio
 

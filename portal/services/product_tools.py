@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from typing import Annotated
 
-from flask_babel import lazy_gettext as _l
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationInfo
 from sqlalchemy import select
 
 from models import Organization, Product, ProductRate
+from portal.i18n import lazy_gettext as _l
 
 from ..extensions import db
 from . import Ctx, agreements, audit

@@ -20,7 +20,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, TypedDict
 
-from flask_babel import lazy_gettext as _l
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -33,6 +32,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from models import utcnow
+from portal.i18n import lazy_gettext as _l
 
 from . import pii
 from .reference import INDUSTRY_CLASS, PRODUCT_CODES

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from pydantic import ValidationError
 from sqlalchemy import ColumnElement, Select, bindparam, false, select
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +26,7 @@ from models import (
     utcnow,
 )
 from models.referral import clock_origin
+from portal.i18n import lazy_gettext as _l
 
 from ..extensions import db
 from . import (

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import selectinload
 
 from models import Referral, Reveal, RevealRequest, Role, User, utcnow
+from portal.i18n import lazy_gettext as _l
 
 from .. import labels
 from ..bank_time import bank_today, day_start

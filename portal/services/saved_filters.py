@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from models import SavedQueueFilter, User
+from portal.i18n import lazy_gettext as _l
 
 from ..extensions import db
 from . import Ctx

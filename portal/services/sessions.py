@@ -9,10 +9,10 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from models import User, UserSession
+from portal.i18n import lazy_gettext as _l
 
 from ..extensions import db
 from . import Ctx, accounts, audit

@@ -17,7 +17,6 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
-from flask_babel import lazy_gettext as _l
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator
 from sqlalchemy import Select, case, func, select
 
@@ -32,6 +31,7 @@ from models import (
     SiteStaff,
     User,
 )
+from portal.i18n import lazy_gettext as _l
 
 from ..extensions import db
 from . import Ctx, audit, branches, notifications

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 
 import filetype
 import pikepdf
-from flask_babel import lazy_gettext as _l
 from PIL import Image, ImageOps
+
+from portal.i18n import lazy_gettext as _l
 
 ALLOWED_TYPES = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}
 PIL_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}

@@ -29,7 +29,6 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from pydantic import BaseModel, PlainValidator
 from sqlalchemy import select, update
 
@@ -42,6 +41,7 @@ from models import (
     WebhookEndpoint,
     utcnow,
 )
+from portal.i18n import lazy_gettext as _l
 
 from ..extensions import db
 from . import Ctx, audit, jobqueue, pii

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
-
 from models import Role
+from portal.i18n import lazy_gettext as _l
 
 from .. import Ctx
 from ..errors import Forbidden

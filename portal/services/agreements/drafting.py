@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from models import Agreement, AgreementStatus, AgreementTemplate, Organization, utcnow
+from portal.i18n import lazy_gettext as _l
 
 from ...bank_time import bank_date, bank_today
 from ...extensions import db

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import date
 
 from flask_babel import get_locale
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, bindparam, select
 
 from models import Agreement, AgreementStatus, Organization, Product
+from portal.i18n import lazy_gettext as _l
 
 from ...bank_time import bank_today
 from ...extensions import db

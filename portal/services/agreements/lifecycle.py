@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -24,6 +23,7 @@ from models import (
     Role,
     utcnow,
 )
+from portal.i18n import lazy_gettext as _l
 
 from ...bank_time import bank_date, bank_today, day_start
 from ...extensions import db

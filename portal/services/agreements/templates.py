@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import re
 
-from flask_babel import lazy_gettext as _l
 from jinja2 import TemplateError
 from sqlalchemy import and_, func, select
 
 from models import FAMILY_OF, AgreementTemplate, Organization, PartnerFamily, Product
+from portal.i18n import lazy_gettext as _l
 
 from ...extensions import db
 from .. import Ctx, audit

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 
-from flask_babel import lazy_gettext as _l
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationInfo
 from sqlalchemy import select
 
 from models import BRAND_KINDS, PROJECT_KINDS, Organization, Product
+from portal.i18n import lazy_gettext as _l
 
 from ...extensions import db
 from ..validation import checked, refusal

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from models import Agreement, AgreementAcceptance
+from portal.i18n import lazy_gettext as _l
 
 from ...extensions import db
 from ..errors import ValidationFailed

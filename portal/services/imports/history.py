@@ -18,11 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask_babel import lazy_gettext as _l
 from pydantic import ValidationError
 from sqlalchemy import select
 
 from models import Organization, Product, Referral
+from portal.i18n import lazy_gettext as _l
 
 from ...extensions import db
 from .. import Ctx, referrals

@@ -16,10 +16,10 @@ import io
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, insert, or_, select, update
 
 from models import ImportBatch, ImportReject, Organization, User, utcnow
+from portal.i18n import lazy_gettext as _l
 
 from ...bank_time import bank_date
 from ...extensions import db

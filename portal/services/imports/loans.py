@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from flask_babel import lazy_gettext as _l
 from pydantic import ValidationError
 from sqlalchemy import bindparam, insert, select, update
 
 from models import LoanPerformance, Referral, utcnow
+from portal.i18n import lazy_gettext as _l
 
 from ...bank_time import bank_date
 from ...extensions import db

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import literal, not_
 from sqlalchemy.sql.expression import ColumnElement
+
+from portal.i18n import lazy_gettext as _l
 
 from ..decisions import lent_amount
 from .expressions import (

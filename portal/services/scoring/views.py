@@ -7,10 +7,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, false, func, select
 
 from models import Branch, Organization, ScorecardSnapshot, ScoreChange, TierState, User
+from portal.i18n import lazy_gettext as _l
 
 from ...bank_time import bank_date, bank_today
 from ...extensions import db

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from flask_babel import lazy_gettext as _l
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -19,6 +18,7 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 
 from models import ScoringWeights
+from portal.i18n import lazy_gettext as _l
 
 from ...extensions import db
 from .. import Ctx, audit

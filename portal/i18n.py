@@ -1,0 +1,35 @@
+"""The page's strings through the request's catalogue, found once per locale.
+
+Flask-Babel's gettext resolves the domain, the locale and the locale's name again for every
+string; a long page writes a few hundred (menu items, state names, column titles), which was a
+tenth of its rendering (issue 15). The labels the portal keeps at module level (labels.py,
+KPI names, reasons) are lazy strings through the same path.
+"""
+
+from __future__ import annotations
+
+import flask_babel
+from flask import g, has_app_context
+from flask_babel import LazyString, get_locale, get_translations
+
+
+def catalogue():
+    """The translations of the current locale. force_locale swaps the locale object, so an
+    e-mail rendered in another language inside a request still finds its own catalogue."""
+    locale = get_locale()
+    cached = g.get("_catalogue")
+    if cached is None or cached[0] is not locale:
+        cached = g._catalogue = (locale, get_translations())
+    return cached[1]
+
+
+def gettext(string: str, **variables) -> str:
+    if not has_app_context():
+        return flask_babel.gettext(string, **variables)
+    text = catalogue().ugettext(string)
+    return text % variables if variables else text
+
+
+def lazy_gettext(string: str, **variables) -> LazyString:
+    """Flask-Babel's lazy_gettext, translated through this module's gettext."""
+    return LazyString(gettext, string, **variables)
