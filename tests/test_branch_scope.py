@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select
@@ -435,6 +436,40 @@ def test_the_cockpit_filters_and_rolls_up_by_branch(app, tree):
     assert codes.findall(east.get("/bank/scorecards").get_data(as_text=True)) == ["PARTNERA"]
     # A branch outside their subtree filters to nothing rather than widening the view.
     assert codes.findall(east.get("/bank/scorecards?branch=WEST").get_data(as_text=True)) == []
+
+
+def test_the_cockpit_trend_of_a_branch_subtree_is_its_partners_cards_summed(app, tree):
+    """A branch manager's cockpit, and one filtered by branch, draw the trend from the totals
+    the job keeps per subtree; they are the partners' own monthly cards grouped."""
+    from portal.services.scoring import views
+
+    for user in (tree.partner_a, tree.partner_a, tree.partner_b):
+        factories.submit(user)
+    scoring.recompute_all()
+    db.session.commit()
+    cases = [(tree.east_manager, None, str(tree.east.id)),
+             (tree.manager, "EAST", str(tree.east.id)),
+             (tree.manager, "EAST_OP", str(tree.east_op.id)),
+             (tree.manager, "WEST", str(tree.west.id)),
+             (tree.manager, None, "all"),
+             (tree.east_manager, "WEST", None)]  # outside their subtree: nobody
+    with app.test_request_context():
+        for viewer, branch, unit in cases:
+            f = views.CockpitFilters(viewer=viewer, branch=branch)
+            assert views._subtree(f) == unit
+            months = views.portfolio_months(f)
+            trend = views.cockpit_trend(f, months)
+            # The same months as if stored before the totals were kept: each partner's entry.
+            entries = views.cockpit_trend(f, [SimpleNamespace(period_key=m.period_key,
+                                                              kpis=m.kpis, kept=None)
+                                              for m in months])
+            assert trend == entries
+            assert (trend is None) == (unit is None)
+            if unit:
+                bars = trend["data"]["datasets"][:-1]
+                partners = {str(tree.east.id): 1, str(tree.east_op.id): 1,
+                            str(tree.west.id): 1, "all": 2}[unit]
+                assert sum(d["data"][-1] for d in bars) == partners
 
 
 # --- the command line ---------------------------------------------------------------------------

@@ -94,21 +94,27 @@ def _trend_data(trend):
 
 def test_cockpit_trend_read_from_the_portfolio_rows_is_the_partners_cards_summed(scored,
                                                                                app):
-    """The job keeps each month's partner tiers in the portfolio's row; the trend summed from
-    them equals the one grouped over every partner's monthly cards, under each filter, and
-    follows a one-partner recompute."""
+    """The job keeps each month's partner tiers, and their totals, in the portfolio's row; the
+    trend summed from them equals the one grouped over every partner's monthly cards, under
+    each filter, and follows a one-partner recompute."""
     from models import ScorecardSnapshot as S
     from portal.services.scoring import views
 
     months = scoring.monthly_cards(None)
     assert months and all(set(m.extra["tiers"]) == {str(scored.org_a.id), str(scored.org_b.id)}
                           for m in months)
+    assert all(sum(n for n, _sum, _scored in m.extra["tier_totals"]["all"].values()) == 2
+               for m in months)
     tier = db.session.get(TierState, scored.org_a.id).tier
     with app.test_request_context():
         for f in (views.CockpitFilters(), views.CockpitFilters(kind="property_broker"),
                   views.CockpitFilters(tier=tier), views.CockpitFilters(q="partner a"),
                   views.CockpitFilters(q="nobody")):
-            stored = views.cockpit_trend(f, months)
+            # Without filters the totals answer; with them, the partners' entries.
+            assert (views._subtree(f) == "all") == (f == views.CockpitFilters())
+            portfolio = views.portfolio_months(f)
+            assert [m.period_key for m in portfolio] == [m.period_key for m in months]
+            stored = views.cockpit_trend(f, portfolio)
             counts, sums, n = views._trend_from_partner_cards(f)
             if not counts:
                 assert stored is None
@@ -116,13 +122,14 @@ def test_cockpit_trend_read_from_the_portfolio_rows_is_the_partners_cards_summed
             labels, data = _trend_data(stored)
             assert labels == sorted(counts)
             assert data[-1] == [round(sums[k] / n[k], 1) if n[k] else None for k in labels]
-            assert sum(sum(d) for d in data[:-1]) == sum(sum(c.values())
-                                                         for c in counts.values())
-        # A card stored before the portfolio rows carried the tiers: the grouped query.
+            assert data[:-1] == [[counts[k].get(t, 0) for k in labels]
+                                 for t in reversed(scoring.TIERS)]
+        # Cards stored before the portfolio rows carried the tiers: the grouped query.
+        everyone = views.cockpit_trend(views.CockpitFilters())
         for m in months:
-            m.extra = {k: v for k, v in m.extra.items() if k != "tiers"}
+            m.extra = {k: v for k, v in m.extra.items() if k not in ("tiers", "tier_totals")}
         db.session.flush()
-        assert views.cockpit_trend(views.CockpitFilters()) is not None
+        assert views.cockpit_trend(views.CockpitFilters()) == everyone
     # An incremental recompute refreshes the partner's entries.
     db.session.execute(S.__table__.update().where(
         S.org_id == scored.org_a.id, S.period_kind == "month").values(tier="watch"))

@@ -105,7 +105,7 @@ def cockpit():
     columns = [scoring.KPI_BY_NAME[n] for n in scorecard_views.COCKPIT_KPIS]
     reviews, review_counts = annual_reviews.due_summary(
         current_user, branch=branches.visible_branch(current_user, form.branch.data))
-    months = scoring.monthly_cards(None)
+    months = scorecard_views.portfolio_months(filters)
     return render_template(
         "scorecards/cockpit.html", form=form, filters=filters,
         rows=_with_cells(rows, columns), total=total, page=page, per_page=PER_PAGE,

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, insert, select
 
-from models import ScorecardSnapshot, TierState
+from models import Branch, Organization, ScorecardSnapshot, TierState
 
 from ...extensions import db
 from .disclosure import for_partner, shown_to_partner, withheld_note
@@ -124,18 +124,36 @@ def replace(rows: list[dict], org_ids: list[int] | None, keys: list[str]) -> Non
 def store_month_tiers(keys: list[str]) -> None:
     """Each month's partner tiers and composites, {org id: [tier, composite]}, kept in the
     portfolio's row of that month (extra["tiers"]): the cockpit's trend sums them for the
-    partners its filters select instead of reading every partner's twelve cards (issue 15)."""
+    partners its filters select instead of reading every partner's twelve cards (issue 15).
+
+    Beside them the month's sums by branch subtree, {"all" or branch id: {tier: [partners,
+    composite sum, partners with a composite]}} (extra["tier_totals"]): the trend of a cockpit
+    filtered by branch alone (a branch manager's own view), without decoding five hundred
+    entries a month."""
     S = ScorecardSnapshot
     by_key: dict[str, dict] = {k: {} for k in keys}
-    for key, org, tier, composite in db.session.execute(
-            select(S.period_key, S.org_id, S.tier, S.composite).where(
+    totals: dict[str, dict] = {k: {} for k in keys}
+    for key, org, tier, composite, partner, path in db.session.execute(
+            select(S.period_key, S.org_id, S.tier, S.composite, Organization.is_partner,
+                   Branch.path)
+            .join(Organization, Organization.id == S.org_id)
+            .outerjoin(Branch, Branch.id == Organization.branch_id).where(
                 S.period_kind == "month", S.period_key.in_(keys), S.org_id.is_not(None))):
         by_key[key][str(org)] = [tier, composite]
+        if not partner:  # the cockpit lists partners only (views._org_filters)
+            continue
+        # The partner counts in every subtree above its branch ("/1/4/9/": 1, 4 and 9).
+        for unit in ["all", *(path or "").strip("/").split("/")]:
+            if unit:
+                n, total, scored = totals[key].setdefault(unit, {}).get(tier, (0, 0.0, 0))
+                totals[key][unit][tier] = [n + 1, total + (composite or 0.0),
+                                           scored + (composite is not None)]
     # Fresh objects: replace() deleted and inserted these rows behind the session's back.
     for snap in db.session.scalars(select(S).where(
             S.org_id.is_(None), S.period_kind == "month", S.period_key.in_(keys))
             .execution_options(populate_existing=True)):
-        snap.extra = {**(snap.extra or {}), "tiers": by_key[snap.period_key]}
+        snap.extra = {**(snap.extra or {}), "tiers": by_key[snap.period_key],
+                      "tier_totals": totals[snap.period_key]}
 
 
 def store_states(states: list, computed_at: datetime) -> None:

@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import case, false, func, select
+from sqlalchemy import JSON, case, false, func, literal, select
 
 from models import Branch, Organization, ScorecardSnapshot, ScoreChange, TierState, User
 from portal.i18n import lazy_gettext as _l
@@ -19,7 +19,6 @@ from .. import branches
 from .disclosure import for_partner, shown_to_partner, withheld
 from .kpis import KPI_BY_NAME, KPIS
 from .settings import setting
-from .snapshots import monthly_cards
 from .tiers import TIER_RANK, TIERS
 
 S = ScorecardSnapshot
@@ -204,15 +203,62 @@ def _selected_org_ids(f: CockpitFilters) -> set[int]:
     return set(db.session.scalars(query))
 
 
-def _trend_from_cards(f: CockpitFilters, cards: list) -> tuple[dict, dict, dict]:
-    """The trend's sums from the portfolio's monthly rows (snapshots.store_month_tiers)."""
+def portfolio_months(f: CockpitFilters | None = None) -> list:
+    """The portfolio's monthly rows as the cockpit's charts read them: the month, its KPIs and,
+    when the filters select a whole branch subtree, that subtree's tier totals (None when the
+    row was stored before they were kept); not the partners' entries (twelve months of five
+    hundred partners, decoded, were a fifth of the cockpit; issue 15)."""
+    unit = _subtree(f) if f is not None else None
+    totals = (S.extra[("tier_totals", unit)] if unit else literal(None, JSON)).label("totals")
+    kept = (S.extra[("tier_totals", "all")] if unit else literal(None, JSON)).label("kept")
+    return list(reversed(db.session.execute(
+        select(S.period_key, S.kpis, totals, kept)
+        .where(S.org_id.is_(None), S.period_kind == "month")
+        .order_by(S.period_key.desc()).limit(setting("SCORING_MONTHS"))).all()))
+
+
+def _subtree(f: CockpitFilters) -> str | None:
+    """The key of the stored tier totals that are the filters' selection ("all", or a branch
+    id), when the filters select a whole branch subtree and nothing narrower."""
+    if f.kind or f.manager_id or f.tier or f.q:
+        return None
+    if f.branch:
+        chosen = branches.visible_branch(f.viewer, f.branch)
+        if chosen is None:
+            return None  # a branch outside the viewer's subtree selects nobody
+    else:
+        chosen = branches.scope_branch(f.viewer)
+    return "all" if chosen is None or chosen.parent_id is None else str(chosen.id)
+
+
+def _trend_from_totals(months: list) -> tuple[dict, dict, dict]:
+    counts: dict = defaultdict(dict)
+    composite_sum: dict = defaultdict(float)
+    composite_n: dict = defaultdict(int)
+    for month in months:
+        for tier, (n, total, scored) in (month.totals or {}).items():
+            counts[month.period_key][tier] = n
+            composite_sum[month.period_key] += total
+            composite_n[month.period_key] += scored
+    return counts, composite_sum, composite_n
+
+
+def _trend_from_cards(f: CockpitFilters) -> tuple[dict, dict, dict] | None:
+    """The trend's sums from the partners' entries in the portfolio's monthly rows
+    (snapshots.store_month_tiers); None when a row was stored before they were kept."""
+    rows = db.session.execute(
+        select(S.period_key, S.extra[("tiers", )]).where(S.org_id.is_(None),
+                                                          S.period_kind == "month")
+        .order_by(S.period_key.desc()).limit(setting("SCORING_MONTHS"))).all()
+    if not rows or any(tiers is None for _key, tiers in rows):
+        return None
     ids = {str(i) for i in _selected_org_ids(f)}
     counts: dict = defaultdict(dict)
     composite_sum: dict = defaultdict(float)
     composite_n: dict = defaultdict(int)
-    for card in cards:
-        key, month = card.period_key, counts[card.period_key]
-        for org, (tier, composite) in card.extra["tiers"].items():
+    for key, tiers in rows:
+        month = counts[key]
+        for org, (tier, composite) in tiers.items():
             if org in ids:
                 month[tier] = month.get(tier, 0) + 1
                 if composite is not None:
@@ -245,15 +291,15 @@ def _trend_from_partner_cards(f: CockpitFilters) -> tuple[dict, dict, dict]:
     return counts, composite_sum, composite_n
 
 
-def cockpit_trend(f: CockpitFilters, portfolio_months: list | None = None) -> dict | None:
+def cockpit_trend(f: CockpitFilters, portfolio: list | None = None) -> dict | None:
     """Partners per tier per month (stacked bars) and their average composite (line), for the
-    partners the filters select. `portfolio_months`: the portfolio's monthly cards, when the
-    caller has them (monthly_cards(None))."""
-    cards = monthly_cards(None) if portfolio_months is None else portfolio_months
-    if cards and all("tiers" in (c.extra or {}) for c in cards):
-        counts, composite_sum, composite_n = _trend_from_cards(f, cards)
+    partners the filters select. `portfolio`: portfolio_months(f), when the caller has it."""
+    months = portfolio_months(f) if portfolio is None else portfolio
+    if months and _subtree(f) and all(m.kept is not None for m in months):
+        counts, composite_sum, composite_n = _trend_from_totals(months)
     else:
-        counts, composite_sum, composite_n = _trend_from_partner_cards(f)
+        counts, composite_sum, composite_n = (
+            _trend_from_cards(f) or _trend_from_partner_cards(f))
     keys = sorted(counts)[-setting("SCORING_MONTHS"):]
     if not keys:
         return None
@@ -281,9 +327,9 @@ def _pct(v):
     return None if v is None else round(100 * v, 1)
 
 
-def portfolio_trend(portfolio_months: list | None = None) -> dict | None:
+def portfolio_trend(portfolio: list | None = None) -> dict | None:
     """The portfolio's approval, pull-through, class-1 share, delinquency and NPL by month."""
-    cards = monthly_cards(None) if portfolio_months is None else portfolio_months
+    cards = portfolio_months() if portfolio is None else portfolio
     if not cards:
         return None
     keys = [c.period_key for c in cards]
