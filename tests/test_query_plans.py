@@ -35,6 +35,7 @@ CASES = [
     ("officer", "/bank/queue", False),
     ("officer", "/bank/queue?status=under_review", False),
     ("officer", "/bank/queue?org=PARTNERA", False),
+    ("officer", "/bank/queue?page=2&per_page=2", False),
     ("officer", "/bank/referrals", False),
     ("officer", "/bank/referrals?page=3&per_page=2", False),
     ("officer", "/bank/referrals?org=PARTNERA", False),
@@ -119,7 +120,9 @@ def statements_of(client, path, headers=None, tables: str = _BIG) -> list[tuple[
     return seen
 
 
-def plan(statement: str, parameters) -> list[str]:
+def plan(statement: str, parameters, *, nested_only: bool = False) -> list[str]:
+    """The statement's plan, a line per step; `nested_only`: SQLite's steps inside its
+    subqueries, not those of the outermost query."""
     with db.engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("SET enable_seqscan = off")
@@ -128,7 +131,13 @@ def plan(statement: str, parameters) -> list[str]:
             conn.rollback()
             return [r[0].strip().lstrip("-> ").strip() for r in rows]
         rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
-        return [r[-1] for r in rows]
+        return [r[-1] for r in rows if not nested_only or r[1] != 0]
+
+
+def _page_by_ids(statement: str) -> bool:
+    # A page by number (blueprints.paginate): the ids of its rows skipped to on the list's
+    # index in a subquery, then those 26 rows joined and put in order.
+    return bool(re.search(r"\.id IN \(SELECT \w+\.id\b.*LIMIT \S+ OFFSET", statement, re.S))
 
 
 def problems(lines: list[str], may_sort: bool) -> list[str]:
@@ -166,6 +175,10 @@ def test_each_list_reads_its_page_through_an_index(seeded):
         for statement, parameters in statements:
             lines = plan(statement, parameters)
             bad = problems(lines, may_sort or _is_order_of_few(statement))
+            if bad and _page_by_ids(statement):
+                # Only the page's own rows are sorted: the subquery must read in order.
+                bad = (problems(plan(statement, parameters, nested_only=True), may_sort)
+                       + problems(lines, True))
             if bad:
                 found[f"{who} {path}: {statement[-160:]}"] = bad
     assert found == {}, "\n".join(f"{k!r}\n    {v}" for k, v in found.items())

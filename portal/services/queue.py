@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import Select, and_, case, exists, func, or_, select
-from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy.orm import aliased, joinedload
 
 from models import Document, Organization, Product, Referral, User
 
@@ -52,7 +52,10 @@ def _filtered(query: Select, f: ReferralFilters) -> Select:
 
 
 def _with_lists(query: Select) -> Select:
-    return query.options(selectinload(Referral.org), selectinload(Referral.product))
+    # Each row's partner and product in the page's own statement: left joins on their keys keep
+    # the list's index order (SQLite walks a LEFT JOIN's left table first), and save the two
+    # statements a selectin load costs, a round trip each on PostgreSQL (issue 15).
+    return query.options(joinedload(Referral.org), joinedload(Referral.product))
 
 
 # The same set said the other way round, as the queue asks for it: with "status IN (the four)"
@@ -119,7 +122,7 @@ def work_queue(user: User, f: ReferralFilters, *, view: str = "all",
         keys = [column.asc() if ascending else column.desc()]
     # Within equal values, the longest wait first.
     tie = [] if order.key == "wait" else [Referral.bank_clock_origin]
-    return _with_lists(query).options(selectinload(Referral.assigned_to)).order_by(
+    return _with_lists(query).options(joinedload(Referral.assigned_to)).order_by(
         *keys, *tie, Referral.id)
 
 
