@@ -12,7 +12,7 @@ import io
 from collections.abc import Iterable, Iterator
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from models import Document, Product, Referral, ReferralEvent, ReferralTally, User
 
@@ -126,7 +126,7 @@ def recent_activity(org_id: int, limit: int = 10) -> list[dict]:
     events = db.session.scalars(
         select(ReferralEvent)
         .where(ReferralEvent.referral_id.in_(list(db.session.scalars(latest))))
-        .options(selectinload(ReferralEvent.referral), selectinload(ReferralEvent.actor))
+        .options(joinedload(ReferralEvent.referral), joinedload(ReferralEvent.actor))
         .order_by(ReferralEvent.at.desc(), ReferralEvent.id.desc())
         .limit(limit)
     )
