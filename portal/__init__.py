@@ -17,7 +17,7 @@ from flask import (
     request,
     session,
 )
-from flask_babel import format_datetime, get_locale, gettext
+from flask_babel import format_datetime, gettext
 from flask_login import current_user, login_url
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
@@ -341,7 +341,7 @@ def register_templates(app: Flask) -> None:
     menu.register(app)  # the header's menu, drawn once per language, role, page and badges
     formatting.register(app)  # money and percent, in the page's language
     app.jinja_env.globals.update(labels.ALL)
-    app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.globals["get_locale"] = i18n.page_locale
     # The page's strings through the request's catalogue, found once per locale (i18n.py).
     app.jinja_env.install_gettext_callables(
         gettext=lambda s: i18n.catalogue().ugettext(s),

@@ -11,14 +11,15 @@ from functools import lru_cache
 
 from babel import Locale
 from babel.numbers import parse_pattern
-from flask_babel import get_locale
+
+from .i18n import page_locale
 
 WAN = Decimal(10_000)
 FEN = Decimal("0.01")
 
 
 def _locale() -> Locale:
-    return get_locale() or Locale.parse("zh_CN")
+    return page_locale() or Locale.parse("zh_CN")
 
 
 @lru_cache(maxsize=8)

@@ -13,10 +13,20 @@ from flask import g, has_app_context
 from flask_babel import LazyString, get_locale, get_translations
 
 
+def page_locale():
+    """Flask-Babel's get_locale, from the locale it keeps for the request once chosen (and
+    swaps under force_locale): get_locale looks its namespace up again through three proxies,
+    and a long page asks a few hundred times (issue 15). Anything else: get_locale itself."""
+    if not has_app_context():
+        return None
+    kept = getattr(g.get("_flask_babel"), "babel_locale", None)
+    return kept if kept is not None else get_locale()
+
+
 def catalogue():
     """The translations of the current locale. force_locale swaps the locale object, so an
     e-mail rendered in another language inside a request still finds its own catalogue."""
-    locale = get_locale()
+    locale = page_locale()
     cached = g.get("_catalogue")
     if cached is None or cached[0] is not locale:
         cached = g._catalogue = (locale, get_translations())
