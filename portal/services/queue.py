@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import Select, and_, case, exists, func, or_, select
+from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.orm import aliased, joinedload
 
 from models import Document, Organization, Product, Referral, User
@@ -145,19 +145,21 @@ def sla_level(wait_seconds: int) -> str:
 
 
 def sla_count(user: User, f: ReferralFilters, now: datetime, *, view: str = "all") -> SlaCount:
-    """How many referrals of the filtered queue are amber and red at `now` (one query).
+    """How many referrals of the filtered queue are amber and red at `now` (one statement).
 
     A wait of w whole seconds is now - origin truncated, so w >= limit exactly when
-    origin <= now - limit: the counts agree with the levels shown row by row."""
+    origin <= now - limit: the counts agree with the levels shown row by row. Each count is a
+    range of ix_referral_bank_queue (clock, origin): summing a CASE over every waiting
+    referral read them all, most of them green (issue 15)."""
     amber, red = sla_thresholds()
-    origins = _queue(user, f, view).with_only_columns(Referral.bank_clock_origin).subquery()
-    is_red = origins.c.bank_clock_origin <= now - timedelta(seconds=red)
-    is_amber = and_(origins.c.bank_clock_origin <= now - timedelta(seconds=amber),
-                    origins.c.bank_clock_origin > now - timedelta(seconds=red))
-    row = db.session.execute(select(
-        func.coalesce(func.sum(case((is_amber, 1), else_=0)), 0),
-        func.coalesce(func.sum(case((is_red, 1), else_=0)), 0))).one()
-    return SlaCount(amber=int(row[0]), red=int(row[1]))
+    queue = _queue(user, f, view).with_only_columns(func.count())
+
+    def waited(limit: int):
+        return queue.where(Referral.bank_clock_origin <= now - timedelta(seconds=limit))
+
+    late_or_due, late = db.session.execute(select(
+        waited(amber).scalar_subquery(), waited(red).scalar_subquery())).one()
+    return SlaCount(amber=int(late_or_due) - int(late), red=int(late))
 
 
 def all_referrals(user: User, f: ReferralFilters) -> Select:
