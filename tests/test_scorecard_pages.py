@@ -141,6 +141,16 @@ def test_cockpit_trend_read_from_the_portfolio_rows_is_the_partners_cards_summed
     assert stored == cards
 
 
+def test_a_card_its_months_and_the_portfolio_read_in_one_statement(scored):
+    for org in (scored.org_a, scored.org_b, scored.manager.org):
+        card, months, portfolio = scoring.card_with_months(org.id)
+        assert card is scoring.current_card(org.id)
+        assert months == scoring.monthly_cards(org.id)
+        assert portfolio is scoring.portfolio_snapshot()
+    assert scoring.card_with_months(scored.org_a.id)[0] is not None
+    assert len(scoring.card_with_months(scored.org_a.id)[1]) >= 1
+
+
 def test_cockpit_count_tiers_and_branches_from_one_statement(scored, as_user):
     from portal.services.scoring import views
 

@@ -202,9 +202,8 @@ def scorecard(org_id: int):
     org = partners.partner_org(org_id, current_user)
     if org is None:
         abort(404)
-    card = scoring.current_card(org.id)
-    months = scoring.monthly_cards(org.id)
-    portfolio = scoring.portfolio_snapshot()
+    card, months, portfolio = scoring.card_with_months(org.id)
+    own_sites = sites.of_org(org.id)
     contact_form = ContactForm(formdata=None)
     contact_form.org_id.choices = [(str(org.id), org.name)]
     contact_form.org_id.data = str(org.id)
@@ -228,7 +227,7 @@ def scorecard(org_id: int):
         leads=db.session.scalars(customer_leads.search(current_user, org_id=org.id)
                                  .limit(5)).all(),
         cadence=followups.cadence(), contact_form=contact_form, TIER_LABELS=TIER_LABELS,
-        site_warnings=sites.warnings(org.id), site_count=len(sites.of_org(org.id)),
+        site_warnings=sites.warnings(org.id, own_sites), site_count=len(own_sites),
         kinds=followups.CONTACT_KINDS, reasons=followups.REASONS,
         TIER_BADGES=TIER_BADGES, k=scoring.setting("SCORING_PRIOR_STRENGTH"),
         level=scoring.setting("SCORING_INTERVAL"), sla=scoring.setting("SCORING_SLA_HOURS"))

@@ -35,8 +35,7 @@ def scorecard():
 
 def _render(errors: dict | None = None, typed: dict | None = None, status: int = 200):
     org = current_user.org
-    card = scoring.current_card(org.id)
-    months = scoring.monthly_cards(org.id)
+    card, months, _portfolio = scoring.card_with_months(org.id)
     return render_template(
         "scorecards/partner_card.html", org=org, card=card, months=months,
         headline=scoring.shown_to_partner(card) if card else None,

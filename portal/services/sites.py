@@ -251,9 +251,12 @@ def usage(site: PartnerSite) -> Usage:
     return usage_of([site])[site.id]
 
 
-def warnings(org_id: int) -> list[tuple[PartnerSite, Usage]]:
-    """The partner's active sites at 80 % of their quota or more, fullest first."""
-    found = of_org(org_id, active_only=True)
+def warnings(org_id: int, among: list[PartnerSite] | None = None
+             ) -> list[tuple[PartnerSite, Usage]]:
+    """The partner's active sites at 80 % of their quota or more, fullest first. `among`:
+    the partner's sites (of_org), when the caller has them."""
+    found = (of_org(org_id, active_only=True) if among is None
+             else [s for s in among if s.active])
     use = usage_of([s for s in found if s.quota_amount])
     out = [(s, use[s.id]) for s in found if s.id in use and use[s.id].level]
     return sorted(out, key=lambda pair: -(pair[1].share or 0))

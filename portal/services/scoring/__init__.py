@@ -32,7 +32,13 @@ from .recompute import (
     recompute_stale,
 )
 from .settings import setting
-from .snapshots import card_json, current_card, monthly_cards, portfolio_snapshot
+from .snapshots import (
+    card_json,
+    card_with_months,
+    current_card,
+    monthly_cards,
+    portfolio_snapshot,
+)
 from .staleness import mark_stale, stale_org_ids
 from .tiers import DEFAULT_THRESHOLDS, DOWN_AFTER, TIER_RANK, TIERS, raw_tier, step_tier
 from .weights import Weights, WeightsInput, current_weights, parse_weights, save_weights
@@ -41,7 +47,7 @@ __all__ = [
     "CONTRACT_KPIS", "DEFAULT_THRESHOLDS", "DEFAULT_WEIGHTS", "DOWN_AFTER", "KPI", "KPIS",
     "KPI_BY_NAME", "TIERS", "TIER_BADGES", "TIER_COLOURS", "TIER_LABELS", "TIER_RANK", "Extras",
     "Figures", "Hours", "Period", "Priors", "Rate", "RecomputeResult", "Weights", "WeightsInput",
-    "aggregate", "beta_ppf", "betainc", "card", "card_json", "current_card",
+    "aggregate", "beta_ppf", "betainc", "card", "card_json", "card_with_months", "current_card",
     "current_weights", "maintain", "mark_stale", "month_periods", "monthly_cards",
     "parse_weights", "partner_org_ids", "portfolio_card", "portfolio_priors",
     "portfolio_snapshot", "posterior", "previous_month_key", "priors_from_snapshot",
