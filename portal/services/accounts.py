@@ -411,8 +411,11 @@ def load_session(token: str, idle_timeout: timedelta,
     lifetime, or deactivated."""
     if not token:
         return None
-    # The user with the session, in one statement: every logged-in request starts here.
-    session = db.session.get(UserSession, token, options=[joinedload(UserSession.user)])
+    # The user with the session, their organisation (the header names it) and their branch
+    # (every bank list is scoped by it), in one statement: every logged-in request starts here.
+    with_user = joinedload(UserSession.user)
+    session = db.session.get(UserSession, token, options=[
+        with_user.joinedload(User.org), with_user.joinedload(User.branch)])
     if session is None:
         return None
     now = utcnow()
