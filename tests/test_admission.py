@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -29,7 +29,7 @@ from models import (
     User,
     utcnow,
 )
-from portal.bank_time import bank_today
+from portal.bank_time import bank_today, day_start
 from portal.extensions import db, limiter
 from portal.services import Ctx, admission, agreements, annual_reviews
 from portal.services.errors import Forbidden, ValidationFailed
@@ -465,6 +465,30 @@ def test_the_cockpits_review_panel_is_the_schedule_cut_to_its_first_rows(tree):
             (r.org.code, r.state, r.due_on) for r in full[:limit]]
         assert counts == annual_reviews.counts(full)
     assert annual_reviews.counts(full) == {"overdue": 4, "due": 1}
+
+
+@pytest.mark.parametrize("today", [date(2026, 3, 10), date(2028, 1, 30), date(2028, 2, 29),
+                                   date(2027, 3, 1)])
+def test_the_panel_keeps_every_review_at_the_edge_of_falling_due(tree, today):
+    """The database keeps only partners whose review can be due (issue 15); at the edge of
+    the window, by a day either way, on both sides of the bank's midnight and around 29
+    February, it agrees with the schedule worked out partner by partner."""
+    start = day_start(today)
+    for days in range(330, 341):
+        for hour in (3, 15, 17):  # the bank's day turns at 16:00 UTC
+            org = factories.OrgFactory(code=f"E{days}H{hour}", name=f"Edge {days} {hour}")
+            org.created_at = start - timedelta(days=days) + timedelta(hours=hour)
+        reviewed = factories.OrgFactory(code=f"R{days}", name=f"Reviewed {days}")
+        reviewed.created_at = start - timedelta(days=900)
+        db.session.flush()
+        db.session.add(AnnualReview(org_id=reviewed.id, reviewed_on=today - timedelta(days=days),
+                                    outcome="passed", note="n", reviewed_by_id=tree.manager.id))
+    db.session.flush()
+    full = annual_reviews.schedule(None, today=today)
+    rows, counts = annual_reviews.due_summary(None, limit=1000, today=today)
+    assert [(r.org.code, r.state, r.due_on) for r in rows] == [
+        (r.org.code, r.state, r.due_on) for r in full]
+    assert counts == annual_reviews.counts(full) and counts["due"] > 0
 
 
 def test_the_cockpit_shows_due_and_overdue_reviews_of_the_managers_branches(app, tree):

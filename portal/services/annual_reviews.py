@@ -9,15 +9,15 @@ and paged by the caller.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from models import AnnualReview, Branch, Organization, OrgStatus, ReviewOutcome, User
 from portal.i18n import lazy_gettext as _l
 
-from ..bank_time import bank_date, bank_today
+from ..bank_time import bank_date, bank_today, day_start
 from ..extensions import db
 from . import Ctx, audit, branches, partners
 from .errors import Forbidden, StateConflict, ValidationFailed
@@ -32,6 +32,13 @@ def a_year_after(day: date) -> date:
         return day.replace(year=day.year + 1)
     except ValueError:  # 29 February
         return day.replace(year=day.year + 1, day=28)
+
+
+def _a_year_before(day: date) -> date:
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - 1, day=28)
 
 
 def state_of(due_on: date, today: date) -> str:
@@ -83,13 +90,20 @@ def due_summary(user: User | None, *, branch: Branch | None = None, limit: int =
     panel): one grouped statement of ids and days, then only the partners shown are loaded.
     Loading every partner for ten lines was a sixth of the cockpit's time (issue 15)."""
     today = today or bank_today()
-    query = (select(Organization.id, Organization.name, Organization.created_at,
-                    func.max(AnnualReview.reviewed_on))
+    # A review falls due a year after its base day, shown DUE_WINDOW_DAYS before: only a base
+    # day on or before `latest` can be due. The database keeps those (two days' margin for
+    # 29 February and the bank's time zone); the states are worked out below, exactly.
+    latest = _a_year_before(today + timedelta(days=DUE_WINDOW_DAYS + 2))
+    last_review = func.max(AnnualReview.reviewed_on)
+    query = (select(Organization.id, Organization.name, Organization.created_at, last_review)
              .outerjoin(AnnualReview, AnnualReview.org_id == Organization.id)
              .where(Organization.is_partner, Organization.status == OrgStatus.active.value,
                     branches.in_scope(user, Organization.id),
                     branches.in_branch(branch, Organization.id))
-             .group_by(Organization.id, Organization.name, Organization.created_at))
+             .group_by(Organization.id, Organization.name, Organization.created_at)
+             .having(or_(last_review <= latest, and_(
+                 last_review.is_(None), Organization.created_at < day_start(latest)
+                 + timedelta(days=1)))))
     due = []
     for org_id, name, created_at, reviewed in db.session.execute(query):
         due_on = a_year_after(reviewed or bank_date(created_at))
