@@ -99,15 +99,17 @@ def cockpit_page(f: CockpitFilters, page: int, per_page: int, total: int | None 
                                   .limit(per_page).offset((page - 1) * per_page)))
     if not ids:
         return [], total
+    # Each card's KPIs decoded once, not its ten columns' figures one by one.
     found = {r["snapshot_id"]: r for r in db.session.execute(
         _cockpit_query(CockpitFilters(viewer=f.viewer)).where(S.id.in_(ids))
         .add_columns(S.id.label("snapshot_id"), S.extra[("referrals", )].label("referrals"),
-                     *[S.kpis[(name, )].label(f"k_{name}") for name in COCKPIT_KPIS])
+                     S.kpis.label("card_kpis"))
     ).mappings()}
     out = []
     for r in (found[i] for i in ids if i in found):
-        row = {k: v for k, v in r.items() if not k.startswith("k_") and k != "snapshot_id"}
-        row["kpis"] = {name: r[f"k_{name}"] or {} for name in COCKPIT_KPIS}
+        row = {k: v for k, v in r.items() if k not in ("snapshot_id", "card_kpis")}
+        kpis = r["card_kpis"] or {}
+        row["kpis"] = {name: kpis.get(name) or {} for name in COCKPIT_KPIS}
         out.append(row)
     return out, total
 
