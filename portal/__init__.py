@@ -349,6 +349,7 @@ def register_templates(app: Flask) -> None:
         pgettext=lambda c, s: i18n.catalogue().upgettext(c, s),
         npgettext=lambda c, s, p, n: i18n.catalogue().unpgettext(c, s, p, n),
         newstyle=True)
+    app.jinja_env.globals["_"] = i18n.page_gettext
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import flask_babel
 from flask import g, has_app_context
 from flask_babel import LazyString, get_locale, get_translations
+from jinja2 import pass_eval_context
+from markupsafe import Markup
 
 
 def page_locale():
@@ -43,3 +45,14 @@ def gettext(string: str, **variables) -> str:
 def lazy_gettext(string: str, **variables) -> LazyString:
     """Flask-Babel's lazy_gettext, translated through this module's gettext."""
     return LazyString(gettext, string, **variables)
+
+
+@pass_eval_context
+def page_gettext(eval_ctx, string: str, **variables):
+    """The templates' _(): what Jinja's newstyle gettext does (the string translated, escaped
+    where the template escapes, always %-formatted) without its two calls through the
+    template's context, a hundred times on a list of 25 rows."""
+    text = catalogue().ugettext(string)
+    if eval_ctx.autoescape:
+        text = Markup(text)  # noqa: S704 — a catalogue's string, as Jinja's own gettext marks it
+    return text % variables

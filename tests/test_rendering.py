@@ -62,6 +62,23 @@ def test_a_page_string_follows_a_locale_forced_inside_the_request(app):
         assert render_template_string(template) == "Work queue"
 
 
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+def test_the_templates_underscore_writes_what_jinjas_gettext_writes(app, language):
+    """_() is portal.i18n.page_gettext; gettext() is still Jinja's own newstyle function."""
+    calls = ["'Work queue'", "'Late'", "'%%(n)d%%%%', n=5", "'since %(when)s', when='<b>x</b>'",
+             "'The %(shown)d longest waiting of %(all)d.', shown=10, all=31",
+             "'Delete the saved filter “%(name)s”?', name='a&b'"]
+    with app.test_request_context("/", headers={"Accept-Language": language}):
+        for call in calls:
+            for escaping in ("true", "false"):
+                ours, jinjas = (app.jinja_env.from_string(
+                    f"{{% autoescape {escaping} %}}{{{{ {name}({call}) }}}}{{% endautoescape %}}"
+                ).render() for name in ("_", "gettext"))
+                assert ours == jinjas, (call, escaping)
+        assert app.jinja_env.from_string("{{ _('Work queue') }}").render() == (
+            "Work queue" if language == "en" else "待办队列")
+
+
 def _menu(page: str) -> str:
     start = page.index('<ul class="navbar-nav me-auto">')
     return page[start:page.index('<div class="header-user">', start)]
