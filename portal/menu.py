@@ -1,17 +1,18 @@
 """The header's main menu, drawn once per language, role, page and badge counts, and kept.
 
-Thirty items, each a macro call and a built URL, cost a logged-in page about a millisecond,
-a fifth of the smallest page (issue 15). The menu shows nothing of the user beyond their role,
-so two officers on the same page with the same unread count see the same bytes; the badges
-are counted on every request and are part of the key.
+Up to thirty items, each a macro call and a built URL, drawn on every logged-in page were a
+good part of the smallest page's time (issue 15). The menu shows nothing of the user beyond
+their role, so two officers on the same page with the same unread count see the same bytes;
+the badges are counted on every request and are part of the key.
 """
 
 from __future__ import annotations
 
 from flask import Flask, current_app, request
-from flask_babel import get_locale
 from jinja2 import pass_context
 from markupsafe import Markup
+
+from .i18n import page_locale
 
 # Languages × roles × pages × distinct badge counts stay far below this; past it the kept
 # menus are dropped and drawn again, so a flood of distinct counts cannot grow the process.
@@ -34,7 +35,7 @@ def _badges(ctx, user) -> dict:
 def main_menu(ctx) -> Markup:
     user = ctx["current_user"]
     badges = _badges(ctx, user)
-    key = (str(get_locale()), user.role, request.endpoint, request.script_root,
+    key = (str(page_locale()), user.role, request.endpoint, request.script_root,
            tuple(badges.items()))
     kept = current_app.extensions["main_menu"]
     html = kept.get(key)

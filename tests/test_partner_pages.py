@@ -118,6 +118,18 @@ def test_the_dashboard_lists_the_longest_waiting_and_links_to_the_rest(world, as
     assert "/partner/referrals?status=documents_requested" in more
 
 
+def test_the_dashboard_shows_the_latest_request_for_documents(world, as_user):
+    referral = factories.submit(world.partner_a, buyer_name="Zhao Lei")
+    db.session.commit()
+    request_docs(world, referral, note="First: the payslips")
+    referrals.transition(Ctx(user=world.officer), referral, "under_review")
+    request_docs(world, referral, kinds=("income_proof",), note="Second: the tax record")
+    waiting_block = html(as_user(world.agent_a).get("/partner/")).split(
+        'data-testid="waiting"')[1].split("</table>")[0]
+    assert "Second: the tax record" in waiting_block
+    assert "First: the payslips" not in waiting_block
+
+
 def test_dashboard_empty_states(world, as_user):
     page = html(as_user(world.partner_a).get("/partner/"))
     assert page.count('data-testid="empty-state"') == 3

@@ -76,17 +76,24 @@ def outstanding(referral: Referral) -> list:
 
 def waiting_on_partner(org_id: int, limit: int = 50) -> list[dict]:
     """Referrals where the bank asked for documents, the longest waiting first."""
-    rows = db.session.scalars(
+    rows = list(db.session.scalars(
         select(Referral)
         .where(Referral.org_id == org_id, Referral.status == State.documents_requested.value)
-        .options(selectinload(Referral.stipulations), selectinload(Referral.events))
+        .options(selectinload(Referral.stipulations))
         .order_by(Referral.status_changed_at, Referral.id)
         .limit(limit)
-    )
+    ))
+    # Each one's latest request for documents (its note to the partner), not its whole history.
+    requests = {}
+    for event in db.session.scalars(
+            select(ReferralEvent).where(
+                ReferralEvent.referral_id.in_([r.id for r in rows]),
+                ReferralEvent.to_state == State.documents_requested.value)
+            .order_by(ReferralEvent.id)):
+        requests[event.referral_id] = event
     out = []
     for referral in rows:
-        request_event = next((e for e in reversed(referral.events)
-                              if e.to_state == State.documents_requested.value), None)
+        request_event = requests.get(referral.id)
         out.append({
             "referral": referral,
             "since": referral.status_changed_at,

@@ -149,8 +149,8 @@ def sla_count(user: User, f: ReferralFilters, now: datetime, *, view: str = "all
 
     A wait of w whole seconds is now - origin truncated, so w >= limit exactly when
     origin <= now - limit: the counts agree with the levels shown row by row. Each count is a
-    range of ix_referral_bank_queue (clock, origin): summing a CASE over every waiting
-    referral read them all, most of them green (issue 15)."""
+    range of ix_referral_bank_queue (clock, origin) that reads only the referrals past its
+    limit; a CASE summed over the queue read every waiting referral (issue 15)."""
     amber, red = sla_thresholds()
     queue = _queue(user, f, view).with_only_columns(func.count())
 
