@@ -122,13 +122,16 @@ def list_scorecards():
         query = query.where(ScorecardSnapshot.tier == args.tier)
     if args.org_code:
         query = query.where(Organization.code == args.org_code.upper())
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    # The page's ids first: sorting every partner's whole card (its KPIs' JSON) to keep 25
+    # The page's ids first, with how many match (a window count over the sorted ids, not a
+    # statement of its own): sorting every partner's whole card (its KPIs' JSON) to keep 25
     # of them was most of the statement.
-    ids = list(db.session.scalars(
-        query.with_only_columns(ScorecardSnapshot.id)
+    page = db.session.execute(
+        query.with_only_columns(ScorecardSnapshot.id, func.count().over())
         .order_by(ScorecardSnapshot.composite.desc().nulls_last(), Organization.code)
-        .limit(args.per_page).offset((args.page - 1) * args.per_page)))
+        .limit(args.per_page).offset((args.page - 1) * args.per_page)).all()
+    ids = [row[0] for row in page]
+    total = page[0][1] if page else db.session.scalar(
+        select(func.count()).select_from(query.subquery()))
     # The columns a card shows, as plain rows (card_json reads them by name).
     S = ScorecardSnapshot
     rows = {r.id: r for r in db.session.execute(
