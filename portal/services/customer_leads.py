@@ -22,7 +22,7 @@ from typing import Annotated
 
 from flask import current_app
 from pydantic import BaseModel, BeforeValidator, ConfigDict
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, case, func, or_, select
 
 from models import (
     LEAD_OUTCOMES,
@@ -317,16 +317,19 @@ def balance(viewer: User | None, org_ids: list[int] | None = None,
     "won": those of them that made a deal}} for the partners the viewer may see (`org_ids`:
     only these). `to_us`: the referral counts when the caller has them (the scorecards keep
     them: counting a busy partner's referrals on each view grew with them, issue 15)."""
-    def counted(column, *where):
-        query = select(column, func.count()).where(branches.in_scope(viewer, column), *where)
+    def counted(column, *counts):
+        query = select(column, func.count(), *counts).where(branches.in_scope(viewer, column))
         if org_ids is not None:
             query = query.where(column.in_(org_ids))
-        return dict(db.session.execute(query.group_by(column)).all())
+        return {org: tuple(rest) for org, *rest in db.session.execute(query.group_by(column))}
 
     if to_us is None:
-        to_us = counted(Referral.org_id)
-    by_us = counted(CustomerLead.org_id)
-    won = counted(CustomerLead.org_id, CustomerLead.status == LeadStatus.won.value)
+        to_us = {org: n for org, (n,) in counted(Referral.org_id).items()}
+    # The leads and those won, in one statement.
+    leads = counted(CustomerLead.org_id, func.count(
+        case((CustomerLead.status == LeadStatus.won.value, 1))))
+    by_us = {org: n for org, (n, _won) in leads.items()}
+    won = {org: n for org, (_all, n) in leads.items()}
     ids = set(org_ids) if org_ids is not None else {*to_us, *by_us}
     return {i: {"to_us": to_us.get(i, 0), "by_us": by_us.get(i, 0), "won": won.get(i, 0)}
             for i in ids}
