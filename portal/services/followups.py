@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Select, and_, exists, func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from models import (
     ContactCadence,
@@ -95,9 +95,10 @@ def candidates(now: datetime | None = None, org_id: int | None = None,
 def pool(*, status: str | None = None, assigned_to: int | None = None,
          unassigned: bool = False, org_id: int | None = None, user: User | None = None
          ) -> Select:
-    query = select(FollowUp).options(selectinload(FollowUp.referral),
-                                     selectinload(FollowUp.org),
-                                     selectinload(FollowUp.assigned_to)).where(
+    # What each entry has one of, joined in the list's statement (a statement each before).
+    query = select(FollowUp).options(joinedload(FollowUp.referral),
+                                     joinedload(FollowUp.org),
+                                     joinedload(FollowUp.assigned_to)).where(
         branches.in_scope(user, FollowUp.org_id))
     if status == "active":
         query = query.where(FollowUp.status != "closed")
@@ -270,8 +271,8 @@ def log_contact(ctx: Ctx, org: Organization, kind: str, at: datetime | None, sum
 
 def contacts(org_id: int | None = None, user_id: int | None = None,
              manager_id: int | None = None, viewer: User | None = None) -> Select:
-    query = (select(ContactLog).options(selectinload(ContactLog.org),
-                                        selectinload(ContactLog.user))
+    query = (select(ContactLog).options(joinedload(ContactLog.org),
+                                        joinedload(ContactLog.user))
              .where(branches.in_scope(viewer, ContactLog.org_id)))
     if org_id:
         query = query.where(ContactLog.org_id == org_id)
