@@ -148,17 +148,14 @@ def sla_count(user: User, f: ReferralFilters, now: datetime, *, view: str = "all
     """How many referrals of the filtered queue are amber and red at `now` (one statement).
 
     A wait of w whole seconds is now - origin truncated, so w >= limit exactly when
-    origin <= now - limit: the counts agree with the levels shown row by row. Each count is a
-    range of ix_referral_bank_queue (clock, origin) that reads only the referrals past its
-    limit; a CASE summed over the queue read every waiting referral (issue 15)."""
+    origin <= now - limit: the counts agree with the levels shown row by row. One range of
+    ix_referral_bank_queue (clock, origin), the referrals past amber, counted whole and past
+    red; a CASE summed over the queue read every waiting referral (issue 15)."""
     amber, red = sla_thresholds()
-    queue = _queue(user, f, view).with_only_columns(func.count())
-
-    def waited(limit: int):
-        return queue.where(Referral.bank_clock_origin <= now - timedelta(seconds=limit))
-
-    late_or_due, late = db.session.execute(select(
-        waited(amber).scalar_subquery(), waited(red).scalar_subquery())).one()
+    past_red = Referral.bank_clock_origin <= now - timedelta(seconds=red)
+    late_or_due, late = db.session.execute(
+        _queue(user, f, view).with_only_columns(func.count(), func.count().filter(past_red))
+        .where(Referral.bank_clock_origin <= now - timedelta(seconds=amber))).one()
     return SlaCount(amber=int(late_or_due) - int(late), red=int(late))
 
 
