@@ -84,16 +84,16 @@ def waiting_on_partner(org_id: int, limit: int = 50) -> list[dict]:
         .limit(limit)
     ))
     # Each one's latest request for documents (its note to the partner), not its whole history.
-    requests = {}
+    last_request = {}
     for event in db.session.scalars(
             select(ReferralEvent).where(
                 ReferralEvent.referral_id.in_([r.id for r in rows]),
                 ReferralEvent.to_state == State.documents_requested.value)
             .order_by(ReferralEvent.id)):
-        requests[event.referral_id] = event
+        last_request[event.referral_id] = event
     out = []
     for referral in rows:
-        request_event = requests.get(referral.id)
+        request_event = last_request.get(referral.id)
         out.append({
             "referral": referral,
             "since": referral.status_changed_at,
