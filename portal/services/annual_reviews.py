@@ -27,18 +27,15 @@ NOTE_MAX = 4000
 OUTCOMES = tuple(o.value for o in ReviewOutcome)
 
 
+def _years_on(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
 def a_year_after(day: date) -> date:
-    try:
-        return day.replace(year=day.year + 1)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year + 1, day=28)
-
-
-def _a_year_before(day: date) -> date:
-    try:
-        return day.replace(year=day.year - 1)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year - 1, day=28)
+    return _years_on(day, 1)
 
 
 def state_of(due_on: date, today: date) -> str:
@@ -93,7 +90,7 @@ def due_summary(user: User | None, *, branch: Branch | None = None, limit: int =
     # A review falls due a year after its base day, shown DUE_WINDOW_DAYS before: only a base
     # day on or before `latest` can be due. The database keeps those (two days' margin for
     # 29 February and the bank's time zone); the states are worked out below, exactly.
-    latest = _a_year_before(today + timedelta(days=DUE_WINDOW_DAYS + 2))
+    latest = _years_on(today + timedelta(days=DUE_WINDOW_DAYS + 2), -1)
     last_review = func.max(AnnualReview.reviewed_on)
     query = (select(Organization.id, Organization.name, Organization.created_at, last_review)
              .outerjoin(AnnualReview, AnnualReview.org_id == Organization.id)
