@@ -124,22 +124,6 @@ def _stored_referrals(counts: dict) -> dict | None:
     return counts if all(isinstance(n, int) for n in counts.values()) else None
 
 
-def _kpi_text(kind: str, value, hours_unit: str) -> str | None:
-    """A cockpit cell's figure (as scorecards/_macros.html's kpi_value writes it)."""
-    if value is None:
-        return None
-    if kind == "rate":
-        return f"{value * 100:.1f}%"
-    if kind == "hours":
-        return f"{value:.1f} {hours_unit}"
-    if kind == "amount":
-        return f"{value:,.2f}"
-    return str(int(value))
-
-
-_NO_FIGURE = '<span class="text-muted">—</span>'
-
-
 def _with_cells(rows: list[dict], columns) -> list[dict]:
     """The ranking's KPI cells, as HTML: fifty partners by ten figures drawn through macros, a
     link built per cell, then a template loop per cell were most of the page's time (issue 15).
@@ -147,22 +131,22 @@ def _with_cells(rows: list[dict], columns) -> list[dict]:
     # One link built, the others by substitution: a KPI's name is a plain identifier.
     link = str(escape(url_for("bank.scorecard_kpi", org_id=918273645, name="kpi_name_here")
                       )).replace("918273645", "{org}").replace("kpi_name_here", "{kpi}")
-    hours, adjusted_label = _("h"), str(escape(_("adj.")))
+    adjusted_label = str(escape(_("adj.")))
     names = [(kpi, str(escape(kpi.name))) for kpi in columns]
     for row in rows:
         cells = []
         org = int(row["id"])
         for kpi, name in names:
             e = row["kpis"].get(kpi.name) or {}
-            text = _kpi_text(kpi.kind, e.get("raw"), hours)
+            text = scorecard_views.kpi_text(kpi.kind, e.get("raw"))
             cell = (f'<td class="text-end small" data-kpi="{name}"><a class="text-reset" '
                     f'href="{link.format(org=org, kpi=name)}">'
-                    f'{_NO_FIGURE if text is None else escape(text)}</a>')
+                    f'{scorecard_views.NO_FIGURE if text is None else escape(text)}</a>')
             if kpi.kind == "rate" and e.get("n"):
                 cell += (f' <span data-testid="count">({escape(e.get("x"))} / '
                          f'{escape(e.get("n"))})</span>')
             if kpi.shrink and kpi.kind in ("rate", "hours"):
-                adjusted = _kpi_text(kpi.kind, e.get("value"), hours)
+                adjusted = scorecard_views.kpi_text(kpi.kind, e.get("value"))
                 if adjusted is not None:
                     cell += (f'<div class="text-muted" data-testid="adjusted">{adjusted_label} '
                              f'{escape(adjusted)}</div>')
