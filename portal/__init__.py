@@ -342,12 +342,12 @@ def register_templates(app: Flask) -> None:
     formatting.register(app)  # money and percent, in the page's language
     app.jinja_env.globals.update(labels.ALL)
     app.jinja_env.globals["get_locale"] = i18n.page_locale
-    from .services.scoring import views as scorecard_views  # the services import this package
+    from .services.scoring import writing  # the services import this package
 
     # A KPI's figure and interval on every scorecard page (functions: the card page writes
     # forty-five, and a macro call costs several times a function's).
-    app.jinja_env.globals.update(kpi_value=scorecard_views.kpi_value,
-                                 kpi_interval=scorecard_views.kpi_interval)
+    app.jinja_env.globals.update(kpi_value=writing.kpi_value,
+                                 kpi_interval=writing.kpi_interval)
     # The page's strings through the request's catalogue, found once per locale (i18n.py).
     app.jinja_env.install_gettext_callables(
         gettext=lambda s: i18n.catalogue().ugettext(s),

@@ -441,20 +441,20 @@ def test_in_chinese_the_contact_log_names_who_recorded_and_the_weights_who_chang
 def test_a_kpi_is_written_the_same_on_every_scorecard_page(app, language, hours):
     """kpi_value and kpi_interval (the card, the partner's card, the drill page) and the
     cockpit's cells share one writer: per cent, hours, yuan, counts, a dash for nothing."""
-    from portal.services.scoring import views
+    from portal.services.scoring import writing
 
     kinds = {kind: next(k for k in scoring.KPIS if k.kind == kind)
              for kind in ("rate", "hours", "amount", "count")}
     with app.test_request_context("/", headers={"Accept-Language": language}):
-        assert str(views.kpi_value(kinds["rate"], 0.7123)) == "71.2%"
-        assert str(views.kpi_value(kinds["hours"], 23.16)) == f"23.2 {hours}"
-        assert str(views.kpi_value(kinds["amount"], 1234567.5)) == "¥1,234,567.50"
-        assert str(views.kpi_value(kinds["count"], 12.0)) == "12"
-        assert views.kpi_value(kinds["rate"], None) == views.NO_FIGURE
-        assert str(views.kpi_interval(kinds["rate"], [0.61, 0.702])) == (
+        assert str(writing.kpi_value(kinds["rate"], 0.7123)) == "71.2%"
+        assert str(writing.kpi_value(kinds["hours"], 23.16)) == f"23.2 {hours}"
+        assert str(writing.kpi_value(kinds["amount"], 1234567.5)) == "¥1,234,567.50"
+        assert str(writing.kpi_value(kinds["count"], 12.0)) == "12"
+        assert writing.kpi_value(kinds["rate"], None) == writing.NO_FIGURE
+        assert str(writing.kpi_interval(kinds["rate"], [0.61, 0.702])) == (
             '<span class="text-muted small">61.0–70.2%</span>')
-        assert views.kpi_interval(kinds["hours"], [1.0, 2.0]) == ""
-        assert views.kpi_interval(kinds["rate"], None) == ""
+        assert writing.kpi_interval(kinds["hours"], [1.0, 2.0]) == ""
+        assert writing.kpi_interval(kinds["rate"], None) == ""
         rendered = app.jinja_env.from_string(
             "{{ kpi_value(k, v) }}|{{ kpi_interval(k, i) }}").render(
             k=kinds["rate"], v=0.5, i=[0.4, 0.6])

@@ -33,6 +33,7 @@ from portal.services.portfolio import PortfolioQuery, class_mix
 from portal.services.portfolio import parse as parse_period
 from portal.services.scoring import TIER_BADGES, TIER_LABELS
 from portal.services.scoring import views as scorecard_views
+from portal.services.scoring import writing as scoring_writing
 
 from .routes import bp
 from .scorecard_forms import (
@@ -138,15 +139,15 @@ def _with_cells(rows: list[dict], columns) -> list[dict]:
         org = int(row["id"])
         for kpi, name in names:
             e = row["kpis"].get(kpi.name) or {}
-            text = scorecard_views.kpi_text(kpi.kind, e.get("raw"))
+            text = scoring_writing.kpi_text(kpi.kind, e.get("raw"))
             cell = (f'<td class="text-end small" data-kpi="{name}"><a class="text-reset" '
                     f'href="{link.format(org=org, kpi=name)}">'
-                    f'{scorecard_views.NO_FIGURE if text is None else escape(text)}</a>')
+                    f'{scoring_writing.NO_FIGURE if text is None else escape(text)}</a>')
             if kpi.kind == "rate" and e.get("n"):
                 cell += (f' <span data-testid="count">({escape(e.get("x"))} / '
                          f'{escape(e.get("n"))})</span>')
             if kpi.shrink and kpi.kind in ("rate", "hours"):
-                adjusted = scorecard_views.kpi_text(kpi.kind, e.get("value"))
+                adjusted = scoring_writing.kpi_text(kpi.kind, e.get("value"))
                 if adjusted is not None:
                     cell += (f'<div class="text-muted" data-testid="adjusted">{adjusted_label} '
                              f'{escape(adjusted)}</div>')

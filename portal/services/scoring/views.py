@@ -7,16 +7,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
-from markupsafe import Markup, escape
 from sqlalchemy import JSON, case, false, func, literal, select
 
 from models import Branch, Organization, ScorecardSnapshot, ScoreChange, TierState, User
-from portal.i18n import gettext
 from portal.i18n import lazy_gettext as _l
 
 from ...bank_time import bank_date, bank_today
 from ...extensions import db
-from ...formatting import money
 from ...labels import TIER_COLOURS, TIER_LABELS
 from .. import branches
 from .disclosure import for_partner, shown_to_partner, withheld
@@ -326,40 +323,6 @@ def cockpit_trend(f: CockpitFilters, portfolio: list | None = None) -> dict | No
                                           "grid": {"drawOnChartArea": False},
                                           "title": {"display": True,
                                                     "text": str(_l("Composite"))}}}}}
-
-
-# --- figures as the pages write them -----------------------------------------------------------
-
-NO_FIGURE = Markup('<span class="text-muted">—</span>')
-
-
-def kpi_text(kind: str, value) -> str | None:
-    """A KPI's figure as every scorecard page writes it: a rate in per cent, hours, an amount
-    in yuan, a count; None when there is none."""
-    if value is None:
-        return None
-    if kind == "rate":
-        return f"{value * 100:.1f}%"
-    if kind == "hours":
-        return f"{value:.1f} {gettext('h')}"
-    if kind == "amount":
-        return money(value)
-    return str(int(value))
-
-
-def kpi_value(kpi, value) -> Markup:
-    """The templates' figure of a KPI (a dash when there is none). A function, not a macro:
-    the card page writes forty-five of them."""
-    text = kpi_text(kpi.kind, value)
-    return NO_FIGURE if text is None else escape(text)
-
-
-def kpi_interval(kpi, interval) -> Markup:
-    """A rate's credible interval, in per cent; nothing for other KPIs."""
-    if not interval or kpi.kind != "rate":
-        return Markup("")
-    return Markup('<span class="text-muted small">{}–{}%</span>').format(
-        f"{interval[0] * 100:.1f}", f"{interval[1] * 100:.1f}")
 
 
 def _pct(v):
