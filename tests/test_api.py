@@ -277,6 +277,13 @@ def test_one_referral_with_timeline_and_partner_safe_notes(client, world, keys):
         assert "internal" not in str(out)
     out = client.get(f"/api/v1/referrals/{referral.id}", headers=auth(keys["officer"])).json
     assert out["timeline"][1]["note"] == "internal: call employer"
+    # The list reads its timelines apart (disclosure.timelines): each item is the referral as
+    # its own address gives it, to the partner without the internal notes.
+    for role in ("partner_a", "agent_a", "officer"):
+        one = client.get(f"/api/v1/referrals/{referral.id}", headers=auth(keys[role])).json
+        listed = client.get("/api/v1/referrals", headers=auth(keys[role])).json["items"]
+        assert [item for item in listed if item["id"] == referral.id] == [one]
+        assert ("internal" in str(listed)) is (role == "officer")
 
 
 def test_another_organisations_ids_are_404_everywhere(client, world, keys):

@@ -417,6 +417,32 @@ def test_api_scorecard_pages_are_each_card_as_the_single_card_endpoint_gives_it(
     assert beyond["items"] == [] and beyond["total"] == 5
 
 
+def test_api_scorecard_list_gives_the_card_the_job_wrote_last(scored, client):
+    """The list keeps each card as it wrote it; a recompute writes new cards, and the list then
+    gives those, equal to what GET /scorecard gives (the kept ones are never served stale)."""
+    from tests.integration_helpers import auth, make_key
+
+    bank = make_key(scored.manager)
+    before = {c["org_code"]: c for c in client.get("/api/v1/scorecards",
+                                                   headers=auth(bank)).json["items"]}
+    assert before["PARTNERB"]["sample_size"] == 1
+    officer = Ctx(user=scored.officer)
+    at = utcnow() - timedelta(days=2)
+    r = factories.submit(scored.partner_b, at=at)
+    referrals.transition(officer, r, "under_review", at=at + timedelta(hours=2))
+    referrals.transition(officer, r, "approved", at=at + timedelta(hours=5))
+    scoring.recompute_all()
+    db.session.commit()
+    after = {c["org_code"]: c for c in client.get("/api/v1/scorecards",
+                                                  headers=auth(bank)).json["items"]}
+    assert after["PARTNERB"]["sample_size"] == 2
+    assert after["PARTNERB"]["kpis"]["approval_rate"]["raw"] == 0.5
+    assert after["PARTNERB"]["computed_at"] != before["PARTNERB"]["computed_at"]
+    for code, card in after.items():
+        assert client.get(f"/api/v1/scorecard?org_code={code}",
+                          headers=auth(bank)).json == card
+
+
 def test_api_scorecard_not_computed_yet(world, client):
     from tests.integration_helpers import auth, make_key
 

@@ -17,8 +17,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from types import SimpleNamespace
 
+from sqlalchemy import select
+
 from models import Agreement, Document, Referral, ReferralEvent, ReferralMessage, Stipulation, User
 from models.base import audience
+from portal.extensions import db
 
 from . import conditions
 from .lifecycle import PARTNER_REASON_STATES, State
@@ -67,6 +70,25 @@ def event(event: ReferralEvent, org_id: int, *, by: bool = True) -> dict:
 
 def timeline(referral: Referral, *, by: bool = True) -> list[dict]:
     return [event(e, referral.org_id, by=by) for e in referral.events]
+
+
+def timelines(referral_ids: list[int], *, for_partner: bool) -> dict[int, list[dict]]:
+    """The timelines of a list's referrals, as the API gives them (at, from, to, note), read as
+    plain rows: a page of 25 referrals holds a hundred events or more, and loading each as a
+    model object was a third of the list's time (issue 15). A partner's lines carry the note
+    written for the partner, and the internal note is not even read; the bank's the internal
+    note, else the partner's."""
+    E = ReferralEvent
+    notes = (E.partner_note,) if for_partner else (E.note, E.partner_note)
+    out: dict[int, list[dict]] = {i: [] for i in referral_ids}
+    if not referral_ids:
+        return out
+    for row in db.session.execute(
+            select(E.referral_id, E.at, E.from_state, E.to_state, *notes)
+            .where(E.referral_id.in_(referral_ids)).order_by(E.referral_id, E.id)):
+        out[row[0]].append({"at": row[1], "from": row[2], "to": row[3],
+                            "note": row[4] if for_partner else row[4] or row[5]})
+    return out
 
 
 def document(doc: Document) -> dict:
