@@ -27,7 +27,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.i18n import lazy_gettext as _l
 
-from . import bank_time, config, formatting, headers, i18n, labels, menu, static_versions
+from . import bank_time, cells, config, formatting, headers, i18n, labels, menu, static_versions
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
 from .json_limits import LimitedJSONProvider
 from .unit_of_work import request_refused
@@ -340,6 +340,7 @@ def register_templates(app: Flask) -> None:
     static_versions.register(app)  # /static/… URLs change with the file (long browser caching)
     menu.register(app)  # the header's menu, drawn once per language, role, page and badges
     formatting.register(app)  # money and percent, in the page's language
+    cells.register(app)  # a row's state badge and product name
     app.jinja_env.globals.update(labels.ALL)
     app.jinja_env.globals["get_locale"] = i18n.page_locale
     from .services.scoring import writing  # the services import this package

@@ -555,3 +555,31 @@ def test_a_held_partner_without_a_manager_alerts_its_branchs_managers_only(tree)
     db.session.expire(tree.org_b)
     alerted = {u.email for u in probes.managers_to_alert(tree.org_b)}
     assert alerted == {"m.west@bank.test", "manager@bank.test"}
+
+
+def test_the_menus_counts_follow_a_user_moved_to_another_branch(tree, b_objects):
+    """The badges' statements are built once per scope and kept (branches.per_scope): moved to
+    WEST, EAST's manager counts partner B's waiting reveal request; moved back, not; and the
+    manager who stayed in WEST counts it throughout."""
+    from portal.services import messages
+
+    east, west = tree.east_manager, tree.west_manager
+    messages.post(Ctx(user=tree.partner_b), db.session.get(Referral, b_objects["referral_id"]),
+                  "A question from B")
+    db.session.flush()
+
+    def counts(user):
+        return reveals.pending_count(user), messages.unread_count(user)
+
+    assert counts(east) == (0, 0)
+    assert counts(west) == (1, 1)
+    east.branch = tree.west
+    db.session.flush()
+    assert counts(east) == (1, 0)  # B has a manager of its own (WEST's): not east's thread
+    tree.org_b.channel_manager_id = east.id
+    db.session.flush()
+    assert counts(east) == (1, 1)
+    east.branch = tree.east
+    db.session.flush()
+    assert counts(east) == (0, 0)
+    assert counts(west) == (1, 0)

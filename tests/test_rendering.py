@@ -10,6 +10,7 @@ from babel.numbers import format_decimal as babel_format_decimal
 from flask import render_template_string
 from flask_babel import force_locale, format_datetime, get_locale
 
+from models import Product
 from portal import formatting
 from portal.extensions import db
 from portal.services import Ctx, referrals
@@ -77,6 +78,43 @@ def test_the_templates_underscore_writes_what_jinjas_gettext_writes(app, languag
                 assert ours == jinjas, (call, escaping)
         assert app.jinja_env.from_string("{{ _('Work queue') }}").render() == (
             "Work queue" if language == "en" else "待办队列")
+
+
+# The macros the row cells were (portal/cells.py), as they were written.
+OLD_CELL_MACROS = """
+{% macro status_badge(status, partner_view=False) -%}
+  <span class="badge text-bg-{{ STATE_BADGES.get(status, 'secondary')
+  }}" data-status="{{ status }}">{{ (PARTNER_STATES
+    if partner_view else STATES).get(status, status) }}</span>
+{%- endmacro %}
+{% macro product_name(product) -%}
+  {{ product.display_name(get_locale()|string) if product else '—' }}
+{%- endmacro %}
+"""
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+def test_the_row_cells_write_what_their_macros_wrote(app, world, language):
+    """Every state's badge, for the bank and for the partner, and a product's name (or none),
+    in both languages; a state no label knows is written escaped, as the macro wrote it."""
+    from portal.labels import STATES
+
+    product = db.session.get(Product, "consumer_loan")
+    with app.test_request_context("/", headers={"Accept-Language": language}):
+        for status in [*STATES, "conflict", "<b>odd</b>"]:
+            for partner_view in (False, True):
+                call = f"status_badge({status!r}, partner_view={partner_view})"
+                ours = app.jinja_env.from_string("{{ " + call + " }}").render()
+                theirs = app.jinja_env.from_string(
+                    OLD_CELL_MACROS + "{{ " + call + " }}").render().strip()
+                assert ours == theirs, call
+        for value in (product, None):
+            ours = app.jinja_env.from_string("{{ product_name(p) }}").render(p=value)
+            theirs = app.jinja_env.from_string(
+                OLD_CELL_MACROS + "{{ product_name(p) }}").render(p=value).strip()
+            assert ours == theirs == (
+                "—" if value is None else product.name_zh if language == "zh-CN"
+                else product.name_en)
 
 
 def _menu(page: str) -> str:

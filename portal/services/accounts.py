@@ -10,7 +10,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from models import (
@@ -405,17 +405,21 @@ def start_session(ctx: Ctx, user: User, user_agent: str | None = None) -> UserSe
     return session
 
 
+# The user with the session, their organisation (the header names it) and their branch (every
+# bank list is scoped by it), in one statement built once: every logged-in request starts here,
+# and building the statement (its cache key) cost as much as running it (issue 15).
+_SESSION_WITH_USER = select(UserSession).where(UserSession.id == bindparam("token")).options(
+    joinedload(UserSession.user).joinedload(User.org),
+    joinedload(UserSession.user).joinedload(User.branch))
+
+
 def load_session(token: str, idle_timeout: timedelta,
                  max_age: timedelta | None = None) -> User | None:
     """The user of a live session, or None: logged out, idle too long, older than its absolute
     lifetime, or deactivated."""
     if not token:
         return None
-    # The user with the session, their organisation (the header names it) and their branch
-    # (every bank list is scoped by it), in one statement: every logged-in request starts here.
-    with_user = joinedload(UserSession.user)
-    session = db.session.get(UserSession, token, options=[
-        with_user.joinedload(User.org), with_user.joinedload(User.branch)])
+    session = db.session.scalar(_SESSION_WITH_USER, {"token": token})
     if session is None:
         return None
     now = utcnow()

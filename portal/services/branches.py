@@ -13,12 +13,16 @@ A subtree is a prefix match on the materialised path ("/1/4/9/"), answered by an
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import wraps
+from typing import TypeVar
 
 from sqlalchemy import ColumnElement, Select, String, case, false, func, literal, select, true
 from sqlalchemy import update as sql_update
 
 from models import Branch, BranchLevel, DistributionModel, Organization, User
+from models.user import BANK_ROLES, PARTNER_ROLES
 from portal.i18n import lazy_gettext as _l
 
 from ..extensions import db
@@ -30,6 +34,7 @@ ROOT_CODE, ROOT_NAME = "PROVINCE", "Provincial branch"
 # Province, second-level branch, operating branch: the tree is no deeper.
 MAX_LEVEL = BranchLevel.operating.value
 MODELS = tuple(m.value for m in DistributionModel)
+T = TypeVar("T")
 
 
 # --- who sees what ----------------------------------------------------------------------------
@@ -43,6 +48,63 @@ def scope_branch(user: User | None) -> Branch | None:
     if branch is None or branch.parent_id is None:
         return None
     return branch
+
+
+@dataclass(frozen=True)
+class ScopeBranch:
+    path: str
+    parent_id: int | None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """All that the rule of who sees what reads of a user, as plain values: who they are, their
+    role, organisation and branch (its path). It stands for the user where a statement is built
+    once per scope and kept (`per_scope`); it has nothing else to read."""
+
+    id: int
+    role: str
+    org_id: int | None
+    branch: ScopeBranch | None
+
+    @property
+    def is_partner(self) -> bool:
+        return self.role in PARTNER_ROLES
+
+    @property
+    def is_bank(self) -> bool:
+        return self.role in BANK_ROLES
+
+
+def scope_of(user: User) -> Scope:
+    branch = user.branch
+    return Scope(user.id, user.role, user.org_id,
+                 ScopeBranch(branch.path, branch.parent_id) if branch is not None else None)
+
+
+# Users × statements stay far below this; past it the kept statements are dropped and built
+# again, so the store cannot grow without bound.
+STATEMENTS_KEPT = 4096
+
+
+def per_scope(build: Callable[..., T]) -> Callable[..., T]:
+    """Decorate `build(scope, *args)`, a statement builder: called with a user, it is built once
+    per `Scope` and arguments (plain values), then kept. Building a statement and its cache key
+    cost as much as running it on every page's menu badges (issue 15); the values it holds are
+    the scope's, so a user who moves to another branch gets another statement."""
+    built: dict[tuple, T] = {}
+
+    @wraps(build)
+    def statement(user: User | Scope, *args) -> T:
+        key = (user if isinstance(user, Scope) else scope_of(user), *args)
+        found = built.get(key)
+        if found is None:
+            if len(built) >= STATEMENTS_KEPT:
+                built.clear()
+            found = built[key] = build(*key)
+        return found
+
+    return statement
 
 
 def _orgs_under(branch: Branch) -> Select:

@@ -22,7 +22,7 @@ from typing import Annotated
 
 from flask import current_app
 from pydantic import BaseModel, BeforeValidator, ConfigDict
-from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy import Select, bindparam, case, func, or_, select
 
 from models import (
     LEAD_OUTCOMES,
@@ -205,9 +205,12 @@ def waiting_count(user: User) -> int:
     """Leads waiting for the partner's answer (its menu's badge)."""
     if not user.is_partner:
         return 0
-    return db.session.scalar(select(func.count(CustomerLead.id)).where(
-        CustomerLead.org_id == user.org_id,
-        CustomerLead.status == LeadStatus.sent.value)) or 0
+    return db.session.scalar(_WAITING, {"org_id": user.org_id}) or 0
+
+
+# Built once: the partner menu's badge counts on every page.
+_WAITING = select(func.count(CustomerLead.id)).where(
+    CustomerLead.org_id == bindparam("org_id"), CustomerLead.status == LeadStatus.sent.value)
 
 
 # --- the bank refers a customer ----------------------------------------------------------------

@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 from models import Organization, Referral, ReferralTally, User
 from portal.i18n import lazy_gettext as _l
 
+from ..extensions import db
 from . import Ctx, audit, branches, referral_counts, referrals
 from .errors import StateConflict
 from .lifecycle import State
@@ -61,12 +62,17 @@ def held_queue(user: User, *, all_partners: bool) -> Select:
 def held_count(user: User) -> int:
     """For the menu badge: held submissions of the user's partners, and of partners without a
     channel manager (whom every channel manager is alerted about)."""
-    where = [branches.in_scope(user, ReferralTally.org_id)]
-    if user.role != "admin":
+    return int(db.session.scalar(_held_count(user)) or 0)
+
+
+@branches.per_scope
+def _held_count(scope: branches.Scope):
+    where = [branches.in_scope(scope, ReferralTally.org_id)]
+    if scope.role != "admin":
         where.append(ReferralTally.org_id.in_(select(Organization.id).where(or_(
-            Organization.channel_manager_id == user.id,
+            Organization.channel_manager_id == scope.id,
             Organization.channel_manager_id.is_(None)))))
-    return referral_counts.total(*where, statuses=(State.held.value,))
+    return referral_counts.total_statement(*where, statuses=(State.held.value,))
 
 
 def _still_held(referral: Referral) -> None:

@@ -212,8 +212,13 @@ def unread_count(user: User) -> int:
     """Messages written to the user's side and not read yet (the menu's badge)."""
     if not (user.is_partner or user.is_bank):
         return 0
-    return db.session.scalar(select(func.count(ReferralMessage.id)).where(
-        *_unread(user, my_partners=counts_my_partners(user)))) or 0
+    return db.session.scalar(_unread_count(user)) or 0
+
+
+@branches.per_scope
+def _unread_count(scope: branches.Scope):
+    return select(func.count(ReferralMessage.id)).where(
+        *_unread(scope, my_partners=counts_my_partners(scope)))
 
 
 def unread_on(user: User, referral: Referral) -> int:

@@ -19,7 +19,7 @@ from email.utils import formataddr, make_msgid
 from flask import current_app
 from flask_babel import force_locale, format_date, get_locale
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from models import PARTNER_ROLES, Notification, User, utcnow
@@ -94,8 +94,12 @@ def for_user(user_id: int, *, unread_only: bool = False):
 
 
 def unread_count(user_id: int) -> int:
-    return db.session.scalar(select(func.count(Notification.id)).where(
-        Notification.user_id == user_id, Notification.read_at.is_(None))) or 0
+    return db.session.scalar(_UNREAD, {"user_id": user_id}) or 0
+
+
+# Built once: the partner menu's badge counts on every page.
+_UNREAD = select(func.count(Notification.id)).where(
+    Notification.user_id == bindparam("user_id"), Notification.read_at.is_(None))
 
 
 def get_for_user(user_id: int, notification_id: int) -> Notification:

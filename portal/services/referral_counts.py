@@ -21,10 +21,14 @@ from ..extensions import db
 def total(*where: ColumnElement[bool], statuses: Iterable[str] | None = None) -> int:
     """Referrals of the partners `where` keeps (conditions on ReferralTally.org_id), in
     `statuses` if given."""
+    return int(db.session.scalar(total_statement(*where, statuses=statuses)) or 0)
+
+
+def total_statement(*where: ColumnElement[bool], statuses: Iterable[str] | None = None):
     query = select(func.sum(ReferralTally.n)).where(*where)
     if statuses is not None:
         query = query.where(ReferralTally.status.in_(tuple(statuses)))
-    return int(db.session.scalar(query) or 0)
+    return query
 
 
 def by_status(*where: ColumnElement[bool]) -> dict[str, int]:

@@ -168,8 +168,16 @@ def requests(*, status: str | None = None, user_id: int | None = None,
 
 
 def pending_count(viewer: User | None = None) -> int:
-    return db.session.scalar(select(func.count(RevealRequest.id)).where(
-        RevealRequest.status == "pending", _of_visible(viewer, RevealRequest.referral_id))) or 0
+    return db.session.scalar(_pending_count(viewer) if viewer is not None
+                             else _pending_count_statement(None)) or 0
+
+
+def _pending_count_statement(viewer: branches.Scope | None):
+    return select(func.count(RevealRequest.id)).where(
+        RevealRequest.status == "pending", _of_visible(viewer, RevealRequest.referral_id))
+
+
+_pending_count = branches.per_scope(_pending_count_statement)
 
 
 def open_requests(user_id: int, referral_id: int) -> list[RevealRequest]:
