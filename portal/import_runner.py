@@ -25,7 +25,7 @@ from sqlalchemy.exc import OperationalError
 from models import ImportBatch
 
 from .extensions import db
-from .services import scoring
+from .services import referral_counts, scoring
 from .services.imports import jobs, reading
 from .unit_of_work import unit_of_work
 
@@ -153,15 +153,21 @@ def _end(job_id: int, status: str, error: str) -> None:
 
 
 def _after(job_id: int) -> None:
-    """Once a job has ended: the uploaded copy goes (it holds buyers' data), and the scorecards
-    it touched are recomputed if it asked for that (a unit of its own: the rows stay if the
-    recompute fails)."""
+    """Once a job has ended: the uploaded copy goes (it holds buyers' data), a history import's
+    referral tally is compacted, and the scorecards it touched are recomputed if it asked for
+    that (each a unit of its own: the rows stay if either fails)."""
     with unit_of_work():
         job = db.session.get(ImportBatch, job_id)
-        path, owns, recompute = job.path, job.owns_file, job.recompute
+        path, owns, recompute, kind = job.path, job.owns_file, job.recompute, job.kind
         changed = job.status in ("done", "cancelled") and (job.created or job.updated)
     if owns and path:
         _remove(path)
+    if changed and kind == "referrals":
+        try:
+            with unit_of_work():
+                referral_counts.compact()
+        except Exception:  # noqa: BLE001 — a looser tally reads slower, not wrong
+            log.exception("compacting the referral tally after import job %s failed", job_id)
     if recompute and changed:
         try:
             with unit_of_work():
