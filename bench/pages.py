@@ -473,20 +473,33 @@ def measure(kind: str, size: int, postgres: str | None, seconds: float) -> dict:
         # its p50s is the run's reference: one measurement of it wandered by a third between
         # runs (5.8 to 8.3 ms), and every ratio with it.
         samples = []
+        rounds: list[list[dict]] = []
+        # Each page is measured in ROUNDS rounds over the list, and its median round is kept
+        # (a real measurement, as for the bare route): on a shared machine a slow spell of a
+        # few seconds had moved one page's ratio by a fifth between two runs.
+        for round_no in range(ROUNDS):
+            rows = []
+            for i, target in enumerate(targets(facts)):
+                if i % BARE_EVERY == 0:
+                    samples.append(drive(server.port, "/healthz", {}, seconds=seconds))
+                headers = auth[target["who"]]
+                if round_no == 0:
+                    status, body = server.get(target["path"], headers)  # warm, check it works
+                    if status != 200:
+                        raise RuntimeError(f"{target['path']} as {target['who']} answered "
+                                           f"{status}: {body[:300]!r}")
+                    drive(server.port, target["path"], headers, seconds=1, limit=4, clients=2)
+                rows.append({**target, **drive(server.port, target["path"], headers,
+                                               seconds=seconds)})
+            rounds.append(rows)
         rows = []
-        for i, target in enumerate(targets(facts)):
-            if i % BARE_EVERY == 0:
-                samples.append(drive(server.port, "/healthz", {}, seconds=seconds))
-            headers = auth[target["who"]]
-            status, body = server.get(target["path"], headers)  # warm caches, check it works
-            if status != 200:
-                raise RuntimeError(f"{target['path']} as {target['who']} answered {status}: "
-                                   f"{body[:300]!r}")
-            drive(server.port, target["path"], headers, seconds=1, limit=4, clients=2)
-            figures = drive(server.port, target["path"], headers, seconds=seconds)
-            rows.append({**target, **figures})
-            print(f"   {target['name']:38s} p50 {figures['p50_ms']:8.1f} ms  "
-                  f"p95 {figures['p95_ms']:8.1f} ms  {figures['rps']:7.1f}/s", flush=True)
+        for measured in zip(*rounds, strict=True):
+            figures = _median_run(list(measured))
+            figures["p50_rounds_ms"] = [m["p50_ms"] for m in measured]
+            rows.append(figures)
+            print(f"   {figures['name']:38s} p50 {figures['p50_ms']:8.1f} ms  "
+                  f"p95 {figures['p95_ms']:8.1f} ms  {figures['rps']:7.1f}/s  (rounds: "
+                  f"{', '.join(str(p) for p in figures['p50_rounds_ms'])} ms)", flush=True)
         samples.append(drive(server.port, "/healthz", {}, seconds=seconds))
         bare = _median_run(samples)
         for row in rows:
@@ -509,11 +522,12 @@ def measure(kind: str, size: int, postgres: str | None, seconds: float) -> dict:
 
 SPLIT_REQUESTS = 20
 BARE_EVERY = 4  # pages between two measurements of the bare route
+ROUNDS = 3  # measurements of each page, spread over the run; the median one is kept
 
 
 def _median_run(samples: list[dict]) -> dict:
-    """The bare-route measurement whose p50 is the median of the run's (the lower middle one
-    of an even count): its p95 and rate stay those of one real measurement."""
+    """The measurement whose p50 is the median of these (the lower middle one of an even
+    count): its p95 and rate stay those of one real measurement."""
     ordered = sorted(samples, key=lambda b: b["p50_ms"])
     return ordered[(len(ordered) - 1) // 2]
 
@@ -668,7 +682,7 @@ def run(n: int = 10, sizes=None, postgres: str | None = None, seconds: float = S
             print(f"-- pages on {kind}, 500 partners, {size:,} referrals", flush=True)
             runs.append(measure(kind, size, postgres, seconds))
     return {"clients": CLIENTS, "seconds_per_page": seconds, "requests_per_page": REQUESTS,
-            "server": "gunicorn, 2 sync workers", "targets": {
+            "rounds": ROUNDS, "server": "gunicorn, 2 sync workers", "targets": {
                 "page_ratio": PAGE_RATIO, "api_ratio": API_RATIO, "growth": GROWTH},
             "runs": runs, "table": judge(runs)}
 

@@ -97,7 +97,10 @@ def render(latest: dict) -> str:
         out += [f"## Pages and API reads ({pages['measured_at']})", "",
                 f"`{pages['command']}` on {pages['machine']}; {pages['server']}, "
                 f"{pages['clients']} keep-alive clients, up to {pages['requests_per_page']} "
-                f"requests or {pages['seconds_per_page']} s per page. Targets: a page within "
+                f"requests or {pages['seconds_per_page']} s per page"
+                + (f", each page measured in {pages['rounds']} rounds over the list and its "
+                   "median round kept" if pages.get("rounds", 1) > 1 else "")
+                + ". Targets: a page within "
                 f"{pages['targets']['page_ratio']:g}x and an API read within "
                 f"{pages['targets']['api_ratio']:g}x of the bare route's p50; at most "
                 f"{pages['targets']['growth']:g}x slower at the large size than the small.", ""]
