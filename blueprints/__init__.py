@@ -159,9 +159,11 @@ def _page_args() -> tuple[int, int]:
     return page, max(1, min(per_page or 1, 100))
 
 
-def paginate(query, *, cap: int = COUNT_CAP, seek: bool = False) -> Page:
+def paginate(query, *, cap: int = COUNT_CAP, seek: bool = False, total: int | None = None
+             ) -> Page:
     """One page of `query` as the list's `page` and `per_page` arguments ask (1 to 100 rows),
-    counted up to `cap` rows (a count that stops there, on whatever index the filters use).
+    counted up to `cap` rows (a count that stops there, on whatever index the filters use);
+    `total`: how many rows the query has, when the caller counted them already.
 
     `seek`: the list is big and ordered by plain columns ending in its id. Its first
     NUMBERED_PAGES pages are linked by number; past them the links carry an `after`/`before`
@@ -172,7 +174,8 @@ def paginate(query, *, cap: int = COUNT_CAP, seek: bool = False) -> Page:
         for direction in ("after", "before"):
             values = keyset.decode(keys, request.args.get(direction))
             if values is not None:
-                return _seek(query, keys, values, forward=direction == "after", cap=cap)
+                return _seek(query, keys, values, forward=direction == "after", cap=cap,
+                             total=total)
     page, per_page = _page_args()
     if keys and (page - 1) * per_page > MAX_SKIPPED_ROWS:
         _too_deep(page)
@@ -190,9 +193,9 @@ def paginate(query, *, cap: int = COUNT_CAP, seek: bool = False) -> Page:
     result = db.session.execute(statement).unique()
     rows = result.all() if keys else result.scalars().all()
     items, has_next = rows[:per_page], len(rows) > per_page
-    if not has_next and (items or page == 1):
-        total: int | None = (page - 1) * per_page + len(items)
-    else:
+    if total is None and not has_next and (items or page == 1):
+        total = (page - 1) * per_page + len(items)
+    elif total is None:
         # Only "is there a row", on whatever index the filters use: no columns, no order.
         counted = db.session.scalar(select(func.count()).select_from(
             query.order_by(None).with_only_columns(literal_column("1"),
@@ -219,7 +222,7 @@ def _keyed_page(keys, rows, page, per_page, total, has_next, cap) -> Page:
                 numbered=NUMBERED_PAGES, first_key=cursors[0], last_key=cursors[-1])
 
 
-def _seek(query, keys, values, *, forward: bool, cap: int) -> Page:
+def _seek(query, keys, values, *, forward: bool, cap: int, total: int | None) -> Page:
     """The page after (or before) the cursor's row. Its number is the one the link carried:
     only shown, never used to read."""
     page, per_page = _page_args()
@@ -240,5 +243,6 @@ def _seek(query, keys, values, *, forward: bool, cap: int) -> Page:
     page = max(page, 1)
     # The length is known only once the end is reached going forward (the numbers carried
     # are honest unless someone edited them; they are only what the range line says).
-    total = (page - 1) * per_page + len(rows) if forward and not more else None
+    if total is None and forward and not more:
+        total = (page - 1) * per_page + len(rows)
     return _keyed_page(keys, rows, page, per_page, total, has_next, cap)

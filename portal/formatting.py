@@ -59,7 +59,23 @@ def money(value, short: bool = False) -> str:
         return f"{sign}{wan}万元"
     if short and amount == amount.to_integral_value():
         return f"{sign}¥{format_decimal(amount, format='#,##0', locale=locale)}"
+    if _western_digits(str(locale)):
+        # What Babel writes for these locales, by Python's own grouping of the exact Decimal:
+        # Babel's pattern cost 36 µs an amount, a sixth of a list row (issue 15).
+        return f"{sign}¥{amount.quantize(FEN):,.2f}"
     return f"{sign}¥{format_decimal(amount.quantize(FEN), format='#,##0.00', locale=locale)}"
+
+
+@lru_cache(maxsize=16)
+def _western_digits(name: str) -> bool:
+    """Whether the locale writes 1,234,567.89 as Python's format does: groups of three split by
+    ",", "." before the fen, Latin digits (zh_CN and en both do)."""
+    locale = Locale.parse(name)
+    symbols = locale.number_symbols.get("latn", locale.number_symbols)
+    pattern = locale.decimal_formats.get(None)
+    return (symbols.get("group") == "," and symbols.get("decimal") == "."
+            and locale.default_numbering_system == "latn"
+            and pattern is not None and pattern.grouping == (3, 3))
 
 
 def percent(value, digits: int = 2) -> str:

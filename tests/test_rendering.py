@@ -41,12 +41,18 @@ def test_the_date_time_filter_writes_what_babel_writes(app, language):
 
 @pytest.mark.parametrize("language", ["en", "zh-CN"])
 def test_amounts_are_written_as_babel_writes_them(app, language):
+    # Every grouping length, fen rounded half-even both ways, and amounts beyond a float's
+    # exact digits (written by Python's Decimal format on these locales: formatting.py).
     amounts = [Decimal("0"), Decimal("0.5"), Decimal("1234567.891"), Decimal("-500"),
-               Decimal("100000000000.00")]
+               Decimal("100000000000.00"), Decimal("0.005"), Decimal("0.015"),
+               Decimal("999.995"), Decimal("12"), Decimal("123"), Decimal("1234"),
+               Decimal("12345.6"), Decimal("123456"), Decimal("-0.01"),
+               Decimal("98765432109876543.21"), 1500, 2500.75]
     with app.test_request_context("/", headers={"Accept-Language": language}):
         locale = str(get_locale())
         for amount in amounts:
-            expected = babel_format_decimal(abs(amount).quantize(Decimal("0.01")),
+            exact = abs(Decimal(str(amount)))
+            expected = babel_format_decimal(exact.quantize(Decimal("0.01")),
                                             format="#,##0.00", locale=locale)
             assert formatting.money(amount) == ("-" if amount < 0 else "") + f"¥{expected}"
         assert formatting.percent(Decimal("4.9")) == "4.90%"
@@ -164,3 +170,16 @@ def test_two_partners_on_the_same_page_see_their_own_unread_counts(app, world, c
     theirs = _menu(client.get("/partner/").get_data(as_text=True))
     assert 'data-testid="unread-count"' in mine
     assert 'data-testid="unread-count"' not in theirs
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+def test_the_hours_filter_writes_what_flask_babel_writes(app, language):
+    from flask_babel import gettext
+
+    hours = app.jinja_env.filters["hours"]
+    with app.test_request_context("/", headers={"Accept-Language": language}):
+        assert hours(None) == "—"
+        assert hours(3600) == gettext("%(n)s h", n="1.0")
+        assert hours(47 * 3600) == gettext("%(n)s h", n="47.0")
+        assert hours(48 * 3600) == gettext("%(n)s d", n="2.0")
+        assert hours(48 * 3600) == ("2.0 d" if language == "en" else "2.0 天")

@@ -186,6 +186,23 @@ def test_sla_colours_and_counts_with_known_ages(app, world, as_user, monkeypatch
     assert re.search(r'data-testid="sla-amber">2<', html)
     counted = queue.sla_count(world.officer, queue.ReferralFilters(), now + 60 * minute)
     assert (counted.amber, counted.red) == (2, 2)  # an hour on, the last amber one is red
+    # The same statement counts the page's whole queue ("in all"), on every page of it, and
+    # under a view and a filter as the rows listed are.
+    waiting = len(_levels(html))
+    assert counted.waiting == waiting == 4
+    officer = as_user(world.officer)
+
+    def listed(path: str) -> tuple[int, str]:
+        page = officer.get(path).get_data(as_text=True)
+        found = re.search(r'data-testid="page-range">(\d+) in all<', page)
+        return len(re.findall(r'data-testid="queue-row"', page)), found and found.group(1)
+
+    assert listed("/bank/queue?per_page=3") == (3, str(waiting))
+    assert listed("/bank/queue?per_page=3&page=2") == (1, str(waiting))
+    for org in (world.org_a, world.org_b):
+        rows, total = listed(f"/bank/queue?org={org.code}")
+        assert rows and total == str(rows)
+    assert listed("/bank/queue?view=mine")[0] == listed("/bank/queue?org=NOSUCHCODE")[0] == 0
 
 
 def test_the_thresholds_are_checked_settings(monkeypatch):

@@ -52,11 +52,13 @@ def render(form: ReferralFilterForm, filters: queue.ReferralFilters):
     view, order = view_asked(), order_asked()
     # One moment for the whole page: the waits shown, their colours and the counts agree.
     now = utcnow()
-    page = paginate(queue.work_queue(current_user, filters, view=view, order=order), seek=True)
+    sla = queue.sla_count(current_user, filters, now, view=view)
+    page = paginate(queue.work_queue(current_user, filters, view=view, order=order), seek=True,
+                    total=sla.waiting)
     return render_template(
         "bank/queue.html", form=form, page=page, view=view, order=order, sorts=queue.SORTS,
         wait=lambda r: referrals.bank_clock_seconds(r, now), sla_level=queue.sla_level,
-        sla=queue.sla_count(current_user, filters, now, view=view),
+        sla=sla,
         sla_hours=sla_hours(), params=params_of(form),
         saved=saved_filters.list_for(current_user), save_form=SaveFilterForm(),
         take_form=TakeForm(), may_take=assignment.may_take(current_user),

@@ -130,6 +130,7 @@ def work_queue(user: User, f: ReferralFilters, *, view: str = "all",
 class SlaCount:
     amber: int
     red: int
+    waiting: int = 0  # the whole filtered queue
 
 
 def sla_thresholds() -> tuple[int, int]:
@@ -145,18 +146,20 @@ def sla_level(wait_seconds: int) -> str:
 
 
 def sla_count(user: User, f: ReferralFilters, now: datetime, *, view: str = "all") -> SlaCount:
-    """How many referrals of the filtered queue are amber and red at `now` (one statement).
+    """How many referrals of the filtered queue wait, and how many of them are amber and red at
+    `now`, in one statement over the queue's range of ix_referral_bank_queue (clock, origin):
+    the page's own count is this one (blueprints.paginate(total=)), not a second pass over the
+    same range (issue 15).
 
     A wait of w whole seconds is now - origin truncated, so w >= limit exactly when
-    origin <= now - limit: the counts agree with the levels shown row by row. One range of
-    ix_referral_bank_queue (clock, origin), the referrals past amber, counted whole and past
-    red; a CASE summed over the queue read every waiting referral (issue 15)."""
+    origin <= now - limit: the counts agree with the levels shown row by row."""
     amber, red = sla_thresholds()
+    past_amber = Referral.bank_clock_origin <= now - timedelta(seconds=amber)
     past_red = Referral.bank_clock_origin <= now - timedelta(seconds=red)
-    late_or_due, late = db.session.execute(
-        _queue(user, f, view).with_only_columns(func.count(), func.count().filter(past_red))
-        .where(Referral.bank_clock_origin <= now - timedelta(seconds=amber))).one()
-    return SlaCount(amber=int(late_or_due) - int(late), red=int(late))
+    waiting, late_or_due, late = db.session.execute(
+        _queue(user, f, view).with_only_columns(
+            func.count(), func.count().filter(past_amber), func.count().filter(past_red))).one()
+    return SlaCount(amber=int(late_or_due) - int(late), red=int(late), waiting=int(waiting))
 
 
 def all_referrals(user: User, f: ReferralFilters) -> Select:
