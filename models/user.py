@@ -26,7 +26,20 @@ PARTNER_ROLES = frozenset({Role.partner_agent.value, Role.partner_admin.value})
 BANK_ROLES = frozenset({Role.credit_officer.value, Role.channel_manager.value, Role.admin.value})
 
 
-class User(UserMixin, db.Model):
+class RoleKinds:
+    """Which side a holder of `role` is on: a partner's user or the bank's staff (User, and the
+    scope a statement is kept for: services/branches.Scope)."""
+
+    @property
+    def is_partner(self) -> bool:
+        return self.role in PARTNER_ROLES
+
+    @property
+    def is_bank(self) -> bool:
+        return self.role in BANK_ROLES
+
+
+class User(RoleKinds, UserMixin, db.Model):
     __tablename__ = "user"
 
     # Set when the user is loaded from a server-side session; Flask-Login keeps it in the cookie.
@@ -60,14 +73,6 @@ class User(UserMixin, db.Model):
 
     org: Mapped[Organization] = relationship(foreign_keys=[org_id])
     branch: Mapped[Branch | None] = relationship()
-
-    @property
-    def is_partner(self) -> bool:
-        return self.role in PARTNER_ROLES
-
-    @property
-    def is_bank(self) -> bool:
-        return self.role in BANK_ROLES
 
     @property
     def is_active(self) -> bool:

@@ -336,6 +336,17 @@ def _estimated_rows(table: str) -> float:
         "SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)"), {"t": table})
 
 
+def _import_history(world, tmp_path, rows: int, prefix: str) -> None:
+    """A history import of `rows` referrals run to its end by the job runner."""
+    path = tmp_path / "history.csv"
+    path.write_bytes(history(rows, prefix))
+    with unit_of_work():
+        job_id = jobs.create(Ctx(user=world.admin), "referrals", str(path), "history.csv",
+                             owns_file=False, recompute=False).id
+    assert import_runner.run(job_id) is False
+    db.session.rollback()
+
+
 def test_a_long_import_keeps_the_postgresql_statistics_of_the_tables_it_fills(
         app, world, monkeypatch, tmp_path):
     # With no statistics (auto-analyse off or behind), PostgreSQL read the whole referral table
@@ -349,15 +360,7 @@ def test_a_long_import_keeps_the_postgresql_statistics_of_the_tables_it_fills(
         conn.exec_driver_sql("ANALYZE referral")
         conn.exec_driver_sql("ANALYZE referral_event")
     assert _estimated_rows("referral") == 0  # the tests' tables are empty between tests
-    path = tmp_path / "history.csv"
-    path.write_bytes(history(30, "S"))
-    with unit_of_work():
-        job_id = jobs.create(Ctx(user=world.admin), "referrals", str(path), "history.csv",
-                             owns_file=False, recompute=False).id
-
-    assert import_runner.run(job_id) is False
-
-    db.session.rollback()
+    _import_history(world, tmp_path, 30, "S")
     # Analysed after 15 and after 30 rows (each time at least 12 more): the last count is all.
     assert _estimated_rows("referral") == 30
     assert _estimated_rows("referral_event") > 0
@@ -380,13 +383,7 @@ def test_a_history_import_ends_with_its_referral_tally_compacted(app, world, tmp
         before, options, _pages = _tally_storage()
         assert "fillfactor=50" in (options or [])
         db.session.rollback()
-    path = tmp_path / "history.csv"
-    path.write_bytes(history(30, "T"))
-    with unit_of_work():
-        job_id = jobs.create(Ctx(user=world.admin), "referrals", str(path), "history.csv",
-                             owns_file=False, recompute=False).id
-    assert import_runner.run(job_id) is False
-    db.session.rollback()
+    _import_history(world, tmp_path, 30, "T")
     if postgres:
         after, _options, pages = _tally_storage()
         assert after != before  # written anew

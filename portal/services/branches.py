@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, Select, String, case, false, func, literal
 from sqlalchemy import update as sql_update
 
 from models import Branch, BranchLevel, DistributionModel, Organization, User
-from models.user import BANK_ROLES, PARTNER_ROLES
+from models.user import RoleKinds
 from portal.i18n import lazy_gettext as _l
 
 from ..extensions import db
@@ -57,7 +57,7 @@ class ScopeBranch:
 
 
 @dataclass(frozen=True)
-class Scope:
+class Scope(RoleKinds):
     """All that the rule of who sees what reads of a user, as plain values: who they are, their
     role, organisation and branch (its path). It stands for the user where a statement is built
     once per scope and kept (`per_scope`); it has nothing else to read."""
@@ -66,14 +66,6 @@ class Scope:
     role: str
     org_id: int | None
     branch: ScopeBranch | None
-
-    @property
-    def is_partner(self) -> bool:
-        return self.role in PARTNER_ROLES
-
-    @property
-    def is_bank(self) -> bool:
-        return self.role in BANK_ROLES
 
 
 def scope_of(user: User) -> Scope:
