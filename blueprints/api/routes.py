@@ -57,8 +57,8 @@ def _timeline(referral: Referral, caller: User) -> list[dict]:
     if caller.is_partner:  # what a partner reads is decided in services/disclosure.py
         return [{"at": e["at"], "from": e["from_state"], "to": e["to_state"],
                  "note": e["partner_note"]} for e in disclosure.timeline(referral, by=False)]
-    return [{"at": e.at, "from": e.from_state, "to": e.to_state, "note": e.note or e.partner_note}
-            for e in referral.events]
+    return [{"at": e.at, "from": e.from_state, "to": e.to_state,
+             "note": disclosure.bank_note(e.note, e.partner_note)} for e in referral.events]
 
 
 def _items(referral: Referral, caller: User) -> list[dict]:

@@ -72,6 +72,11 @@ def timeline(referral: Referral, *, by: bool = True) -> list[dict]:
     return [event(e, referral.org_id, by=by) for e in referral.events]
 
 
+def bank_note(note: str | None, partner_note: str | None) -> str | None:
+    """A timeline line's note as the bank reads it: the internal note, else the partner's."""
+    return note or partner_note
+
+
 def timelines(referral_ids: list[int], *, for_partner: bool) -> dict[int, list[dict]]:
     """The timelines of a list's referrals, as the API gives them (at, from, to, note), read as
     plain rows: a page of 25 referrals holds a hundred events or more, and loading each as a
@@ -87,7 +92,7 @@ def timelines(referral_ids: list[int], *, for_partner: bool) -> dict[int, list[d
             select(E.referral_id, E.at, E.from_state, E.to_state, *notes)
             .where(E.referral_id.in_(referral_ids)).order_by(E.referral_id, E.id)):
         out[row[0]].append({"at": row[1], "from": row[2], "to": row[3],
-                            "note": row[4] if for_partner else row[4] or row[5]})
+                            "note": row[4] if for_partner else bank_note(row[4], row[5])})
     return out
 
 
