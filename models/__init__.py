@@ -20,7 +20,7 @@ from .agreement import (
 )
 from .audit import AuditAnchor, AuditChainHead, AuditCheck, AuditDenialCount, AuditEntry
 from .base import UTCDateTime, utcnow
-from .branch import Branch, BranchLevel, DistributionModel
+from .branch import Branch, BranchLevel, DirectoryStamp, DistributionModel
 from .decision import LoanDecision
 from .dispute import Dispute
 from .document import Document, Stipulation
@@ -139,6 +139,7 @@ __all__ = [
     # the bank's branch tree (issue 14)
     "Branch",
     "BranchLevel",
+    "DirectoryStamp",
     "DistributionModel",
     # decisions with terms (issue 13)
     "LoanDecision",

@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
@@ -60,3 +60,16 @@ class Branch(db.Model):
 
     def __repr__(self) -> str:
         return f"<Branch {self.code}>"
+
+
+class DirectoryStamp(db.Model):
+    """One row whose stamp changes whenever the bank's directory does: a partner's code, name,
+    kind, status, branch or channel manager, the branch tree, a member of staff's name, role,
+    branch or standing (migration 0024's triggers, whoever writes). Pages that keep what they
+    read from the directory compare the stamp rather than read it all again. A random stamp, not
+    a count: a count undone by a rollback would come round again for different data."""
+
+    __tablename__ = "directory_stamp"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stamp: Mapped[int] = mapped_column(BigInteger)

@@ -22,7 +22,7 @@ from tests import factories
 pytest_plugins = ["tests.browser"]  # live server and Chromium fixtures
 
 REFERENCE_TABLES = {"product", "product_document", "product_rate", "alembic_version",
-                    "audit_chain_head"}
+                    "audit_chain_head", "directory_stamp"}
 
 
 class PortalClient(FlaskClient):

@@ -20,6 +20,7 @@ from sqlalchemy import event
 from models import utcnow
 from portal.extensions import db
 from portal.services import Ctx, referrals, scoring
+from portal.services.scoring import kept
 from tests import factories
 from tests.conftest import login
 from tests.integration_helpers import auth, make_key
@@ -105,6 +106,8 @@ def seeded(world, app):
 def statements_of(client, path, headers=None, tables: str = _BIG) -> list[tuple[str, object]]:
     """The SELECTs a request runs on the `tables` (a regular expression of their names)."""
     seen = []
+    # What the cockpit keeps between views is read again: every statement of the page counts.
+    kept.panels().clear()
 
     def keep(_conn, _cursor, statement, parameters, _context, _many):
         if statement.lstrip().upper().startswith("SELECT") and re.search(

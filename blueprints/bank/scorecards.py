@@ -16,6 +16,7 @@ from blueprints import going_back_to, paginate
 from models import Referral, User
 from portal.bank_time import typed_local
 from portal.extensions import db
+from portal.i18n import page_locale
 from portal.labels import PARTNER_TYPES
 from portal.security import ctx, roles_required
 from portal.services import (
@@ -32,6 +33,7 @@ from portal.services.errors import ValidationFailed
 from portal.services.portfolio import PortfolioQuery, class_mix
 from portal.services.portfolio import parse as parse_period
 from portal.services.scoring import TIER_BADGES, TIER_LABELS
+from portal.services.scoring import kept as scoring_kept
 from portal.services.scoring import views as scorecard_views
 from portal.services.scoring import writing as scoring_writing
 
@@ -89,7 +91,11 @@ def _filters_from(form: CockpitFilterForm) -> scorecard_views.CockpitFilters:
 @manager_required
 def cockpit():
     form = CockpitFilterForm(formdata=request.args)
-    choices = scorecard_views.filter_choices(current_user)
+    # Read first: whatever is kept under it is no older than it says (kept.py).
+    basis, kept = scoring_kept.basis(), scoring_kept.panels()
+    scope = branches.scope_of(current_user)
+    choices = kept.read(basis, ("choices", scope),
+                        lambda: scorecard_views.filter_choices(current_user))
     form.kind.choices = [("", _("Any partner type"))] + [
         (k, v) for k, v in PARTNER_TYPES.items() if k != "bank"]
     form.branch.choices = [("", _("All my branches"))] + choices["branches"]
@@ -99,25 +105,33 @@ def cockpit():
     form.validate()
     filters = _filters_from(form)
     page = min(max(1, request.args.get("page", 1, type=int)), 10_000)
+    ranking = kept.read(basis, ("ranking", scope, str(page_locale()), filters.chosen(), page),
+                        lambda: _ranking(filters, page))
+    reviews, review_counts = annual_reviews.due_summary(
+        current_user, branch=branches.visible_branch(current_user, form.branch.data))
+    rows = ranking["rows"]
+    return render_template(
+        "scorecards/cockpit.html", form=form, filters=filters, per_page=PER_PAGE, **ranking,
+        exchange=customer_leads.balance(current_user, [r["id"] for r in rows], _stored_referrals(
+            {r["id"]: r["referrals"] for r in rows})),
+        stale=scorecard_views.stale_count(), TIER_LABELS=TIER_LABELS, TIER_BADGES=TIER_BADGES,
+        action_form=ActionForm(), reviews=reviews, review_counts=review_counts)
+
+
+def _ranking(filters: scorecard_views.CockpitFilters, page: int) -> dict:
+    """The cockpit's panels that change only with the scores and the directory: the ranking's
+    page, the tier counts, the branch roll-up, both trends and when the scores were computed."""
     total, counts, rollup = scorecard_views.cockpit_summary(filters)
     pages = max(1, -(-total // PER_PAGE))
     page = min(page, pages)
     rows, total = scorecard_views.cockpit_page(filters, page, PER_PAGE, total)
     columns = [scoring.KPI_BY_NAME[n] for n in scorecard_views.COCKPIT_KPIS]
-    reviews, review_counts = annual_reviews.due_summary(
-        current_user, branch=branches.visible_branch(current_user, form.branch.data))
     months = scorecard_views.portfolio_months(filters)
-    return render_template(
-        "scorecards/cockpit.html", form=form, filters=filters,
-        rows=_with_cells(rows, columns), total=total, page=page, per_page=PER_PAGE,
-        exchange=customer_leads.balance(current_user, [r["id"] for r in rows], _stored_referrals(
-            {r["id"]: r["referrals"] for r in rows})),
-        pages=pages, counts=counts, rollup=rollup, columns=columns,
-        trend=scorecard_views.cockpit_trend(filters, months),
-        portfolio_trend=scorecard_views.portfolio_trend(months),
-        stale=scorecard_views.stale_count(), computed=scorecard_views.last_computed(),
-        TIER_LABELS=TIER_LABELS, TIER_BADGES=TIER_BADGES, action_form=ActionForm(),
-        reviews=reviews, review_counts=review_counts)
+    return {"rows": _with_cells(rows, columns), "total": total, "page": page, "pages": pages,
+            "counts": counts, "rollup": rollup, "columns": columns,
+            "trend": scorecard_views.cockpit_trend(filters, months),
+            "portfolio_trend": scorecard_views.portfolio_trend(months),
+            "computed": scorecard_views.last_computed()}
 
 
 def _stored_referrals(counts: dict) -> dict | None:

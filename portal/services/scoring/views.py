@@ -40,6 +40,11 @@ class CockpitFilters:
     # Who is looking: the cockpit shows the partners of their branch's subtree only.
     viewer: User | None = None
 
+    def chosen(self) -> tuple:
+        """The choices made, without the viewer: with the viewer's scope, what a kept page
+        is found by (kept.py)."""
+        return (self.kind, self.branch, self.manager_id, self.tier, self.q, self.sort, self.desc)
+
 
 def _org_filters(query, f: CockpitFilters):
     query = query.where(Organization.is_partner, branches.in_scope(f.viewer, Organization.id))
