@@ -44,3 +44,24 @@ def _csrf_fields_without_id() -> None:
 
 
 _csrf_fields_without_id()
+
+
+def _form_messages_kept() -> None:
+    """Every form's WTForms messages from the catalogue kept per language (i18n.form_messages)
+    rather than read from disk per request; WTF_I18N_ENABLED still turns them off."""
+    from flask import current_app
+    from flask_wtf import FlaskForm
+
+    from .i18n import form_messages
+
+    untranslated = FlaskForm.Meta.get_translations
+
+    def get_translations(self, form):
+        if not current_app.config.get("WTF_I18N_ENABLED", True):
+            return untranslated(self, form)
+        return form_messages()
+
+    FlaskForm.Meta.get_translations = get_translations
+
+
+_form_messages_kept()

@@ -9,7 +9,8 @@ KPI names, reasons) are lazy strings through the same path.
 from __future__ import annotations
 
 import flask_babel
-from flask import g, has_app_context
+from babel import support
+from flask import g, has_app_context, has_request_context
 from flask_babel import LazyString, get_locale, get_translations
 from jinja2 import pass_eval_context
 from markupsafe import Markup
@@ -33,6 +34,27 @@ def catalogue():
     if cached is None or cached[0] is not locale:
         cached = g._catalogue = (locale, get_translations())
     return cached[1]
+
+
+_FORM_MESSAGES: dict[str, support.Translations] = {}
+
+
+def form_messages():
+    """WTForms' own messages ("This field is required.") in the page's language, read from
+    disk once per language and kept: Flask-WTF reads and parses the catalogue again for every
+    request that builds a form, a few percent of a list page (issue 15). None outside a
+    request, as Flask-WTF answers."""
+    from wtforms.i18n import messages_path
+
+    if not has_request_context():
+        return None
+    locale = page_locale()
+    key = str(locale)
+    found = _FORM_MESSAGES.get(key)
+    if found is None:
+        found = _FORM_MESSAGES[key] = support.Translations.load(
+            messages_path(), [locale], domain="wtforms")
+    return found
 
 
 def gettext(string: str, **variables) -> str:

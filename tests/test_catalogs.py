@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,3 +39,30 @@ def test_the_catalogs_compile_without_warnings(tmp_path):
         complaints = [line for line in done.stderr.splitlines()
                       if "WARNING" in line and "missing msgstr" not in line]
         assert complaints == []
+
+
+@pytest.mark.parametrize("language, required", [("zh-CN", "该字段是必填字段。"),
+                                                ("en", "This field is required.")])
+def test_form_messages_in_each_language_read_from_disk_once(client, monkeypatch, language,
+                                                           required):
+    """WTForms' own messages are the page's language, from its catalogue read once and kept
+    (i18n.form_messages), not read again for every request that builds a form."""
+    from babel import support
+
+    from portal import i18n
+
+    loads = []
+    read = support.Translations.load
+
+    def counted(dirname, locales, domain):
+        if domain == "wtforms":
+            loads.append(str(locales[0]))
+        return read(dirname, locales, domain)
+
+    monkeypatch.setattr(support.Translations, "load", counted)
+    monkeypatch.setattr(i18n, "_FORM_MESSAGES", {})
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = language
+    for _ in range(3):
+        page = client.post("/login", data={"email": "", "password": ""}).get_data(as_text=True)
+        assert required in page
+    assert len(loads) == 1
