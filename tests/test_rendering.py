@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -10,7 +11,7 @@ from babel.numbers import format_decimal as babel_format_decimal
 from flask import render_template_string
 from flask_babel import force_locale, format_datetime, get_locale
 
-from models import Product
+from models import Product, Referral
 from portal import formatting
 from portal.extensions import db
 from portal.services import Ctx, referrals
@@ -183,3 +184,81 @@ def test_the_hours_filter_writes_what_flask_babel_writes(app, language):
         assert hours(47 * 3600) == gettext("%(n)s h", n="47.0")
         assert hours(48 * 3600) == gettext("%(n)s d", n="2.0")
         assert hours(48 * 3600) == ("2.0 d" if language == "en" else "2.0 天")
+
+
+# The work queue's row as templates/bank/queue.html drew it before blueprints/bank/queue_rows.py.
+OLD_QUEUE_ROW = """
+{% set late_badge %}<span class="badge text-bg-danger" data-testid="sla">{{ _('Late') }}</span>{% endset %}
+{% set due_soon_badge %}<span class="badge text-bg-warning" data-testid="sla">{{ _('Due soon') }}</span>{% endset %}
+{% set take_label = _('Take') %}
+  {% for r in items %}
+    {% set waited = wait(r) %}{% set level = sla_level(waited) %}
+    <tr data-testid="queue-row" data-referral-id="{{ r.id }}">
+      {% set href = url_for('bank.referral', referral_id=r.id) %}
+      <td><a href="{{ href }}">{{ r.id }}</a></td>
+      <td data-sla="{{ level }}"><span data-testid="bank-age">{{ waited|hours }}</span> {% if level == 'red' %}{{ late_badge }}{% elif level == 'amber' %}{{ due_soon_badge }}{% endif %}</td>
+      <td>{{ status_badge(r.status) }}{% if r.import_batch_id %} <span class="badge text-bg-light border" data-testid="imported" title="{{ _('Brought in by a history import, not submitted through the portal') }}">{{ _('Imported') }}</span>{% endif %}
+        <div class="small text-muted">{{ _('since %(when)s', when=r.status_changed_at|dt) }}</div></td>
+      <td class="small">{{ r.submitted_at|dt }}</td>
+      <td>{{ r.org.name }} <span class="text-muted small">{{ PARTNER_TYPES.get(r.org.kind, r.org.kind) }}</span></td>
+      <td>{{ product_name(r.product) }}</td>
+      <td><a href="{{ href }}">{{ r.buyer_name }}</a></td>
+      <td data-testid="class"><span class="badge class-badge class-{{ r.customer_class }}">{{ r.customer_class }}</span></td>
+      <td class="text-end">{{ r.amount|money }}</td>
+      <td data-testid="assignee">
+        {% if r.assigned_to %}{{ r.assigned_to.name }}{% if r.assigned_to_id == viewer_id %} <span class="badge text-bg-info">{{ _('you') }}</span>{% endif %}
+        {% else %}<span class="text-muted">{{ _('Unassigned') }}</span>
+          {% if may_take %}<button type="submit" form="take-form" formaction="{{ url_for('bank.take_referral', referral_id=r.id) }}" class="btn btn-sm btn-outline-primary" data-testid="take">{{ take_label }}</button>{% endif %}
+        {% endif %}
+      </td>
+    </tr>
+  {% endfor %}
+"""  # noqa: E501
+
+
+def _cells_apart(html: str) -> str:
+    """Whitespace as a browser reads it: runs of it one space, none around a row or cell."""
+    html = re.sub(r"\s+", " ", html)
+    return re.sub(r"\s*(</?(?:tr|td)\b[^>]*>)\s*", r"\1", html).strip()
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+def test_the_queue_rows_write_what_the_template_wrote(app, world, language):
+    """Rows of every kind: waiting a little (nobody's, with and without Take), amber (the
+    viewer's: "you"), red (a colleague's), imported, a partner and a buyer whose names need
+    escaping, an amount to the fen."""
+    from blueprints.bank import queue_rows
+    from models import ImportBatch, utcnow
+    from portal.services import assignment, queue
+
+    now = utcnow()
+    hour = timedelta(hours=1)
+    world.org_b.name = 'Broker <b>"&"</b>'
+    colleague = factories.UserFactory.bank("credit_officer", name="Li <i>Na</i>",
+                                           email="li@bank.test")
+    batch = ImportBatch(kind="history", filename="old.csv")
+    db.session.add(batch)
+    db.session.flush()
+    fresh = factories.submit(world.partner_a, at=now - hour)
+    amber = factories.submit(world.partner_b, at=now - 30 * hour, buyer_name="王<五>&",
+                             amount=Decimal("123456.78"))
+    red = factories.submit(world.partner_a, at=now - 90 * hour)
+    imported = factories.submit(world.partner_b, at=now - 2 * hour)
+    imported.import_batch_id = batch.id
+    db.session.commit()
+    assignment.take(Ctx(user=world.officer), amber)
+    assignment.take(Ctx(user=colleague), red)
+    db.session.commit()
+    items = [db.session.get(Referral, r.id) for r in (fresh, amber, red, imported)]
+    with app.test_request_context("/bank/queue", headers={"Accept-Language": language}):
+        for may_take in (True, False):
+            ours = queue_rows.rows(items, now, viewer_id=world.officer.id, may_take=may_take)
+            theirs = app.jinja_env.from_string(OLD_QUEUE_ROW).render(
+                items=items, may_take=may_take, viewer_id=world.officer.id,
+                wait=lambda r: referrals.bank_clock_seconds(r, now),
+                sla_level=queue.sla_level)
+            assert _cells_apart(str(ours)) == _cells_apart(theirs)
+            assert str(ours).count('data-testid="queue-row"') == 4
+            assert 'data-sla="red"' in ours and 'data-sla="amber"' in ours
+            assert ('data-testid="take"' in ours) is may_take
+            assert "&lt;b&gt;" in ours and "<b>" not in ours and "<i>" not in ours

@@ -9,8 +9,9 @@ from flask_login import current_user
 
 from blueprints import paginate
 from models import utcnow
-from portal.services import assignment, queue, referrals, saved_filters
+from portal.services import assignment, queue, saved_filters
 
+from . import queue_rows
 from .forms import ReferralFilterForm
 from .queue_forms import SaveFilterForm, TakeForm
 
@@ -55,14 +56,13 @@ def render(form: ReferralFilterForm, filters: queue.ReferralFilters):
     sla = queue.sla_count(current_user, filters, now, view=view)
     page = paginate(queue.work_queue(current_user, filters, view=view, order=order), seek=True,
                     total=sla.waiting)
+    may_take = assignment.may_take(current_user)
     return render_template(
         "bank/queue.html", form=form, page=page, view=view, order=order, sorts=queue.SORTS,
-        wait=lambda r: referrals.bank_clock_seconds(r, now), sla_level=queue.sla_level,
-        sla=sla,
-        sla_hours=sla_hours(), params=params_of(form),
+        rows=queue_rows.rows(page.items, now, viewer_id=current_user.id, may_take=may_take),
+        sla=sla, sla_hours=sla_hours(), params=params_of(form),
         saved=saved_filters.list_for(current_user), save_form=SaveFilterForm(),
-        take_form=TakeForm(), may_take=assignment.may_take(current_user),
-        here=request.full_path.rstrip("?"))
+        take_form=TakeForm(), may_take=may_take, here=request.full_path.rstrip("?"))
 
 
 def sla_hours() -> tuple[int, int]:
