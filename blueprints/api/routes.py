@@ -15,9 +15,9 @@ from io import BytesIO
 from flask import current_app, request, send_file
 from pydantic import TypeAdapter
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import selectinload
 
-from models import Agreement, Organization, Referral, Stipulation, User
+from models import Agreement, Organization, Referral, User
 from portal.extensions import db
 from portal.i18n import lazy_gettext as _l
 from portal.services import (
@@ -26,6 +26,7 @@ from portal.services import (
     decisions,
     disclosure,
     documents,
+    referral_rows,
     referrals,
     sites,
 )
@@ -188,19 +189,8 @@ def list_referrals():
     else:  # the whole scope: counted from the tally, not by reading every referral in it
         total = referrals.visible_count(
             caller, statuses=(args.status,) if args.status else None, org_code=org_code)
-    # What each referral has one of, joined in the page's statement; its lists (items and
-    # their files; the timeline as plain rows) a statement each: seven statements were four
-    # round trips too many on PostgreSQL (issue 15).
-    loads = [selectinload(Referral.stipulations).selectinload(Stipulation.documents),
-             joinedload(Referral.decision), joinedload(Referral.site)]
-    if not caller.is_partner:
-        # A partner's referrals are all of the caller's organisation, already loaded; and
-        # who works on them inside the bank is not shown to a partner.
-        loads += [joinedload(Referral.org), joinedload(Referral.assigned_to)]
-    rows = db.session.scalars(
-        query.options(*loads)
-        .order_by(Referral.submitted_at.desc(), Referral.id.desc())
-        .limit(args.per_page).offset((args.page - 1) * args.per_page)).all()
+    rows = referral_rows.page(query, limit=args.per_page, offset=(args.page - 1) * args.per_page,
+                              for_bank=not caller.is_partner)
     lines = disclosure.timelines([r.id for r in rows], for_partner=caller.is_partner)
     hidden = _hidden_from(caller)
     items = _REFERRAL_PAGE.dump_json(
