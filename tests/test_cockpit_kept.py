@@ -207,3 +207,19 @@ def test_the_stamp_changes_when_the_writer_commits(carded):
         db.session.rollback()
         writer.commit()
     assert stamp() != before
+
+
+def test_a_process_keeps_a_bounded_number_of_pages_the_least_recently_read_go():
+    from portal.services.scoring.kept import KeptPanels
+
+    made = []
+
+    def maker(key):
+        return lambda: made.append(key) or key
+
+    kept = KeptPanels(size=2)
+    for key in ("a", "b", "a", "c", "a", "b"):
+        assert kept.read((1,), key, maker(key)) == key
+    # "a" read again before "c" came, so "b" went first; then "b" again.
+    assert made == ["a", "b", "c", "b"]
+    assert kept.read((2,), "a", maker("a")) == "a" and made[-1] == "a"  # a new basis

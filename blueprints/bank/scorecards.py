@@ -127,7 +127,10 @@ def _ranking(filters: scorecard_views.CockpitFilters, page: int) -> dict:
     rows, total = scorecard_views.cockpit_page(filters, page, PER_PAGE, total)
     columns = [scoring.KPI_BY_NAME[n] for n in scorecard_views.COCKPIT_KPIS]
     months = scorecard_views.portfolio_months(filters)
-    return {"rows": _with_cells(rows, columns), "total": total, "page": page, "pages": pages,
+    rows = _with_cells(rows, columns)
+    for row in rows:
+        del row["kpis"]  # drawn into the cells; not kept twice
+    return {"rows": rows, "total": total, "page": page, "pages": pages,
             "counts": counts, "rollup": rollup, "columns": columns,
             "trend": scorecard_views.cockpit_trend(filters, months),
             "portfolio_trend": scorecard_views.portfolio_trend(months),

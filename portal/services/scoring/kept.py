@@ -26,8 +26,9 @@ from models import DirectoryStamp, ScorecardSnapshot
 
 from ...extensions import db
 
-# How many entries a process keeps (viewers by filters by page); the least recently read go.
-ENTRIES = 512
+# How many entries a process keeps (viewers by filters by page; a ranking's page is about
+# 150 KB); the least recently read go.
+ENTRIES = 64
 
 _BASIS = select(
     select(func.max(ScorecardSnapshot.computed_at)).scalar_subquery(),
