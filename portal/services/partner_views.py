@@ -99,7 +99,7 @@ def waiting_on_partner(org_id: int, limit: int = 50) -> list[dict]:
             "since": referral.status_changed_at,
             "kinds": [s.kind for s in outstanding(referral)],
             "asked": [disclosure.item_notice(s) for s in outstanding(referral)],
-            "partner_note": (disclosure.event(request_event, org_id)["partner_note"]
+            "partner_note": (disclosure.event(request_event, org_id, by=False)["partner_note"]
                              if request_event else None),
         })
     return out
