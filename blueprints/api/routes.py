@@ -14,7 +14,7 @@ from io import BytesIO
 
 from flask import current_app, request, send_file
 from pydantic import TypeAdapter
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import selectinload
 
 from models import Agreement, Organization, Referral, User
@@ -22,6 +22,7 @@ from portal.extensions import db
 from portal.i18n import lazy_gettext as _l
 from portal.services import (
     agreements,
+    branches,
     conditions,
     decisions,
     disclosure,
@@ -167,6 +168,22 @@ def submit_referral():
     return response
 
 
+@branches.per_scope
+def _list_statements(scope: branches.Scope, given: tuple[str, ...]) -> tuple[Select, Select]:
+    """The list's page and count statements for a caller's scope and the filters `given` (their
+    values bound at execution), built once and kept."""
+    query = referrals.visible_referrals(scope)
+    if "status" in given:
+        query = query.where(Referral.status == bindparam("status"))
+    if "external_ref" in given:
+        query = query.where(Referral.external_ref == bindparam("external_ref"))
+    if "org_code" in given:
+        query = query.join(Organization, Organization.id == Referral.org_id).where(
+            Organization.code == bindparam("org_code"))
+    return (referral_rows.statement(query, for_bank=not scope.is_partner),
+            select(func.count()).select_from(query.subquery()))
+
+
 @bp.route("/referrals", methods=["GET"])
 @operation("listReferrals", "Your organisation's referrals (bank roles: all), newest first",
            tag="referrals", query=schemas.ListQuery,
@@ -175,22 +192,17 @@ def submit_referral():
 def list_referrals():
     args = parse(schemas.ListQuery, request.args.to_dict())
     caller = user()
-    query = referrals.visible_referrals(caller)
     org_code = args.org_code.upper() if args.org_code and caller.is_bank else None
-    if args.status:
-        query = query.where(Referral.status == args.status)
-    if args.external_ref:
-        query = query.where(Referral.external_ref == args.external_ref)
-    if org_code:
-        query = query.join(Organization, Organization.id == Referral.org_id).where(
-            Organization.code == org_code)
+    filters = {"status": args.status, "external_ref": args.external_ref, "org_code": org_code}
+    given = tuple(name for name, value in filters.items() if value)
+    params = {name: filters[name] for name in given}
     if args.external_ref:  # narrower than partner and status: count those referrals
-        total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+        total = db.session.scalar(_list_statements(caller, given)[1], params)
     else:  # the whole scope: counted from the tally, not by reading every referral in it
         total = referrals.visible_count(
             caller, statuses=(args.status,) if args.status else None, org_code=org_code)
-    rows = referral_rows.page(query, limit=args.per_page, offset=(args.page - 1) * args.per_page,
-                              for_bank=not caller.is_partner)
+    rows = referral_rows.page(_list_statements(caller, given)[0], {
+        **params, "limit": args.per_page, "offset": (args.page - 1) * args.per_page})
     lines = disclosure.timelines([r.id for r in rows], for_partner=caller.is_partner)
     hidden = _hidden_from(caller)
     items = _REFERRAL_PAGE.dump_json(
