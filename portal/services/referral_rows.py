@@ -70,6 +70,7 @@ def statement(query: Select, *, for_bank: bool) -> Select:
     filters), newest first, its page bound at execution (`limit`, `offset`): built once per
     scope and filters and kept (blueprints/api/routes.py), as building it and its cache key
     cost a tenth of the list (issue 15)."""
+    # Who works on a referral inside the bank is not read for a partner at all.
     extra = (_ORG_CODE.label("org_code"), _OFFICER.label("officer_name")) if for_bank else (
         _ORG_CODE.label("org_code"), )
     return (query.with_only_columns(*_REFERRAL, *extra)
