@@ -30,7 +30,6 @@ def rows(items, now: datetime, *, viewer_id: int, may_take: bool) -> Markup:
     """The `<tr>` of each referral in `items` (the queue's page), its wait at `now`."""
     dt, hours = current_app.jinja_env.filters["dt"], current_app.jinja_env.filters["hours"]
     money = current_app.jinja_env.filters["money"]
-    amber, red = queue.sla_thresholds()
     detail, take = _link("bank.referral"), _link("bank.take_referral")
     badges = {
         "red": f' <span class="badge text-bg-danger" data-testid="sla">{escape(gettext("Late"))}'
@@ -51,7 +50,7 @@ def rows(items, now: datetime, *, viewer_id: int, may_take: bool) -> Markup:
     out = []
     for r in items:
         waited = referrals.bank_clock_seconds(r, now)
-        level = "red" if waited >= red else "amber" if waited >= amber else "ok"
+        level = queue.sla_level(waited)
         href = detail.format(id=r.id)
         if r.assigned_to:
             assignee = str(escape(r.assigned_to.name)) + (
