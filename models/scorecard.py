@@ -96,7 +96,7 @@ class ScorecardSnapshot(db.Model):
     __table_args__ = (
         UniqueConstraint("period_kind", "period_key", "org_id", name="uq_scorecard_period_org"),
         Index("ix_scorecard_org_period", "org_id", "period_kind", "period_key"),
-        # The latest computation, read by the cockpit on every view (scoring.kept_panels).
+        # The latest computation, read by the cockpit on every view (services/scoring/kept.py).
         Index("ix_scorecard_computed_at", "computed_at"),
     )
 

@@ -196,12 +196,13 @@ def list_referrals():
     filters = {"status": args.status, "external_ref": args.external_ref, "org_code": org_code}
     given = tuple(name for name, value in filters.items() if value)
     params = {name: filters[name] for name in given}
+    page_statement, count_statement = _list_statements(caller, given)
     if args.external_ref:  # narrower than partner and status: count those referrals
-        total = db.session.scalar(_list_statements(caller, given)[1], params)
+        total = db.session.scalar(count_statement, params)
     else:  # the whole scope: counted from the tally, not by reading every referral in it
         total = referrals.visible_count(
             caller, statuses=(args.status,) if args.status else None, org_code=org_code)
-    rows = referral_rows.page(_list_statements(caller, given)[0], {
+    rows = referral_rows.page(page_statement, {
         **params, "limit": args.per_page, "offset": (args.page - 1) * args.per_page})
     lines = disclosure.timelines([r.id for r in rows], for_partner=caller.is_partner)
     hidden = _hidden_from(caller)
